@@ -1,0 +1,35 @@
+# qualidoc: every task starts here. The first run creates .venv and installs the project.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+ARGS   ?=
+
+.PHONY: build watch check test bench clean update-golden lint
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+build: $(VENV)/.installed
+	$(BIN)/qualidoc build $(ARGS)
+
+watch: $(VENV)/.installed
+	$(BIN)/qualidoc watch $(ARGS)
+
+check: $(VENV)/.installed
+	$(BIN)/qualidoc check $(ARGS)
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest $(ARGS)
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/bench.py $(ARGS)
+
+update-golden: $(VENV)/.installed
+	$(BIN)/python -m tests.golden
+
+clean:
+	rm -rf build

@@ -1,0 +1,184 @@
+"""The build: load → validate → plan → render → write. Read this file top to bottom."""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata, resources
+from pathlib import Path
+
+import jinja2
+import jinja2.meta
+
+from pipeline import __version__
+from pipeline.content import Catalogue, load_catalogue
+from pipeline.documents import Document, plan_documents
+from pipeline.errors import UserError
+from pipeline.project import Project
+from pipeline.render import STYLE_FILES, Failed, Rendered, Renderer
+from pipeline.state import BuildState, file_hash, write_atomic
+
+log = logging.getLogger(__name__)
+FORMATS = ("docx", "pdf")
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the summary line and for tests."""
+
+    total: int = 0
+    rebuilt: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def up_to_date(self) -> int:
+        return self.total - len(self.rebuilt) - len(self.failed)
+
+    def summary(self) -> str:
+        parts = [f"{len(self.rebuilt)} rebuilt", f"{self.up_to_date} up to date"]
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        if self.removed:
+            parts.append(f"{len(self.removed)} removed")
+        return f"{self.total} documents: {', '.join(parts)} ({self.seconds:.1f} s)"
+
+
+Progress = Callable[[int, int], None]
+
+
+def build(project: Project, force: bool = False, jobs: int = 0, progress: Progress | None = None) -> BuildReport:
+    """Build every document of the project whose inputs changed since the last build."""
+    started = time.perf_counter()
+    catalogue = load_catalogue(project.content, project.root)
+    documents = plan_documents(catalogue)
+    with build_lock(project):
+        state = BuildState.load(project.state_dir)
+        renderer = Renderer(project, catalogue, jobs)
+        inputs = InputHasher(project, catalogue, renderer.env)
+        report = BuildReport(total=len(documents))
+        stale = _stale_documents(documents, state, inputs, project, force, report)
+        for outcome in renderer.render(stale, progress):
+            _write(outcome, state, inputs, project, report)
+        report.removed = _remove_orphans(documents, state, project)
+        state.save()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _stale_documents(documents: list[Document], state: BuildState, inputs: InputHasher, project: Project,
+                     force: bool, report: BuildReport) -> list[Document]:
+    stale = []
+    for document in documents:
+        reason = "--force" if force else state.why_stale(document.path, inputs.of(document), project.out,
+                                                         output_files(document))
+        if reason:
+            report.reasons[document.path] = reason
+            stale.append(document)
+    return stale
+
+
+def _write(outcome: Rendered | Failed, state: BuildState, inputs: InputHasher, project: Project,
+           report: BuildReport) -> None:
+    """Write a rendered document atomically and record it; a failed one keeps its last good files."""
+    document = outcome.document
+    if isinstance(outcome, Failed):
+        report.failed[document.path] = outcome.reason
+        state.forget(document.path)
+        return
+    try:
+        write_atomic(project.out / f"{document.path}.docx", outcome.docx)
+        write_atomic(project.out / f"{document.path}.pdf", outcome.pdf)
+    except OSError as e:
+        report.failed[document.path] = f"cannot write {e.filename or project.out}: {e.strerror}"
+        state.forget(document.path)
+        return
+    state.record(document.path, inputs.of(document), project.out, output_files(document))
+    report.rebuilt.append(document.path)
+
+
+def _remove_orphans(documents: list[Document], state: BuildState, project: Project) -> list[str]:
+    """Delete the outputs of documents whose sources disappeared."""
+    planned = {d.path for d in documents}
+    removed = []
+    for key in sorted(set(state.outputs) - planned):
+        for name in state.outputs[key].files:
+            (project.out / name).unlink(missing_ok=True)
+        state.forget(key)
+        removed.append(key)
+    return removed
+
+
+def output_files(document: Document) -> list[str]:
+    """Return the files a document produces, relative to the output folder."""
+    return [f"{document.path}.{extension}" for extension in FORMATS]
+
+
+@contextmanager
+def build_lock(project: Project) -> Iterator[None]:
+    """Hold the output folder's lock; a second build at the same time stops with a clear message."""
+    project.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(project.state_dir / "lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"another qualidoc build is writing to {project.shown(project.out)}: "
+                            "wait for it to finish, then run the build again") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class InputHasher:
+    """Compute what each document reads, as {name: hash}, hashing each file once per build."""
+
+    def __init__(self, project: Project, catalogue: Catalogue, env: jinja2.Environment):
+        self.project, self.catalogue, self.env = project, catalogue, env
+
+    def of(self, document: Document) -> dict[str, str]:
+        """Return every input of a document with its hash."""
+        paths = [self.catalogue.file_of(key) for key in document.sources]
+        paths += [self.project.templates / name for name in self._templates(document.template)]
+        paths += [self.project.templates / name for name in STYLE_FILES]
+        if self.catalogue.logo:
+            paths.append(self.catalogue.logo)
+        hashes = {self.project.shown(path): self._hash(path) for path in paths}
+        return {**hashes, **self._tools()}
+
+    @functools.cache  # noqa: B019 - one hasher per build
+    def _hash(self, path: Path) -> str:
+        return file_hash(path)
+
+    @functools.cache  # noqa: B019
+    def _templates(self, name: str) -> tuple[str, ...]:
+        """Return a template and every template it imports or includes, recursively."""
+        source = (self.project.templates / name).read_text(encoding="utf-8")
+        found = [name]
+        for child in jinja2.meta.find_referenced_templates(self.env.parse(source)):
+            if child and child not in found:
+                found += [t for t in self._templates(child) if t not in found]
+        return tuple(found)
+
+    @functools.cache  # noqa: B019
+    def _tools(self) -> dict[str, str]:
+        return {"tool:pandoc": metadata.version("pypandoc-binary"), "tool:typst": metadata.version("typst"),
+                "tool:qualidoc": f"{__version__}+{_package_hash()}"}
+
+
+@functools.cache
+def _package_hash() -> str:
+    """Hash qualidoc's own rendering code, so that a change to it rebuilds what it renders."""
+    digest = hashlib.sha256()
+    package = resources.files("pipeline")
+    for name in sorted(p.name for p in package.iterdir() if p.name.endswith((".py", ".lua"))):
+        digest.update(name.encode() + package.joinpath(name).read_bytes())
+    return digest.hexdigest()[:16]

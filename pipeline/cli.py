@@ -1,0 +1,128 @@
+"""The `qualidoc` command: parse arguments, call the library, turn errors into exit codes.
+
+Exit codes: 0 success; 1 content errors or documents that failed; 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.errors import ContentError, QualidocError, ToolError, UserError
+
+EXIT_OK, EXIT_CONTENT, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run qualidoc with command-line arguments; return the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return args.run(args)
+    except ContentError as e:
+        _print_problems(e)
+        return EXIT_CONTENT
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_CONTENT
+    except ToolError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_CONTENT
+    except KeyboardInterrupt:
+        print("\ninterrupted: documents already written are complete; run the build again to finish",
+              file=sys.stderr)
+        return 130
+    except QualidocError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_CONTENT
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qualidoc", description="Qualiopi documents from YAML content.")
+    parser.add_argument("--version", action="version", version=f"qualidoc {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debugging details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = commands.add_parser("build", help="build the documents that changed")
+    _project_options(build)
+    build.add_argument("--force", action="store_true", help="rebuild every document")
+    build.add_argument("--explain", action="store_true", help="say why each rebuilt document was stale")
+    build.add_argument("--jobs", "-j", type=_positive, default=0, help="parallel jobs (default: all cores)")
+    build.set_defaults(run=_build)
+
+    fields = commands.add_parser("fields", help="list the keys of a content file with their French description")
+    fields.add_argument("kind", choices=["organisation", "course", "trainer", "improvement"])
+    fields.set_defaults(run=_fields)
+    return parser
+
+
+def _project_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--content", type=Path, help="content folder (default: ./content)")
+    parser.add_argument("--out", type=Path, help="output folder (default: ./build)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _project(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from pipeline.project import Project
+
+    return Project.at(Path.cwd(), args.content, args.out)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from pipeline.build import build
+
+    project = _project(args)
+    report = build(project, force=args.force, jobs=args.jobs, progress=_progress_bar())
+    _clear_progress()
+    if args.explain:
+        for path in report.rebuilt + list(report.failed):
+            print(f"  {path}: {report.reasons.get(path, '')}")
+    for path, reason in sorted(report.failed.items()):
+        print(f"error: {path}: {reason}", file=sys.stderr)
+    print(report.summary())
+    return EXIT_CONTENT if report.failed else EXIT_OK
+
+
+def _fields(args: argparse.Namespace) -> int:
+    from pipeline.model import Course, ImprovementEntry, Organisation, Trainer
+    from pipeline.schema import describe_fields
+
+    model = {"organisation": Organisation, "course": Course, "trainer": Trainer,
+             "improvement": ImprovementEntry}[args.kind]
+    print(describe_fields(model))
+    return EXIT_OK
+
+
+def _progress_bar():  # type: ignore[no-untyped-def]
+    """Show progress on a terminal during long builds; stay silent in logs and pipes."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        return None
+
+    def show(done: int, total: int) -> None:
+        print(f"\r  rendering {done}/{total}…", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _clear_progress() -> None:
+    if sys.stderr.isatty() and not os.environ.get("CI"):
+        print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
+def _print_problems(error: ContentError) -> None:
+    for problem in error.problems:
+        print(problem, file=sys.stderr)
+    count = len(error.problems)
+    print(f"{count} problem{'s' if count > 1 else ''} in the content: nothing was built, "
+          "the documents already in the output folder are unchanged", file=sys.stderr)

@@ -1,0 +1,288 @@
+"""Load and validate the whole content tree: every file read, every problem reported together."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from pipeline.errors import ContentError, Problem, relative
+from pipeline.project import resolve_image
+from pipeline.model import Course, ImprovementEntry, Organisation, Trainer
+from pipeline.yamlfile import Location, YamlDocument, field_path, read_yaml
+
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+COLLECTIONS: dict[str, type[BaseModel]] = {"courses": Course, "trainers": Trainer, "improvements": ImprovementEntry}
+UNION_HINTS = {"prerequisites": "expected a list of prerequisites, or `none` to state that there are none"}
+
+
+@dataclass
+class Catalogue:
+    """Everything in content/, validated, with the file each object came from."""
+
+    root: Path
+    organisation: Organisation
+    courses: dict[str, Course]
+    trainers: dict[str, Trainer]
+    improvements: dict[str, ImprovementEntry]
+    files: dict[str, Path] = field(default_factory=dict)
+    documents: dict[str, YamlDocument] = field(default_factory=dict)
+    logo: Path | None = None
+
+    def file_of(self, key: str) -> Path:
+        """Return the content file of `organisation`, `courses/<id>`, `trainers/<id>`…"""
+        return self.files[key]
+
+    def line_of(self, key: str, location: Location = ()) -> int:
+        """Return the line of a field in the file of an object."""
+        return self.documents[key].line_of(location)
+
+    def courses_of_trainer(self, trainer_id: str) -> list[str]:
+        """Return the ids of the courses a trainer is assigned to."""
+        return [cid for cid, course in self.courses.items() if trainer_id in course.trainers]
+
+
+def load_catalogue(content_dir: Path, project_root: Path | None = None) -> Catalogue:
+    """Read and validate every content file; raise ContentError listing all problems."""
+    root = project_root or content_dir.parent
+    if not content_dir.is_dir():
+        raise ContentError([Problem(relative(content_dir, root), 0, "", "content folder not found")])
+    problems: list[Problem] = []
+    loaded: dict[str, tuple[Path, YamlDocument, BaseModel]] = {}
+    for key, path, model in _content_files(content_dir, problems, root):
+        doc, found = read_yaml(path, relative(path, root))
+        problems += found
+        if doc is not None:
+            obj = validate(doc, model, problems)
+            if obj is not None:
+                loaded[key] = (path, doc, obj)
+    if "organisation" not in loaded and not any(p.file.endswith("organisation.yaml") for p in problems):
+        problems.append(Problem(relative(content_dir / "organisation.yaml", root), 0, "", "file is missing"))
+    if problems:
+        raise ContentError(problems)
+    catalogue = _assemble(root, loaded)
+    problems += check_references(catalogue)
+    problems += _check_logo(catalogue)
+    if problems:
+        raise ContentError(problems)
+    return catalogue
+
+
+def _content_files(content_dir: Path, problems: list[Problem],
+                   root: Path) -> typing.Iterator[tuple[str, Path, type[BaseModel]]]:
+    organisation = content_dir / "organisation.yaml"
+    if organisation.is_file():
+        yield "organisation", organisation, Organisation
+    for folder, model in COLLECTIONS.items():
+        for path in sorted((content_dir / folder).glob("*.y*ml")):
+            if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
+                continue
+            if not ID_PATTERN.match(path.stem):
+                problems.append(Problem(relative(path, root), 0, "",
+                                        "file name must be lower-case letters, digits, '-' or '_' (it is the id)"))
+                continue
+            yield f"{folder}/{path.stem}", path, model
+
+
+def _assemble(root: Path, loaded: dict[str, tuple[Path, YamlDocument, BaseModel]]) -> Catalogue:
+    def collection(folder: str) -> dict[str, Any]:
+        prefix = folder + "/"
+        return {k[len(prefix):]: obj for k, (_, _, obj) in loaded.items() if k.startswith(prefix)}
+
+    catalogue = Catalogue(root, loaded["organisation"][2], collection("courses"),  # type: ignore[arg-type]
+                          collection("trainers"), collection("improvements"))
+    catalogue.files = {k: path for k, (path, _, _) in loaded.items()}
+    catalogue.documents = {k: doc for k, (_, doc, _) in loaded.items()}
+    return catalogue
+
+
+def validate(doc: YamlDocument, model: type[BaseModel], problems: list[Problem]) -> BaseModel | None:
+    """Validate one document against its model, turning each pydantic error into a located Problem."""
+    if not isinstance(doc.data, dict):
+        problems.append(Problem(doc.path, 1, "", f"expected a mapping of keys (`key: value`), got {_kind(doc.data)}"))
+        return None
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as e:
+        problems += _problems_from(e, doc, model)
+        return None
+
+
+def _problems_from(error: ValidationError, doc: YamlDocument, model: type[BaseModel]) -> list[Problem]:
+    found: dict[Location, Problem] = {}
+    for item in error.errors(include_url=False):
+        location, is_union = _data_location(doc.data, item["loc"])
+        if location in found and not is_union:
+            continue
+        message = UNION_HINTS.get(str(location[-1]), "") if is_union else ""
+        message = message or _message(item, location, model)
+        found[location] = Problem(doc.path, doc.line_of(location), field_path(location), message)
+    return list(found.values())
+
+
+def _data_location(data: Any, loc: tuple[Any, ...]) -> tuple[Location, bool]:
+    """Drop the union-branch names pydantic adds to a location; keep the real keys and indexes."""
+    location: list[str | int] = []
+    skipped = False
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str):
+            location.append(part)
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int):
+            location.append(part)
+            node = node[part] if part < len(node) else None
+        else:
+            skipped = True
+    return tuple(location), skipped
+
+
+def _message(item: Any, location: Location, model: type[BaseModel]) -> str:
+    kind, value = item["type"], item.get("input")
+    label = _description(model, location)
+    suffix = f" ({label})" if label else ""
+    if kind == "missing":
+        return f"required field is missing{suffix}"
+    if kind == "extra_forbidden":
+        return _unknown_key(model, location)
+    if kind in ("string_type", "list_type", "dict_type", "model_type", "model_attributes_type"):
+        wanted = {"string_type": "text", "list_type": "a list", "dict_type": "a mapping of keys",
+                  "model_type": "a mapping of keys", "model_attributes_type": "a mapping of keys"}[kind]
+        hint = _colon_hint(value) if kind == "string_type" else ""
+        return f"expected {wanted}, got {_kind(value)}{suffix}{hint}"
+    if kind.startswith("date"):
+        return f"expected a date written YYYY-MM-DD that exists, got {value!r}{suffix}"
+    if kind in ("int_parsing", "int_from_float"):
+        return f"expected a whole number, got {value!r}{suffix}"
+    if kind == "float_parsing":
+        return f"expected a number (with a dot for decimals: 12.5), got {value!r}{suffix}"
+    if kind == "bool_parsing":
+        return f"expected true or false, got {value!r}{suffix}"
+    if kind == "literal_error":
+        return f"expected one of {item['ctx']['expected']}, got {value!r}{suffix}"
+    if kind == "too_short":
+        return f"expected at least {item['ctx']['min_length']} item(s){suffix}"
+    if kind == "string_too_short":
+        return f"must not be empty{suffix}"
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} does not have the expected form{suffix}"
+    return f"{item['msg']}, got {value!r}{suffix}" if value is not None else f"{item['msg']}{suffix}"
+
+
+def _unknown_key(model: type[BaseModel], location: Location) -> str:
+    parent = _model_at(model, location[:-1])
+    key = str(location[-1])
+    allowed = list(parent.model_fields) if parent else []
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6) or _match_french_label(parent, key)
+    hint = f"; did you mean `{close[0]}`?" if close else f"; valid keys here: {', '.join(allowed)}"
+    return f"unknown key `{key}`{hint}"
+
+
+def _match_french_label(model: type[BaseModel] | None, key: str) -> list[str]:
+    """Suggest the English key whose French description starts with a French key (`objectifs`)."""
+    if model is None:
+        return []
+    wanted = key.lower().replace("_", " ")
+    for name, info in model.model_fields.items():
+        label = (info.description or "").lower()
+        if label and (label.startswith(wanted) or wanted.startswith(label.split(" ")[0])):
+            return [name]
+    return []
+
+
+def _description(model: type[BaseModel], location: Location) -> str:
+    parent = _model_at(model, location[:-1]) if location else None
+    if parent is None or not isinstance(location[-1], str):
+        return ""
+    info = parent.model_fields.get(location[-1])
+    return (info.description or "") if info else ""
+
+
+def _model_at(model: type[BaseModel], location: Location) -> type[BaseModel] | None:
+    """Return the model class that describes the mapping at a location."""
+    current: Any = model
+    for part in location:
+        if isinstance(part, int):
+            current = _unwrap(current, want_item=True)
+            continue
+        current = _unwrap(current)
+        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
+            return None
+        current = current.model_fields[part].annotation
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any, want_item: bool = False) -> Any:
+    """Strip Optional/Annotated/list wrappers down to the model class they hold."""
+    for _ in range(6):
+        origin = typing.get_origin(annotation)
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if origin is typing.Annotated:
+            annotation = args[0]
+        elif origin in (typing.Union, types.UnionType):
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            lists = [a for a in args if typing.get_origin(a) is list]
+            annotation = models[0] if models and not want_item else (lists[0] if lists else args[0])
+        elif origin is list and want_item:
+            annotation, want_item = args[0], False
+        else:
+            break
+    return annotation
+
+
+def _colon_hint(value: Any) -> str:
+    """Explain the French-typography trap: `Atelier : texte` is read by YAML as a key and a value."""
+    if isinstance(value, dict) and len(value) == 1:
+        return "; a ' : ' inside a text makes YAML read a key: put the whole text in double quotes"
+    return ""
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping of keys"
+    if value is None:
+        return "nothing"
+    return f"{value!r}"
+
+
+def _check_logo(catalogue: Catalogue) -> list[Problem]:
+    logo = catalogue.organisation.logo
+    if not logo:
+        return []
+    shown = relative(catalogue.file_of("organisation"), catalogue.root)
+    path, problem = resolve_image(catalogue.root, logo, shown, catalogue.line_of("organisation", ("logo",)), "logo")
+    catalogue.logo = path
+    return [problem] if problem else []
+
+
+def check_references(catalogue: Catalogue) -> list[Problem]:
+    """Check that every trainer id and course id named in the content exists."""
+    problems = []
+    for cid, course in catalogue.courses.items():
+        problems += _dangling(catalogue, f"courses/{cid}", "trainers", course.trainers, catalogue.trainers, "trainers")
+    for eid, entry in catalogue.improvements.items():
+        problems += _dangling(catalogue, f"improvements/{eid}", "courses", entry.courses, catalogue.courses, "courses")
+    return problems
+
+
+def _dangling(catalogue: Catalogue, key: str, field_name: str, ids: list[str], known: dict[str, Any],
+              folder: str) -> list[Problem]:
+    shown = relative(catalogue.file_of(key), catalogue.root)
+    problems = []
+    for index, ref in enumerate(ids):
+        if ref in known:
+            continue
+        close = difflib.get_close_matches(ref, list(known), n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        problems.append(Problem(shown, catalogue.line_of(key, (field_name, index)), field_path((field_name, index)),
+                                f"no {folder[:-1]} `{ref}` in content/{folder}/{hint}"))
+    return problems

@@ -1,0 +1,105 @@
+"""The document kinds: what each reads, which template renders it, where it lands.
+
+Adding a kind means adding a template and one entry in KINDS; the build never names a kind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.content import Catalogue
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document to produce, as DOCX and PDF, from the content it reads."""
+
+    kind: str
+    path: str  # output path without extension, relative to the output folder
+    template: str
+    title: str
+    reference: str
+    version: dt.date
+    sources: tuple[str, ...]  # catalogue keys: "organisation", "courses/<id>", …
+    context: dict[str, Any] = field(hash=False, compare=False, default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    name: str
+    template: str
+    plan: Callable[[Catalogue], list[Document]]
+
+
+def _dates(catalogue: Catalogue, keys: list[str]) -> list[dt.date]:
+    """Collect the dates that say when each source was last changed."""
+    dates: list[dt.date] = []
+    for key in keys:
+        folder, _, ident = key.partition("/")
+        if folder == "courses":
+            dates.append(catalogue.courses[ident].updated)
+        elif folder == "trainers":
+            trainer = catalogue.trainers[ident]
+            dates += [d for d in [trainer.last_review, *(t.date for t in trainer.training)] if d]
+        elif folder == "improvements":
+            entry = catalogue.improvements[ident]
+            dates += [d for d in (entry.date, entry.closed, entry.complaint and entry.complaint.responded) if d]
+    return dates
+
+
+def version_of(catalogue: Catalogue, keys: list[str]) -> dt.date:
+    """Return the version date of a document: the latest date found in its sources."""
+    return max(_dates(catalogue, keys), default=dt.date(2000, 1, 1))
+
+
+def _programmes(catalogue: Catalogue) -> list[Document]:
+    documents = []
+    for cid, course in catalogue.courses.items():
+        sources = ["organisation", f"courses/{cid}", *(f"trainers/{t}" for t in course.trainers)]
+        documents.append(Document(
+            "programme", f"programmes/{cid}", "programme.md.j2", f"Programme de formation – {course.title}",
+            course.reference, course.updated, tuple(sources),
+            {"course": course, "course_id": cid, "trainers": [catalogue.trainers[t] for t in course.trainers]}))
+    return documents
+
+
+def _positioning(catalogue: Catalogue) -> list[Document]:
+    return [Document("positionnement", f"positionnement/{cid}", "positionnement.md.j2",
+                     f"Questionnaire de positionnement – {course.title}", course.reference, course.updated,
+                     ("organisation", f"courses/{cid}"), {"course": course, "course_id": cid})
+            for cid, course in catalogue.courses.items()]
+
+
+def _skills_matrix(catalogue: Catalogue) -> list[Document]:
+    sources = ["organisation", *(f"trainers/{t}" for t in catalogue.trainers),
+               *(f"courses/{c}" for c in catalogue.courses)]
+    return [Document("matrice-competences", "intervenants/matrice-competences", "matrice-competences.md.j2",
+                     "Matrice des compétences des intervenants", "MAT-COMP",
+                     version_of(catalogue, sources[1:]), tuple(sources),
+                     {"trainers": catalogue.trainers, "courses": catalogue.courses})]
+
+
+def _improvement_log(catalogue: Catalogue) -> list[Document]:
+    sources = ["organisation", *(f"improvements/{e}" for e in catalogue.improvements),
+               *(f"courses/{c}" for c in catalogue.courses)]
+    version = version_of(catalogue, [f"improvements/{e}" for e in catalogue.improvements])
+    entries = sorted(catalogue.improvements.items(), key=lambda item: (item[1].date, item[0]))
+    return [Document("registre-amelioration", "amelioration/registre-amelioration", "registre-amelioration.md.j2",
+                     "Registre d'amélioration continue", "REG-AMEL", version, tuple(sources),
+                     {"entries": entries, "courses": catalogue.courses, "as_of": version})]
+
+
+KINDS: list[DocumentKind] = [
+    DocumentKind("programme", "programme.md.j2", _programmes),
+    DocumentKind("positionnement", "positionnement.md.j2", _positioning),
+    DocumentKind("matrice-competences", "matrice-competences.md.j2", _skills_matrix),
+    DocumentKind("registre-amelioration", "registre-amelioration.md.j2", _improvement_log),
+]
+
+
+def plan_documents(catalogue: Catalogue) -> list[Document]:
+    """List every document the content calls for."""
+    return [doc for kind in KINDS for doc in kind.plan(catalogue)]

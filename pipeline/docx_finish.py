@@ -1,0 +1,91 @@
+"""Finish a DOCX written by pandoc: header and footer texts, landscape sections, tick boxes, properties.
+
+Pandoc cannot put variables in headers, so the reference document carries placeholders that are
+filled here; the archive is then rewritten with fixed dates so that the same sources always give
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import zipfile
+from xml.sax.saxutils import escape as xml_escape
+
+PLACEHOLDERS = ("QD_HEADER_LEFT", "QD_HEADER_RIGHT", "QD_FOOTER_LEFT")
+W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
+MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+CHECKBOX = (
+    '<w:sdt><w:sdtPr><w14:checkbox><w14:checked w14:val="0"/>'
+    '<w14:checkedState w14:val="2612" w14:font="MS Gothic"/>'
+    '<w14:uncheckedState w14:val="2610" w14:font="MS Gothic"/></w14:checkbox></w:sdtPr>'
+    '<w:sdtContent><w:r><w:rPr><w:rFonts w:ascii="MS Gothic" w:eastAsia="MS Gothic" w:hAnsi="MS Gothic"/>'
+    "</w:rPr><w:t>\u2610</w:t></w:r></w:sdtContent></w:sdt>"
+)
+CHECKBOX_RUN = '<w:r><w:t xml:space="preserve">QDCHECKBOX</w:t></w:r>'
+CORE = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
+    'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
+    'xmlns:dcmitype="http://purl.org/dc/dcmitype/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+    "<dc:title>{title}</dc:title><dc:creator>{creator}</dc:creator><cp:lastModifiedBy>{creator}</cp:lastModifiedBy>"
+    "<dc:language>fr-FR</dc:language>"
+    '<dcterms:created xsi:type="dcterms:W3CDTF">{date}</dcterms:created>'
+    '<dcterms:modified xsi:type="dcterms:W3CDTF">{date}</dcterms:modified></cp:coreProperties>'
+)
+
+
+def finish_docx(data: bytes, texts: dict[str, str], title: str, creator: str, version: dt.date) -> bytes:
+    """Return the finished DOCX bytes, identical for identical inputs."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    stamp = (max(version.year, 1980), version.month, version.day, 0, 0, 0)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            content = source.read(info.filename)
+            content = _finish_part(info.filename, content, texts, title, creator, version)
+            entry = zipfile.ZipInfo(info.filename, date_time=stamp)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            target.writestr(entry, content)
+    return out.getvalue()
+
+
+def _finish_part(name: str, content: bytes, texts: dict[str, str], title: str, creator: str,
+                 version: dt.date) -> bytes:
+    if name == "docProps/core.xml":
+        date = f"{version.isoformat()}T00:00:00Z"
+        return CORE.format(title=xml_escape(title), creator=xml_escape(creator), date=date).encode()
+    if name == "word/document.xml":
+        return _finish_body(content.decode()).encode()
+    if re.fullmatch(r"word/(header|footer)\d*\.xml", name):
+        text = content.decode()
+        for key in PLACEHOLDERS:
+            text = text.replace(key, xml_escape(texts.get(key, "")))
+        return text.encode()
+    return content
+
+
+def _finish_body(xml: str) -> str:
+    if CHECKBOX_RUN in xml:
+        xml = xml.replace(CHECKBOX_RUN, CHECKBOX)
+        xml = xml.replace("<w:document ", f'<w:document xmlns:w14="{W14}" xmlns:mc="{MC}" mc:Ignorable="w14" ', 1)
+    if "QDPORTRAIT" not in xml and "QDLANDSCAPE" not in xml:
+        return xml
+    start = xml.rindex("<w:sectPr")
+    end = xml.index("</w:sectPr>", start) + len("</w:sectPr>")
+    portrait = xml[start:end]
+    xml = xml.replace('<w:sectPr w:rsidR="QDPORTRAIT"/>', portrait)
+    return xml.replace('<w:sectPr w:rsidR="QDLANDSCAPE"/>', _landscape(portrait))
+
+
+def _landscape(section: str) -> str:
+    """Turn the page of a section's properties to landscape."""
+    size = re.search(r"<w:pgSz [^>]*/>", section)
+    if not size:
+        return section
+    width = re.search(r'w:w="(\d+)"', size.group()).group(1)  # type: ignore[union-attr]
+    height = re.search(r'w:h="(\d+)"', size.group()).group(1)  # type: ignore[union-attr]
+    turned = f'<w:pgSz w:w="{height}" w:h="{width}" w:orient="landscape" />'
+    return section.replace(size.group(), turned)

@@ -1,0 +1,185 @@
+"""Render documents: Jinja2 → Markdown → pandoc (DOCX, typst, batched in a few processes) → typst → PDF.
+
+Each document either renders to its DOCX and PDF bytes or fails with a reason; a failure never
+stops the other documents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+import typst
+
+from pipeline.content import Catalogue
+from pipeline.docx_finish import finish_docx
+from pipeline.documents import Document
+from pipeline.markdown import Md, environment
+from pipeline.project import Project, image_suffix
+from pipeline.tools import pandoc_path
+
+log = logging.getLogger(__name__)
+
+READER = "markdown-smart-raw_html-raw_tex-raw_attribute-tex_math_dollars-citations-implicit_figures-auto_identifiers"
+STYLE_FILES = ("reference.docx", "style.typ")
+
+
+@dataclass
+class Rendered:
+    document: Document
+    docx: bytes
+    pdf: bytes
+
+
+@dataclass
+class Failed:
+    document: Document
+    reason: str
+
+
+class Renderer:
+    """Renders documents of one catalogue with the project's templates."""
+
+    def __init__(self, project: Project, catalogue: Catalogue, jobs: int = 0):
+        self.project, self.catalogue = project, catalogue
+        self.jobs = jobs or os.cpu_count() or 1
+        self.env = environment(project.templates)
+        self._compilers = threading.local()
+
+    def markdown(self, document: Document) -> str:
+        """Render a document's template to the Markdown handed to pandoc."""
+        logo = Md(f"![](logo{image_suffix(self.catalogue.logo)}){{height=15mm}}") if self.catalogue.logo else None
+        template = self.env.get_template(document.template)
+        return template.render(org=self.catalogue.organisation, doc=document, logo=logo, **document.context)
+
+    def render(self, documents: list[Document],
+               progress: Callable[[int, int], None] | None = None) -> list[Rendered | Failed]:
+        """Render documents to DOCX and PDF bytes, in parallel; `progress(done, total)` follows along."""
+        if not documents:
+            return []
+        self.project.state_dir.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.project.state_dir))
+        try:
+            return self._render_in(stage, documents, progress or (lambda done, total: None))
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
+    def _render_in(self, stage: Path, documents: list[Document],
+                   progress: Callable[[int, int], None]) -> list[Rendered | Failed]:
+        self._prepare_stage(stage)
+        outcome: dict[int, Rendered | Failed] = {}
+        jobs = []
+        for index, document in enumerate(documents):
+            try:
+                (stage / f"d{index}.md").write_text(self.markdown(document), encoding="utf-8")
+                jobs.append({"markdown": f"d{index}.md", "docx": f"d{index}.docx", "typst": f"d{index}.body.typ"})
+            except jinja2.TemplateError as e:
+                outcome[index] = Failed(document, _template_error(e))
+        errors = self._run_pandoc(stage, jobs)
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            futures = {}
+            for job in jobs:
+                index = int(job["markdown"][1:-3])
+                error = errors.get(job["markdown"])
+                if error:
+                    outcome[index] = Failed(documents[index], error)
+                else:
+                    futures[index] = pool.submit(self._finish, stage, index, documents[index])
+            for index, future in futures.items():
+                outcome[index] = future.result()
+                progress(len(outcome), len(documents))
+        return [outcome[i] for i in range(len(documents))]
+
+    def _prepare_stage(self, stage: Path) -> None:
+        shutil.copyfile(self.project.templates / "style.typ", stage / "style.typ")
+        if self.catalogue.logo:
+            shutil.copyfile(self.catalogue.logo, stage / f"logo{image_suffix(self.catalogue.logo)}")
+
+    def _run_pandoc(self, stage: Path, jobs: list[dict[str, str]]) -> dict[str, str]:
+        """Convert every Markdown file in a few pandoc processes; return the errors per file."""
+        chunks = [jobs[i::self.jobs] for i in range(min(self.jobs, len(jobs)))]
+        script = resources.files("pipeline").joinpath("convert.lua")
+        with resources.as_file(script) as lua, ThreadPoolExecutor(max_workers=len(chunks) or 1) as pool:
+            results = list(pool.map(lambda c: self._pandoc_batch(stage, lua, c[0], c[1]), enumerate(chunks)))
+        return {k: v for result in results for k, v in result.items()}
+
+    def _pandoc_batch(self, stage: Path, lua: Path, number: int, jobs: list[dict[str, str]]) -> dict[str, str]:
+        manifest = stage / f"manifest{number}.json"
+        reference = str(self.project.templates / "reference.docx")
+        manifest.write_text(json.dumps({"reader": READER, "reference_doc": reference, "jobs": jobs}))
+        env = {**os.environ, "SOURCE_DATE_EPOCH": "0"}
+        command = [pandoc_path(), "lua", str(lua), manifest.name]
+        result = subprocess.run(command, cwd=stage, capture_output=True, text=True, env=env, check=False)
+        errors = {}
+        reported = set()
+        for line in result.stdout.splitlines():
+            item = json.loads(line)
+            reported.add(item["markdown"])
+            if item["error"]:
+                errors[item["markdown"]] = f"pandoc: {item['error']}"
+        for job in jobs:
+            if job["markdown"] not in reported:
+                errors[job["markdown"]] = f"pandoc stopped: {result.stderr.strip()[-500:]}"
+        return errors
+
+    def _finish(self, stage: Path, index: int, document: Document) -> Rendered | Failed:
+        """Fill the DOCX header and footer, and compile the typst source to PDF."""
+        texts = self._page_texts(document)
+        organisation = self.catalogue.organisation.name
+        try:
+            docx = finish_docx((stage / f"d{index}.docx").read_bytes(), texts, document.title, organisation,
+                               document.version)
+        except (OSError, ValueError) as e:
+            return Failed(document, f"DOCX post-processing failed: {e}")
+        body = (stage / f"d{index}.body.typ").read_text(encoding="utf-8")
+        source = stage / f"d{index}.typ"
+        source.write_text(TYPST_WRAPPER + body, encoding="utf-8")
+        meta = {"title": document.title, "organisation": organisation, "header_left": texts["QD_HEADER_LEFT"],
+                "header_right": texts["QD_HEADER_RIGHT"], "footer_left": texts["QD_FOOTER_LEFT"]}
+        try:
+            pdf = self._compiler(stage).compile(input=str(source), format="pdf", sys_inputs={"meta": json.dumps(meta)},
+                                                timestamp=_timestamp(document.version))
+        except typst.TypstError as e:
+            return Failed(document, f"typst: {e.message} {getattr(e, 'diagnostic', '')}".strip())
+        return Rendered(document, docx, pdf)  # type: ignore[arg-type]
+
+    def _page_texts(self, document: Document) -> dict[str, str]:
+        org = self.catalogue.organisation
+        return {"QD_HEADER_LEFT": f"{org.name} – NDA {org.nda}",
+                "QD_HEADER_RIGHT": f"{document.reference} – version du {document.version.strftime('%d/%m/%Y')}",
+                "QD_FOOTER_LEFT": document.title}
+
+    def _compiler(self, stage: Path) -> typst.Compiler:
+        """One typst compiler per thread, reused across documents (fonts are loaded once)."""
+        compiler = getattr(self._compilers, "compiler", None)
+        if compiler is None or self._compilers.root != stage:
+            compiler = typst.Compiler(root=str(stage), ignore_system_fonts=True)
+            self._compilers.compiler, self._compilers.root = compiler, stage
+        return compiler
+
+
+TYPST_WRAPPER = """#import "style.typ": *
+#show: qualidoc.with(json(bytes(sys.inputs.meta)))
+"""
+
+
+def _timestamp(version: dt.date) -> dt.datetime:
+    return dt.datetime(version.year, version.month, version.day, tzinfo=dt.timezone.utc)
+
+
+def _template_error(error: jinja2.TemplateError) -> str:
+    if isinstance(error, jinja2.TemplateSyntaxError):
+        return f"template {error.filename or error.name}:{error.lineno}: {error.message}"
+    return f"template error: {error}"

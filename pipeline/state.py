@@ -1,0 +1,118 @@
+"""What each output was built from, so that a build redoes only what changed.
+
+The state file records, for each document, the hash of every input it read (content files,
+templates, style assets, tool versions) and the hash of each file written. A document is stale
+when an input changed, appeared or disappeared, or when an output is missing or was edited by hand.
+Hashes, not modification times: after a `git clone` every file has the same mtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STATE_VERSION = 1
+
+
+def file_hash(path: Path) -> str:
+    """Return the sha256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class OutputRecord:
+    inputs: dict[str, str]
+    files: dict[str, dict[str, object]]  # file name -> {"sha256", "size", "mtime_ns"}
+
+
+@dataclass
+class BuildState:
+    """The recorded inputs and outputs of the last successful build of each document."""
+
+    path: Path
+    outputs: dict[str, OutputRecord] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> BuildState:
+        """Read the state file; an unreadable or old one means everything is stale."""
+        path = state_dir / "state.json"
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls(path)
+        if raw.get("version") != STATE_VERSION:
+            return cls(path)
+        outputs = {key: OutputRecord(value["inputs"], value["files"]) for key, value in raw["outputs"].items()}
+        return cls(path, outputs)
+
+    def why_stale(self, key: str, inputs: dict[str, str], out_dir: Path, files: list[str]) -> str | None:
+        """Say why a document must be rebuilt, or None when it is up to date."""
+        record = self.outputs.get(key)
+        if record is None:
+            return "never built"
+        changed = sorted(name for name in inputs.keys() | record.inputs.keys()
+                         if inputs.get(name) != record.inputs.get(name))
+        if changed:
+            return "changed: " + ", ".join(_describe(name, inputs, record.inputs) for name in changed[:4]) + (
+                f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+        for name in files:
+            problem = _output_problem(out_dir / name, record.files.get(name))
+            if problem:
+                return f"{name} {problem}"
+        return None
+
+    def record(self, key: str, inputs: dict[str, str], out_dir: Path, files: list[str]) -> None:
+        """Remember what a document was built from and what was written."""
+        self.outputs[key] = OutputRecord(dict(inputs), {name: _stat_record(out_dir / name) for name in files})
+
+    def forget(self, key: str) -> None:
+        self.outputs.pop(key, None)
+
+    def save(self) -> None:
+        """Write the state file atomically."""
+        data = {"version": STATE_VERSION,
+                "outputs": {k: {"inputs": v.inputs, "files": v.files} for k, v in sorted(self.outputs.items())}}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True).encode())
+
+
+def _describe(name: str, now: dict[str, str], before: dict[str, str]) -> str:
+    if name not in before:
+        return f"{name} (new)"
+    if name not in now:
+        return f"{name} (no longer read)"
+    return name
+
+
+def _output_problem(path: Path, recorded: dict[str, object] | None) -> str | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return "is missing"
+    if recorded is None:
+        return "was not recorded"
+    if stat.st_size == recorded["size"] and stat.st_mtime_ns == recorded["mtime_ns"]:
+        return None
+    return None if file_hash(path) == recorded["sha256"] else "was modified by hand"
+
+
+def _stat_record(path: Path) -> dict[str, object]:
+    stat = path.stat()
+    return {"sha256": file_hash(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file through a temporary file and a rename: readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -1,0 +1,135 @@
+"""Read a YAML content file into plain data, keeping the line of every key and item.
+
+PyYAML's defaults are unsafe for content typed by people: a duplicate key silently keeps the last
+value, `no` becomes False, `0800` becomes 800 and aliases can expand without bound. This reader
+keeps every scalar as the text typed (the content model converts it where a number or a date is
+expected), refuses duplicate keys and aliases, and records where each value sits in the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.errors import Problem
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+NULL_TAG = "tag:yaml.org,2002:null"
+
+Location = tuple[str | int, ...]
+
+
+@dataclass
+class YamlDocument:
+    """Plain data read from one file, with the line of each key and list item."""
+
+    path: str
+    data: Any
+    lines: dict[Location, int] = field(default_factory=dict)
+
+    def line_of(self, location: Location) -> int:
+        """Return the line of the deepest known part of a location."""
+        for end in range(len(location), -1, -1):
+            line = self.lines.get(tuple(location[:end]))
+            if line:
+                return line
+        return 1
+
+
+class _AliasRefused(yaml.YAMLError):
+    def __init__(self, mark: yaml.Mark):
+        self.mark = mark
+
+
+class _Loader(yaml.SafeLoader):
+    """A composer that refuses aliases (no billion-laughs, no shared values)."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            raise _AliasRefused(self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: Path, shown_as: str) -> tuple[YamlDocument | None, list[Problem]]:
+    """Read one content file; return the document, or None and the problems found."""
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        return None, [Problem(shown_as, 0, "", f"cannot read the file: {e.strerror}")]
+    if size > MAX_FILE_BYTES:
+        limit = MAX_FILE_BYTES // (1024 * 1024)
+        return None, [Problem(shown_as, 0, "", f"file is {size:,} bytes; content files are limited to {limit} MB")]
+    text, problem = _decode(path.read_bytes(), shown_as)
+    if problem:
+        return None, [problem]
+    return parse_yaml(text, shown_as)
+
+
+def parse_yaml(text: str, shown_as: str) -> tuple[YamlDocument | None, list[Problem]]:
+    """Parse YAML text into a YamlDocument."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except _AliasRefused as e:
+        return None, [Problem(shown_as, e.mark.line + 1, "", "YAML aliases (*name) are not supported: write the value out")]
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        what = " ".join(x for x in (e.context, e.problem) if x)
+        return None, [Problem(shown_as, mark.line + 1 if mark else 0, "", f"YAML syntax error: {what}")]
+    except yaml.YAMLError as e:
+        return None, [Problem(shown_as, 0, "", f"YAML syntax error: {e}")]
+    doc = YamlDocument(shown_as, None)
+    problems: list[Problem] = []
+    if node is None:
+        return None, [Problem(shown_as, 1, "", "the file is empty")]
+    doc.data = _convert(node, (), doc, problems)
+    return (None if problems else doc), problems
+
+
+def _decode(raw: bytes, shown_as: str) -> tuple[str, Problem | None]:
+    try:
+        return raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        hint = "the file is not UTF-8 (perhaps Windows-1252 or Latin-1): re-save it as UTF-8 in your editor"
+        return "", Problem(shown_as, line, "", hint)
+
+
+def _convert(node: yaml.Node, location: Location, doc: YamlDocument, problems: list[Problem]) -> Any:
+    doc.lines.setdefault(location, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        return _convert_mapping(node, location, doc, problems)
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*location, i), doc, problems) for i, item in enumerate(node.value)]
+    if node.tag == NULL_TAG and node.style is None:
+        return None
+    return node.value
+
+
+def _convert_mapping(node: yaml.MappingNode, location: Location, doc: YamlDocument,
+                     problems: list[Problem]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
+        line = key_node.start_mark.line + 1
+        where = field_path((*location, key or "?"))
+        if key is None:
+            problems.append(Problem(doc.path, line, field_path(location), "a key must be a plain name"))
+            continue
+        if key in result:
+            first = doc.lines[(*location, key)]
+            problems.append(Problem(doc.path, line, where, f"duplicate key (first given on line {first}); keep only one"))
+            continue
+        doc.lines[(*location, key)] = line
+        result[key] = _convert(value_node, (*location, key), doc, problems)
+    return result
+
+
+def field_path(location: Location) -> str:
+    """Show a location as `modules[2].title`, list items counted from 1 as people count."""
+    text = ""
+    for part in location:
+        text += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
