@@ -55,19 +55,17 @@ def load_catalogue(content_dir: Path, project_root: Path | None = None) -> Catal
         raise ContentError([Problem(relative(content_dir, root), 0, "", "content folder not found")])
     problems: list[Problem] = []
     loaded: dict[str, tuple[Path, YamlDocument, BaseModel]] = {}
-    for key, path, model in _content_files(content_dir, problems, root):
+    files = list(_content_files(content_dir, problems, root))
+    for key, path, model in files:
         doc, found = read_yaml(path, relative(path, root))
         problems += found
-        if doc is not None:
-            obj = validate(doc, model, problems)
-            if obj is not None:
-                loaded[key] = (path, doc, obj)
-    if "organisation" not in loaded and not any(p.file.endswith("organisation.yaml") for p in problems):
+        obj = validate(doc, model, problems) if doc is not None else None
+        if obj is not None:
+            loaded[key] = (path, doc, obj)  # type: ignore[assignment]
+    if not any(key == "organisation" for key, _, _ in files):
         problems.append(Problem(relative(content_dir / "organisation.yaml", root), 0, "", "file is missing"))
-    if problems:
-        raise ContentError(problems)
     catalogue = _assemble(root, loaded)
-    problems += check_references(catalogue)
+    problems += check_references(catalogue, known={key for key, _, _ in files})
     problems += _check_logo(catalogue)
     if problems:
         raise ContentError(problems)
@@ -95,7 +93,8 @@ def _assemble(root: Path, loaded: dict[str, tuple[Path, YamlDocument, BaseModel]
         prefix = folder + "/"
         return {k[len(prefix):]: obj for k, (_, _, obj) in loaded.items() if k.startswith(prefix)}
 
-    catalogue = Catalogue(root, loaded["organisation"][2], collection("courses"),  # type: ignore[arg-type]
+    organisation = loaded["organisation"][2] if "organisation" in loaded else None
+    catalogue = Catalogue(root, organisation, collection("courses"),  # type: ignore[arg-type]
                           collection("trainers"), collection("improvements"))
     catalogue.files = {k: path for k, (path, _, _) in loaded.items()}
     catalogue.documents = {k: doc for k, (_, doc, _) in loaded.items()}
@@ -146,7 +145,7 @@ def _data_location(data: Any, loc: tuple[Any, ...]) -> tuple[Location, bool]:
 def _message(item: Any, location: Location, model: type[BaseModel]) -> str:
     kind, value = item["type"], item.get("input")
     label = _description(model, location)
-    suffix = f" ({label})" if label else ""
+    suffix = f" – {label}" if label else ""
     if kind == "missing":
         return f"required field is missing{suffix}"
     if kind == "extra_forbidden":
@@ -255,7 +254,7 @@ def _kind(value: Any) -> str:
 
 
 def _check_logo(catalogue: Catalogue) -> list[Problem]:
-    logo = catalogue.organisation.logo
+    logo = catalogue.organisation.logo if catalogue.organisation else None
     if not logo:
         return []
     shown = relative(catalogue.file_of("organisation"), catalogue.root)
@@ -264,24 +263,25 @@ def _check_logo(catalogue: Catalogue) -> list[Problem]:
     return [problem] if problem else []
 
 
-def check_references(catalogue: Catalogue) -> list[Problem]:
-    """Check that every trainer id and course id named in the content exists."""
+def check_references(catalogue: Catalogue, known: set[str]) -> list[Problem]:
+    """Check that every trainer id and course id named in the content has its file."""
     problems = []
     for cid, course in catalogue.courses.items():
-        problems += _dangling(catalogue, f"courses/{cid}", "trainers", course.trainers, catalogue.trainers, "trainers")
+        problems += _dangling(catalogue, f"courses/{cid}", "trainers", course.trainers, known, "trainers")
     for eid, entry in catalogue.improvements.items():
-        problems += _dangling(catalogue, f"improvements/{eid}", "courses", entry.courses, catalogue.courses, "courses")
+        problems += _dangling(catalogue, f"improvements/{eid}", "courses", entry.courses, known, "courses")
     return problems
 
 
-def _dangling(catalogue: Catalogue, key: str, field_name: str, ids: list[str], known: dict[str, Any],
+def _dangling(catalogue: Catalogue, key: str, field_name: str, ids: list[str], known: set[str],
               folder: str) -> list[Problem]:
     shown = relative(catalogue.file_of(key), catalogue.root)
+    ids_in_folder = [k.split("/", 1)[1] for k in known if k.startswith(folder + "/")]
     problems = []
     for index, ref in enumerate(ids):
-        if ref in known:
+        if f"{folder}/{ref}" in known:
             continue
-        close = difflib.get_close_matches(ref, list(known), n=1)
+        close = difflib.get_close_matches(ref, ids_in_folder, n=1)
         hint = f"; did you mean `{close[0]}`?" if close else ""
         problems.append(Problem(shown, catalogue.line_of(key, (field_name, index)), field_path((field_name, index)),
                                 f"no {folder[:-1]} `{ref}` in content/{folder}/{hint}"))

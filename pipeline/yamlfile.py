@@ -20,6 +20,8 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 NULL_TAG = "tag:yaml.org,2002:null"
 
 Location = tuple[str | int, ...]
+SYNTAX_HINT = (" (check the indentation, and put in double quotes any text that contains ' : ' or ' #', "
+               "or starts with [ { * & ! | > ' % @ or a backquote)")
 
 
 @dataclass
@@ -54,7 +56,7 @@ class _Loader(yaml.SafeLoader):
 
 
 def read_yaml(path: Path, shown_as: str) -> tuple[YamlDocument | None, list[Problem]]:
-    """Read one content file; return the document, or None and the problems found."""
+    """Read one content file; return the document (None if unreadable) and the problems found."""
     try:
         size = path.stat().st_size
     except OSError as e:
@@ -77,7 +79,7 @@ def parse_yaml(text: str, shown_as: str) -> tuple[YamlDocument | None, list[Prob
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         what = " ".join(x for x in (e.context, e.problem) if x)
-        return None, [Problem(shown_as, mark.line + 1 if mark else 0, "", f"YAML syntax error: {what}")]
+        return None, [Problem(shown_as, mark.line + 1 if mark else 0, "", f"YAML syntax error: {what}{SYNTAX_HINT}")]
     except yaml.YAMLError as e:
         return None, [Problem(shown_as, 0, "", f"YAML syntax error: {e}")]
     doc = YamlDocument(shown_as, None)
@@ -85,7 +87,7 @@ def parse_yaml(text: str, shown_as: str) -> tuple[YamlDocument | None, list[Prob
     if node is None:
         return None, [Problem(shown_as, 1, "", "the file is empty")]
     doc.data = _convert(node, (), doc, problems)
-    return (None if problems else doc), problems
+    return doc, problems
 
 
 def _decode(raw: bytes, shown_as: str) -> tuple[str, Problem | None]:
