@@ -83,8 +83,9 @@ def _skills_matrix(catalogue: Catalogue) -> list[Document]:
 
 
 def _improvement_log(catalogue: Catalogue) -> list[Document]:
+    cited = sorted({c for entry in catalogue.improvements.values() for c in entry.courses})
     sources = ["organisation", *(f"improvements/{e}" for e in catalogue.improvements),
-               *(f"courses/{c}" for c in catalogue.courses)]
+               *(f"courses/{c}" for c in cited)]
     version = version_of(catalogue, [f"improvements/{e}" for e in catalogue.improvements])
     entries = sorted(catalogue.improvements.items(), key=lambda item: (item[1].date, item[0]))
     return [Document("registre-amelioration", "amelioration/registre-amelioration", "registre-amelioration.md.j2",

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.build import build
+from pipeline.content import load_catalogue
+from pipeline.project import Project
+from tests.helpers import REPO
+
+
+@pytest.fixture(scope="session")
+def sample_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the sample content once into a temporary folder."""
+    out = tmp_path_factory.mktemp("sample-build")
+    report = build(Project.at(REPO, out=out))
+    assert not report.failed, report.failed
+    return out
+
+
+@pytest.fixture(scope="session")
+def catalogue():
+    return load_catalogue(REPO / "content", REPO)

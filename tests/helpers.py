@@ -1,0 +1,57 @@
+"""Read generated documents back, and make small projects to build."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import unicodedata
+from pathlib import Path
+
+import docx
+import pypdf
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def normalise(text: str) -> str:
+    """Fold whitespace (and typographic spaces) so that line wrapping does not matter."""
+    text = unicodedata.normalize("NFKC", text).replace("\u00ad", "")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def docx_text(path: Path) -> str:
+    """Return all the text of a DOCX: body paragraphs, tables (nested too), headers and footers."""
+    document = docx.Document(str(path))
+    parts: list[str] = []
+    for section in document.sections:
+        parts += [p.text for p in section.header.paragraphs] + [p.text for p in section.footer.paragraphs]
+    body = document.element.body
+    for paragraph in body.iter("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}p"):
+        parts.append("".join(t.text or "" for t in paragraph.iter(
+            "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}t")))
+    return normalise(" ".join(parts))
+
+
+def pdf_text(path: Path) -> str:
+    """Return all the text of a PDF."""
+    reader = pypdf.PdfReader(str(path))
+    return normalise(" ".join(page.extract_text() or "" for page in reader.pages))
+
+
+def copy_project(target: Path) -> Path:
+    """Copy the sample project (content and templates) into a folder."""
+    for name in ("content", "templates"):
+        shutil.copytree(REPO / name, target / name)
+    return target
+
+
+def edit_yaml(path: Path, **changes: object) -> None:
+    """Change top-level keys of a content file (None removes the key)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")

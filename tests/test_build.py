@@ -1,0 +1,126 @@
+"""What a build rebuilds, keeps and removes; byte-identical output; failures keep the last good files."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from pipeline.build import build
+from pipeline.cli import main
+from pipeline.project import Project
+from tests.helpers import REPO, copy_project
+
+ALL = 12
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    copy_project(tmp_path)
+    project = Project.at(tmp_path)
+    assert len(build(project).rebuilt) == ALL
+    return project
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_second_build_does_nothing(project):
+    report = build(project)
+    assert report.rebuilt == [] and report.up_to_date == ALL
+    assert report.summary().startswith(f"{ALL} documents: 0 rebuilt, {ALL} up to date (")
+
+
+def test_editing_a_course_rebuilds_its_documents_and_aggregates(project):
+    edit(project.content / "courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
+    report = build(project)
+    assert sorted(report.rebuilt) == ["amelioration/registre-amelioration", "intervenants/matrice-competences",
+                                      "positionnement/rgpd-essentiel", "programmes/rgpd-essentiel"]
+    assert "content/courses/rgpd-essentiel.yaml" in report.reasons["programmes/rgpd-essentiel"]
+
+
+def test_editing_a_trainer_rebuilds_matrix_and_their_programmes(project):
+    edit(project.content / "trainers/karim-benali.yaml", "hours: 12", "hours: 14")
+    assert sorted(build(project).rebuilt) == ["intervenants/matrice-competences",
+                                              "programmes/management-proximite", "programmes/prise-de-parole"]
+
+
+def test_editing_a_template_rebuilds_that_kind(project):
+    edit(project.templates / "positionnement.md.j2", "# Questionnaire de positionnement", "# Positionnement")
+    assert sorted(build(project).rebuilt) == sorted(f"positionnement/{p.stem}"
+                                                    for p in (project.content / "courses").glob("*.yaml"))
+
+
+def test_shared_template_rebuilds_its_users(project):
+    edit(project.templates / "_organisation.md.j2", "Cet enregistrement", "Cet  enregistrement")
+    assert len(build(project).rebuilt) == 10  # programmes and questionnaires include it
+
+
+def test_output_edited_or_deleted_by_hand_is_rebuilt(project):
+    pdf = project.out / "programmes/excel-perfectionnement.pdf"
+    good = pdf.read_bytes()
+    pdf.write_bytes(b"edited")
+    (project.out / "positionnement/rgpd-essentiel.docx").unlink()
+    report = build(project, )
+    assert sorted(report.rebuilt) == ["positionnement/rgpd-essentiel", "programmes/excel-perfectionnement"]
+    assert report.reasons["programmes/excel-perfectionnement"].endswith("was modified by hand")
+    assert report.reasons["positionnement/rgpd-essentiel"].endswith("is missing")
+    assert pdf.read_bytes() == good
+
+
+def test_deleted_course_removes_its_documents(project):
+    (project.content / "courses/prise-de-parole.yaml").unlink()
+    report = build(project)
+    assert report.removed == ["positionnement/prise-de-parole", "programmes/prise-de-parole"]
+    assert not (project.out / "programmes/prise-de-parole.pdf").exists()
+    assert not (project.out / "programmes/prise-de-parole.docx").exists()
+    assert "intervenants/matrice-competences" in report.rebuilt
+
+
+def test_force_rebuilds_everything(project):
+    report = build(project, force=True)
+    assert len(report.rebuilt) == ALL and set(report.reasons.values()) == {"--force"}
+
+
+def test_output_is_byte_identical_across_builds(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    build(Project.at(REPO, out=first))
+    build(Project.at(REPO, out=second), jobs=1)
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.suffix in (".docx", ".pdf"))
+    assert len(files) == 2 * ALL
+    assert [sha(first / f) for f in files] == [sha(second / f) for f in files]
+
+
+def test_failed_document_keeps_last_good_version(project, capsys, monkeypatch):
+    matrix = project.out / "intervenants/matrice-competences.pdf"
+    good = matrix.read_bytes()
+    edit(project.templates / "matrice-competences.md.j2", "{{ t.cv | paragraphs }}", "{{ t.curriculum }}")
+    edit(project.content / "courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
+    monkeypatch.chdir(project.root)
+    assert main(["build"]) == 1
+    captured = capsys.readouterr()
+    assert "error: intervenants/matrice-competences: template error:" in captured.err
+    assert "curriculum" in captured.err
+    assert "1 failed" in captured.out
+    assert matrix.read_bytes() == good
+    report = build(project)  # still stale: the failure was not recorded as fresh
+    assert "intervenants/matrice-competences" in report.failed
+    edit(project.templates / "matrice-competences.md.j2", "{{ t.curriculum }}", "{{ t.cv | paragraphs }}")
+    assert build(project).rebuilt == ["intervenants/matrice-competences"]
+
+
+def test_explain_says_why(project, capsys, monkeypatch):
+    edit(project.content / "courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
+    monkeypatch.chdir(project.root)
+    assert main(["build", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "programmes/rgpd-essentiel: changed: content/courses/rgpd-essentiel.yaml" in out
+    assert out.strip().endswith(" s)")

@@ -1,0 +1,159 @@
+"""Bad input: each kind stops the build with the file, the line, the field and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.content import load_catalogue
+from pipeline.errors import ContentError
+from tests.helpers import copy_project
+
+COURSE = "content/courses/excel-perfectionnement.yaml"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    copy_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def replace(project: Path, name: str, old: str, new: str) -> None:
+    path = project / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def line_of(project: Path, name: str, text: str) -> int:
+    lines = (project / name).read_text(encoding="utf-8").splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
+def problems(project: Path) -> list[str]:
+    with pytest.raises(ContentError) as caught:
+        load_catalogue(project / "content", project)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_sample_content_is_valid(catalogue):
+    assert len(catalogue.courses) >= 5 and len(catalogue.trainers) >= 4 and len(catalogue.improvements) >= 6
+
+
+def test_yaml_syntax_error(project):
+    replace(project, COURSE, "delivery: [inter, intra]", "delivery: [inter, intra")
+    line = line_of(project, COURSE, "delivery: [inter, intra")
+    [message] = problems(project)
+    assert message.startswith(f"{COURSE}:")
+    assert "YAML syntax error" in message
+    assert int(message.split(":")[1]) >= line
+
+
+def test_missing_required_field(project):
+    replace(project, COURSE, "audience: >-", "public: >-")
+    found = problems(project)
+    assert f"{COURSE}:1: audience: required field is missing – Public visé" in found
+    assert any(m.startswith(f"{COURSE}:{line_of(project, COURSE, 'public:')}: public: unknown key `public`")
+               for m in found)
+
+
+def test_wrong_type(project):
+    replace(project, COURSE, "  hours: 14\n", "  hours: quatorze\n")
+    line = line_of(project, COURSE, "hours: quatorze")
+    assert problems(project) == [
+        f"{COURSE}:{line}: duration.hours: expected a number (with a dot for decimals: 12.5), got 'quatorze'"
+        " – Durée en heures"]
+
+
+def test_text_with_colon_gets_a_hint(project):
+    replace(project, COURSE, "- Préparer les données sous forme de tableau", "- Étape 1 : préparer les données")
+    line = line_of(project, COURSE, "Étape 1 : préparer")
+    [message] = problems(project)
+    assert message.startswith(f"{COURSE}:{line}: modules[2].contents[1]: expected text, got a mapping of keys")
+    assert "double quotes" in message
+
+
+def test_unknown_key_suggests_nearest(project):
+    replace(project, COURSE, "objectives:", "objectifs:")
+    found = problems(project)
+    line = line_of(project, COURSE, "objectifs:")
+    assert f"{COURSE}:{line}: objectifs: unknown key `objectifs`; did you mean `objectives`?" in found
+
+
+def test_unknown_nested_key(project):
+    replace(project, COURSE, "  delay: >-", "  delai: >-")
+    line = line_of(project, COURSE, "delai:")
+    assert f"{COURSE}:{line}: access.delai: unknown key `delai`; did you mean `delay`?" in problems(project)
+
+
+def test_duplicate_key(project):
+    replace(project, COURSE, "reference: BUR-EXC-02", "reference: BUR-EXC-02\nreference: BUR-EXC-03")
+    assert problems(project) == [f"{COURSE}:3: reference: duplicate key (first given on line 2); keep only one"]
+
+
+def test_unresolved_references(project):
+    replace(project, COURSE, "trainers: [claire-martin]", "trainers: [claire-martn]")
+    entry = "content/improvements/2026-03-ecrans-salle-2.yaml"
+    replace(project, entry, "courses: [excel-perfectionnement]", "courses: [excel-perfectionement]")
+    found = problems(project)
+    assert (f"{COURSE}:{line_of(project, COURSE, 'trainers:')}: trainers[1]: no trainer `claire-martn` in "
+            "content/trainers/; did you mean `claire-martin`?") in found
+    assert (f"{entry}:3: courses[1]: no course `excel-perfectionement` in content/courses/; "
+            "did you mean `excel-perfectionnement`?") in found
+
+
+def test_date_that_does_not_exist(project):
+    replace(project, COURSE, "updated: 2026-09-14", "updated: 2026-02-30")
+    assert problems(project) == [
+        f"{COURSE}:3: updated: expected a date written YYYY-MM-DD that exists, got '2026-02-30'"
+        " – Date de dernière mise à jour du programme"]
+
+
+def test_all_problems_are_reported_together(project):
+    replace(project, COURSE, "updated: 2026-09-14", "updated: 2026-02-30")
+    replace(project, "content/trainers/claire-martin.yaml", "status: employee", "status: salariee")
+    replace(project, "content/organisation.yaml", 'siret: "05234567800027"', 'siret: "0523"')
+    found = problems(project)
+    assert len(found) == 3
+    assert any(m.startswith("content/trainers/claire-martin.yaml:2: status: expected one of") for m in found)
+    assert any(m.startswith("content/organisation.yaml:5: siret:") for m in found)
+
+
+def test_cli_reports_errors_without_traceback_and_keeps_documents(project, capsys):
+    assert main(["build"]) == 0
+    pdf = project / "build/programmes/excel-perfectionnement.pdf"
+    before = pdf.read_bytes()
+    capsys.readouterr()
+    replace(project, COURSE, "updated: 2026-09-14", "updated: 2026-02-30")
+    replace(project, COURSE, "objectives:", "objectifs:")
+    assert main(["build"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"{COURSE}:3: updated:" in err
+    assert "unknown key `objectifs`" in err
+    assert "3 problems in the content: nothing was built" in err
+    assert pdf.read_bytes() == before
+
+
+def test_file_name_is_the_id(project):
+    (project / "content/courses/Excel Avancé.yaml").write_text("title: x\n", encoding="utf-8")
+    assert any("content/courses/Excel Avancé.yaml: file name must be lower-case" in m for m in problems(project))
+
+
+def test_usage_error_exits_2(project, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["build", "--jobs", "0"])
+    assert caught.value.code == 2
+    with pytest.raises(SystemExit) as caught:
+        main(["frobnicate"])
+    assert caught.value.code == 2
+
+
+def test_fields_lists_french_descriptions(capsys):
+    assert main(["fields", "course"]) == 0
+    out = capsys.readouterr().out
+    assert "prerequisites: Prérequis" in out
+    assert "  delay: Délai d'accès : durée estimée entre la demande du bénéficiaire" in out

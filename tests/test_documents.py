@@ -1,0 +1,176 @@
+"""Every generated document holds the content's actual values, in the DOCX and in the PDF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docx
+import pypdf
+import pytest
+
+from pipeline.markdown import date_fr, date_long, money
+from tests.helpers import docx_text, normalise, pdf_text
+
+COURSES = ["excel-perfectionnement", "management-proximite", "rgpd-essentiel", "accueil-handicap", "prise-de-parole"]
+
+
+def both(out: Path, stem: str) -> list[str]:
+    return [docx_text(out / f"{stem}.docx"), pdf_text(out / f"{stem}.pdf")]
+
+
+@pytest.mark.parametrize("cid", COURSES)
+def test_programme_states_every_mandatory_mention(sample_out, catalogue, cid):
+    course, org = catalogue.courses[cid], catalogue.organisation
+    for text in both(sample_out, f"programmes/{cid}"):
+        assert normalise(course.title) in text
+        for objective in course.objectives:
+            assert normalise(objective) in text
+        assert normalise(course.access.delay) in text
+        assert normalise(course.access.modalities) in text
+        assert normalise(course.audience) in text
+        assert normalise(course.accessibility) in text
+        assert normalise(course.evaluation.final) in text
+        assert normalise(course.methods.teaching[0]) in text
+        for price in course.prices:
+            assert normalise(price.label) in text
+            if price.amount is not None:
+                assert normalise(money(price.amount)) in text
+        for module in course.modules:
+            assert normalise(module.title) in text
+            assert all(normalise(c) in text for c in module.contents)
+        assert normalise(org.pedagogical_contact.email) in text
+        assert normalise(org.disability_referent.name) in text
+        assert f"Mis à jour le {normalise(date_long(course.updated))}" in text
+        assert f"NDA {org.nda}" in text
+        assert f"{course.reference} – version du {date_fr(course.updated)}" in text
+        for tid in course.trainers:
+            assert catalogue.trainers[tid].name in text
+        assert "Qualiopi" not in text  # the mark's rules forbid it on a course document
+
+
+def test_programme_states_absent_prerequisites(sample_out, catalogue):
+    assert catalogue.courses["rgpd-essentiel"].prerequisites == "none"
+    for text in both(sample_out, "programmes/rgpd-essentiel"):
+        assert "Aucun prérequis" in text
+    for text in both(sample_out, "programmes/excel-perfectionnement"):
+        assert "Aucun prérequis" not in text
+
+
+def test_certifying_programme_has_certification_block(sample_out, catalogue):
+    cert = catalogue.courses["management-proximite"].certification
+    for text in both(sample_out, "programmes/management-proximite"):
+        assert "Certification préparée" in text
+        assert cert.code in text
+        assert normalise(cert.certifier) in text
+        assert date_fr(cert.registered) in text
+        assert "Taux d'obtention de la certification 89 %" in text
+        assert "Taux de présentation à l'examen 95 %" in text
+    for text in both(sample_out, "programmes/excel-perfectionnement"):
+        assert "Certification préparée" not in text
+
+
+def test_results_and_calculation_method(sample_out, catalogue):
+    results = catalogue.courses["excel-perfectionnement"].results
+    for text in both(sample_out, "programmes/excel-perfectionnement"):
+        assert f"Période du {date_fr(results.period_start)} au {date_fr(results.period_end)}" in text
+        assert "Stagiaires formés 64" in text
+        assert "9,1 / 10" in text
+        assert normalise(results.method) in text
+
+
+def test_distance_course_describes_its_assistance(sample_out, catalogue):
+    support = catalogue.courses["rgpd-essentiel"].methods.distance_support
+    for text in both(sample_out, "programmes/rgpd-essentiel"):
+        assert normalise(support) in text
+        assert "Distanciel" in text
+
+
+def test_programme_is_a4_with_logo_and_page_numbers(sample_out):
+    document = docx.Document(str(sample_out / "programmes/excel-perfectionnement.docx"))
+    section = document.sections[0]
+    assert round(section.page_width.cm, 1) == 21.0 and round(section.page_height.cm, 1) == 29.7
+    assert len(document.inline_shapes) == 1  # the organisation's logo
+    footer_xml = section.footer._element.xml
+    assert "PAGE" in footer_xml and "NUMPAGES" in footer_xml
+    pdf = pypdf.PdfReader(str(sample_out / "programmes/excel-perfectionnement.pdf"))
+    box = pdf.pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (595, 842)
+    pages = len(pdf.pages)
+    assert f"Page {pages} / {pages}" in normalise(pdf.pages[-1].extract_text())
+
+
+@pytest.mark.parametrize("cid", COURSES)
+def test_positioning_questionnaire_covers_course(sample_out, catalogue, cid):
+    course = catalogue.courses[cid]
+    for text in both(sample_out, f"positionnement/{cid}"):
+        assert "Questionnaire de positionnement" in text
+        assert "Nom et prénom" in text and "Fonction occupée" in text
+        for objective in course.objectives:
+            assert normalise(objective) in text
+        if course.prerequisites != "none":
+            for prerequisite in course.prerequisites:
+                assert normalise(prerequisite) in text
+        for question in course.positioning_questions:
+            assert normalise(question) in text
+        assert "Accessibilité et besoins d'adaptation" in text
+        for decision in ("Admis(e) sur le parcours standard", "Admis(e) avec un parcours adapté",
+                         "Réorienté(e) vers une autre formation"):
+            assert decision in text
+        assert "Signature" in text
+
+
+def test_positioning_questionnaire_is_fillable_in_word(sample_out, catalogue):
+    course = catalogue.courses["excel-perfectionnement"]
+    document = docx.Document(str(sample_out / "positionnement/excel-perfectionnement.docx"))
+    xml = document.element.xml
+    boxes = xml.count("<w14:checkbox>")
+    # 3 per prerequisite, 5 per objective, 2 for accessibility, 3 for the decision
+    assert boxes == 3 * len(course.prerequisites) + 5 * len(course.objectives) + 2 + 3
+    identity = document.tables[0]
+    assert identity.rows[1].cells[0].text == "Nom et prénom"
+    assert identity.rows[1].cells[1].text.strip() == ""
+
+
+def test_skills_matrix(sample_out, catalogue):
+    for text in both(sample_out, "intervenants/matrice-competences"):
+        assert "Matrice des compétences des intervenants" in text
+        for tid, trainer in catalogue.trainers.items():
+            assert trainer.name in text
+            for diploma in trainer.diplomas:
+                assert normalise(diploma.title) in text
+            for record in trainer.training:
+                assert normalise(record.title) in text and date_fr(record.date) in text
+        assert "Sous-traitant" in text
+    document = docx.Document(str(sample_out / "intervenants/matrice-competences.docx"))
+    matrix = document.tables[0]
+    header = [c.text for c in matrix.rows[0].cells]
+    assert header[:2] == ["Intervenant", "Statut"]
+    claire = next(r for r in matrix.rows if r.cells[0].text == "Claire Martin")
+    column = header.index(catalogue.courses["excel-perfectionnement"].reference)
+    assert claire.cells[column].text == "✓"
+    orientations = [s.orientation for s in document.sections]
+    assert orientations[0] == 1 and 0 in orientations  # the matrix in landscape, the CVs in portrait
+    first_page = pypdf.PdfReader(str(sample_out / "intervenants/matrice-competences.pdf")).pages[0].mediabox
+    assert first_page.width > first_page.height
+
+
+def test_improvement_log(sample_out, catalogue):
+    entries = catalogue.improvements
+    for text in both(sample_out, "amelioration/registre-amelioration"):
+        assert "Registre d'amélioration continue" in text
+        for entry in entries.values():
+            assert normalise(entry.owner) in text
+            assert normalise(entry.analysis) in text
+            assert date_fr(entry.due) in text
+        assert "Suivi des réclamations" in text
+        complaint = entries["2026-01-attestation-tardive"].complaint
+        assert normalise(complaint.response) in text
+    document = docx.Document(str(sample_out / "amelioration/registre-amelioration.docx"))
+    counts = {row.cells[0].text: row.cells[1].text for row in document.tables[0].rows[1:]}
+    statuses = [e.status for e in entries.values()]
+    assert counts["Ouvertes"] == str(statuses.count("open"))
+    assert counts["Closes"] == str(statuses.count("closed"))
+    assert counts["Total"] == str(len(entries))
+    follow_up = document.tables[2]
+    dates = [row.cells[1].text for row in follow_up.rows[1:]]
+    assert dates == [date_fr(e.date) for e in sorted(entries.values(), key=lambda e: e.date)]
