@@ -6,6 +6,7 @@ import fcntl
 import functools
 import hashlib
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,6 +62,7 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
     catalogue = load_catalogue(project.content, project.root)
     documents = plan_documents(catalogue)
     with build_lock(project):
+        _remove_leftovers(project)
         state = BuildState.load(project.state_dir)
         renderer = Renderer(project, catalogue, jobs)
         inputs = InputHasher(project, catalogue, renderer.env)
@@ -115,6 +117,14 @@ def _remove_orphans(documents: list[Document], state: BuildState, project: Proje
         state.forget(key)
         removed.append(key)
     return removed
+
+
+def _remove_leftovers(project: Project) -> None:
+    """Delete the temporary files of a build that was killed (we hold the lock: none is running)."""
+    for leftover in project.out.rglob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
+    for stage in project.state_dir.glob("stage-*"):
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def output_files(document: Document) -> list[str]:

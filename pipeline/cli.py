@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--jobs", "-j", type=_positive, default=0, help="parallel jobs (default: all cores)")
     build.set_defaults(run=_build)
 
+    watch = commands.add_parser("watch", help="build, then rebuild on every change to content/ or templates/")
+    _project_options(watch)
+    watch.add_argument("--poll", action="store_true",
+                       help="poll for changes (Docker volumes, network shares: where file events do not arrive)")
+    watch.add_argument("--jobs", "-j", type=_positive, default=0, help="parallel jobs (default: all cores)")
+    watch.set_defaults(run=_watch)
+
     fields = commands.add_parser("fields", help="list the keys of a content file with their French description")
     fields.add_argument("kind", choices=["organisation", "course", "trainer", "improvement"])
     fields.set_defaults(run=_fields)
@@ -92,6 +99,46 @@ def _build(args: argparse.Namespace) -> int:
         print(f"error: {path}: {reason}", file=sys.stderr)
     print(report.summary())
     return EXIT_CONTENT if report.failed else EXIT_OK
+
+
+def _watch(args: argparse.Namespace) -> int:
+    import threading
+
+    from pipeline.watch import Watcher
+
+    project = _project(args)
+    stop = threading.Event()
+    watcher = Watcher(project, poll=args.poll, jobs=args.jobs, on_rebuild=_print_rebuild)
+    folders = ", ".join(project.shown(p) + "/" for p in (project.content, project.templates))
+    print(f"watching {folders} ({'polling' if args.poll else 'file events'}); Ctrl-C to stop", flush=True)
+    try:
+        watcher.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+        print("\nstopped watching", flush=True)
+    return EXIT_OK
+
+
+def _print_rebuild(rebuild) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    stamp = time.strftime("%H:%M:%S")
+    changed = ", ".join(rebuild.changed) if rebuild.changed else "first build"
+    if rebuild.error is not None:
+        if isinstance(rebuild.error, ContentError):
+            for problem in rebuild.error.problems:
+                print(f"  {problem}", flush=True)
+        else:
+            print(f"  error: {rebuild.error}", flush=True)
+        print(f"[{stamp}] {changed}: not built, the last good documents stay in place; fix and save to rebuild",
+              flush=True)
+        return
+    report = rebuild.report
+    done = ", ".join(report.rebuilt[:6]) + (f" and {len(report.rebuilt) - 6} more" if len(report.rebuilt) > 6 else "")
+    what = f"rebuilt {done}" if report.rebuilt else "no document affected"
+    extra = "".join(f"; removed {path}" for path in report.removed)
+    extra += "".join(f"; FAILED {path}: {reason}" for path, reason in report.failed.items())
+    print(f"[{stamp}] {changed} → {what}{extra} ({report.seconds:.1f} s)", flush=True)
 
 
 def _fields(args: argparse.Namespace) -> int:

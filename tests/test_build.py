@@ -124,3 +124,28 @@ def test_explain_says_why(project, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "programmes/rgpd-essentiel: changed: content/courses/rgpd-essentiel.yaml" in out
     assert out.strip().endswith(" s)")
+
+
+def test_killed_build_never_leaves_a_truncated_document(project):
+    import signal
+    import subprocess
+    import sys
+    import time
+    import zipfile
+
+    import pypdf
+
+    for delay in (0.8, 1.4, 2.0):
+        process = subprocess.Popen([sys.executable, "-m", "pipeline", "build", "--force"], cwd=project.root,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        for path in project.out.rglob("*.docx"):
+            assert zipfile.ZipFile(path).testzip() is None, path
+        for path in project.out.rglob("*.pdf"):
+            assert len(pypdf.PdfReader(str(path)).pages) >= 1, path
+    report = build(project)
+    assert not report.failed
+    assert not list(project.out.rglob(".*.tmp")) and not list(project.state_dir.glob("stage-*"))
+    assert build(project).rebuilt == []

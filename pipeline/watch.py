@@ -1,0 +1,119 @@
+"""Watch mode: build once, then rebuild what changed whenever content or templates are saved.
+
+Editors save in many ways (in-place writes, write-then-rename as VS Code and `sed -i` do, vim's
+backup dance), so the watcher listens to whole folders, takes every kind of event, ignores editor
+temporary files and the output folder, and waits for a burst of events to settle before building.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from pipeline.build import BuildReport, build
+from pipeline.errors import ContentError, UserError
+from pipeline.project import Project
+
+log = logging.getLogger(__name__)
+SETTLE_SECONDS = 0.1
+RELEVANT_SUFFIXES = {".yaml", ".yml", ".j2", ".typ", ".docx", ".png", ".jpg", ".jpeg", ".svg", ".otf", ".ttf"}
+
+
+def is_relevant(path: Path) -> bool:
+    """Tell content and template files from editor scratch files (`.x.swp`, `x~`, `4913`, `.#x`, `sedXYZ`)."""
+    name = path.name
+    return not name.startswith((".", "#")) and path.suffix.lower() in RELEVANT_SUFFIXES
+
+
+@dataclass
+class Rebuild:
+    """One round of watch mode: what changed and what the build did (or why it could not)."""
+
+    changed: list[str]
+    report: BuildReport | None
+    error: Exception | None
+
+
+class _Collector(FileSystemEventHandler):
+    """Collect the paths touched by file events, ignoring noise."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.changed: set[Path] = set()
+        self.lock = threading.Lock()
+        self.arrived = threading.Event()
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        for raw in (event.src_path, getattr(event, "dest_path", "")):
+            if raw:
+                self._note(Path(raw if isinstance(raw, str) else raw.decode()))
+
+    def _note(self, path: Path) -> None:
+        if path.is_relative_to(self.project.out) or not is_relevant(path):
+            return
+        with self.lock:
+            self.changed.add(path)
+        self.arrived.set()
+
+    def take(self) -> list[Path]:
+        with self.lock:
+            changed, self.changed = sorted(self.changed), set()
+        self.arrived.clear()
+        return changed
+
+
+class Watcher:
+    """Rebuild a project on every change until stopped."""
+
+    def __init__(self, project: Project, poll: bool = False, jobs: int = 0,
+                 on_rebuild: Callable[[Rebuild], None] | None = None, settle: float = SETTLE_SECONDS):
+        self.project, self.poll, self.jobs, self.settle = project, poll, jobs, settle
+        self.on_rebuild = on_rebuild or (lambda rebuild: None)
+        self.ready = threading.Event()
+
+    def run(self, stop: threading.Event) -> None:
+        """Build once, then watch and rebuild until `stop` is set."""
+        self._rebuild([])
+        collector = _Collector(self.project)
+        observer = PollingObserver(timeout=0.25) if self.poll else Observer()
+        for folder in (self.project.content, self.project.templates):
+            observer.schedule(collector, str(folder), recursive=True)
+        observer.start()
+        self.ready.set()
+        try:
+            while not stop.is_set():
+                if not collector.arrived.wait(timeout=0.2):
+                    continue
+                self._wait_until_quiet(collector, stop)
+                changed = collector.take()
+                if changed:
+                    self._rebuild(changed)
+        finally:
+            observer.stop()
+            observer.join()
+
+    def _wait_until_quiet(self, collector: _Collector, stop: threading.Event) -> None:
+        """Let a burst of events (a save, a `git checkout`) finish before building."""
+        while not stop.is_set():
+            collector.arrived.clear()
+            if not collector.arrived.wait(timeout=self.settle):
+                return
+
+    def _rebuild(self, changed: list[Path]) -> None:
+        shown = [self.project.shown(path) for path in changed]
+        try:
+            report = build(self.project, jobs=self.jobs)
+        except (ContentError, UserError) as e:
+            self.on_rebuild(Rebuild(shown, None, e))
+            return
+        self.on_rebuild(Rebuild(shown, report, None))

@@ -1,0 +1,166 @@
+"""Watch mode reacts to every way an editor saves, debounces bursts, survives bad content."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from pathlib import Path
+
+import pytest
+
+from pipeline.build import build
+from pipeline.project import Project
+from pipeline.watch import Rebuild, Watcher, is_relevant
+from tests.helpers import copy_project
+
+COURSE = "courses/rgpd-essentiel.yaml"
+
+
+class Session:
+    def __init__(self, project: Project, poll: bool):
+        self.project = project
+        self.rebuilds: queue.Queue[Rebuild] = queue.Queue()
+        self.stop = threading.Event()
+        self.watcher = Watcher(project, poll=poll, on_rebuild=self.rebuilds.put, settle=0.3 if poll else 0.15)
+        self.thread = threading.Thread(target=self.watcher.run, args=(self.stop,), daemon=True)
+
+    def __enter__(self) -> Session:
+        self.thread.start()
+        assert self.watcher.ready.wait(60)
+        first = self.next()
+        assert first.changed == [] and first.report is not None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+    def next(self, timeout: float = 30) -> Rebuild:
+        return self.rebuilds.get(timeout=timeout)
+
+    def nothing(self, wait: float = 1.5) -> None:
+        with pytest.raises(queue.Empty):
+            self.rebuilds.get(timeout=wait)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    copy_project(tmp_path)
+    project = Project.at(tmp_path)
+    build(project)
+    return project
+
+
+@pytest.fixture
+def session(project: Project):
+    with Session(project, poll=False) as running:
+        yield running
+
+
+def changed_text(project: Project, old: str = "amount: 390", new: str = "amount: 420") -> str:
+    text = (project.content / COURSE).read_text(encoding="utf-8")
+    assert old in text
+    return text.replace(old, new)
+
+
+def test_in_place_write(session, project):
+    text = changed_text(project)
+    with open(project.content / COURSE, "r+", encoding="utf-8") as handle:
+        handle.truncate()
+        handle.write(text)
+    rebuild = session.next()
+    assert rebuild.changed == [f"content/{COURSE}"]
+    assert "programmes/rgpd-essentiel" in rebuild.report.rebuilt
+    assert "programmes/excel-perfectionnement" not in rebuild.report.rebuilt
+    session.nothing()
+
+
+def test_atomic_rename_save(session, project):
+    temporary = project.content / "courses/.rgpd-essentiel.yaml.tmp-1234"
+    temporary.write_text(changed_text(project), encoding="utf-8")
+    os.replace(temporary, project.content / COURSE)
+    rebuild = session.next()
+    assert rebuild.changed == [f"content/{COURSE}"]
+    assert "programmes/rgpd-essentiel" in rebuild.report.rebuilt
+    session.nothing()
+
+
+def test_vim_backup_dance_is_one_rebuild(session, project):
+    target = project.content / COURSE
+    text = changed_text(project)
+    (project.content / "courses/4913").write_text("")
+    (project.content / "courses/4913").unlink()
+    (project.content / "courses/.rgpd-essentiel.yaml.swp").write_bytes(b"vim swap")
+    os.rename(target, project.content / "courses/rgpd-essentiel.yaml~")
+    target.write_text(text, encoding="utf-8")
+    (project.content / "courses/rgpd-essentiel.yaml~").unlink()
+    rebuild = session.next()
+    assert rebuild.changed == [f"content/{COURSE}"]
+    assert "programmes/rgpd-essentiel" in rebuild.report.rebuilt
+    session.nothing()
+
+
+def test_editor_temporary_files_are_ignored(session, project):
+    (project.content / "courses/.excel-perfectionnement.yaml.swp").write_bytes(b"swap")
+    (project.content / "courses/excel-perfectionnement.yaml~").write_text("backup")
+    (project.content / "courses/.#excel-perfectionnement.yaml").write_text("emacs lock")
+    (project.out / "programmes/notes.yaml").write_text("in the output folder")
+    session.nothing()
+
+
+def test_burst_of_changes_is_one_rebuild(session, project):
+    for path in sorted((project.content / "courses").glob("*.yaml")):
+        path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    for path in sorted((project.content / "trainers").glob("*.yaml")):
+        path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    rebuild = session.next()
+    assert len(rebuild.changed) == 9
+    session.nothing()
+
+
+def test_invalid_file_keeps_documents_and_fixing_rebuilds(session, project):
+    pdf = project.out / "programmes/rgpd-essentiel.pdf"
+    good = pdf.read_bytes()
+    fixed_text = changed_text(project)
+    (project.content / COURSE).write_text(changed_text(project, "updated: 2026-10-02", "updated: 2026-13-02"),
+                                          encoding="utf-8")
+    failed = session.next()
+    assert failed.report is None
+    assert f"content/{COURSE}:3: updated: expected a date" in str(failed.error)
+    assert pdf.read_bytes() == good
+    (project.content / COURSE).write_text(fixed_text, encoding="utf-8")
+    fixed = session.next()
+    assert "programmes/rgpd-essentiel" in fixed.report.rebuilt
+    assert pdf.read_bytes() != good
+
+
+def test_deleted_course_removes_its_documents(session, project):
+    (project.content / "courses/prise-de-parole.yaml").unlink()
+    rebuild = session.next()
+    assert "programmes/prise-de-parole" in rebuild.report.removed
+    assert not (project.out / "programmes/prise-de-parole.pdf").exists()
+
+
+def test_template_change_rebuilds_that_kind(session, project):
+    template = project.templates / "positionnement.md.j2"
+    template.write_text(template.read_text(encoding="utf-8").replace("# Questionnaire", "# Le questionnaire"),
+                        encoding="utf-8")
+    rebuild = session.next()
+    assert sorted(rebuild.report.rebuilt) == sorted(f"positionnement/{p.stem}"
+                                                    for p in (project.content / "courses").glob("*.yaml"))
+
+
+def test_polling_mode(project):
+    with Session(project, poll=True) as session:
+        (project.content / COURSE).write_text(changed_text(project), encoding="utf-8")
+        rebuild = session.next()
+        assert "programmes/rgpd-essentiel" in rebuild.report.rebuilt
+
+
+@pytest.mark.parametrize("name, relevant", [("x.yaml", True), ("style.typ", True), ("programme.md.j2", True),
+                                            (".x.yaml.swp", False), ("x.yaml~", False), ("4913", False),
+                                            (".#x.yaml", False), ("sedAb12Cd", False), ("#x.yaml#", False)])
+def test_relevant_files(name, relevant):
+    assert is_relevant(Path("content/courses") / name) is relevant
