@@ -1,11 +1,16 @@
-"""The build: load → validate → plan → render → write. Read this file top to bottom."""
+"""The build: load → validate → plan → render → write. Read `build()` top to bottom.
+
+Heavy modules (pydantic models, Jinja2, typst) are imported only when something must be rebuilt:
+a build with nothing to do answers from the state file in a few milliseconds.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import functools
 import hashlib
-import logging
+import json
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -13,20 +18,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
-
-import jinja2
-import jinja2.meta
+from typing import TYPE_CHECKING
 
 from pipeline import __version__
-from pipeline.content import Catalogue, load_catalogue
-from pipeline.documents import Document, plan_documents
 from pipeline.errors import UserError
 from pipeline.project import Project
-from pipeline.render import STYLE_FILES, Failed, Rendered, Renderer
-from pipeline.state import BuildState, file_hash, write_atomic
+from pipeline.state import BuildState, file_hash, source_snapshot, write_atomic
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from pipeline.content import Catalogue
+    from pipeline.documents import Document
+    from pipeline.render import Failed, Rendered
+
 FORMATS = ("docx", "pdf")
+STYLE_FILES = ("reference.docx", "style.typ")
+TEMPLATE_REFERENCE = re.compile(r"""{%-?\s*(?:import|include|extends|from)\s+["']([^"']+)["']""")
 
 
 @dataclass
@@ -59,20 +65,34 @@ Progress = Callable[[int, int], None]
 def build(project: Project, force: bool = False, jobs: int = 0, progress: Progress | None = None) -> BuildReport:
     """Build every document of the project whose inputs changed since the last build."""
     started = time.perf_counter()
-    catalogue = load_catalogue(project.content, project.root)
-    documents = plan_documents(catalogue)
     with build_lock(project):
         _remove_leftovers(project)
         state = BuildState.load(project.state_dir)
-        renderer = Renderer(project, catalogue, jobs)
-        inputs = InputHasher(project, catalogue, renderer.env)
-        report = BuildReport(total=len(documents))
-        stale = _stale_documents(documents, state, inputs, project, force, report)
-        for outcome in renderer.render(stale, progress):
-            _write(outcome, state, inputs, project, report)
-        report.removed = _remove_orphans(documents, state, project)
-        state.save()
+        snapshot = source_snapshot(project, tool_versions())
+        if not force and state.unchanged_since(snapshot, project.out):
+            report = BuildReport(total=len(state.outputs))
+        else:
+            report = _build_changed(project, state, force, jobs, progress)
+            state.snapshot = snapshot if not report.failed else {}
+            state.save()
     report.seconds = time.perf_counter() - started
+    return report
+
+
+def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
+                   progress: Progress | None) -> BuildReport:
+    from pipeline.content import load_catalogue
+    from pipeline.documents import plan_documents
+    from pipeline.render import Renderer
+
+    catalogue = load_catalogue(project.content, project.root)
+    documents = plan_documents(catalogue)
+    inputs = InputHasher(project, catalogue)
+    report = BuildReport(total=len(documents))
+    stale = _stale_documents(documents, state, inputs, project, force, report)
+    for outcome in Renderer(project, catalogue, jobs).render(stale, progress):
+        _write(outcome, state, inputs, project, report)
+    report.removed = _remove_orphans(documents, state, project)
     return report
 
 
@@ -91,6 +111,8 @@ def _stale_documents(documents: list[Document], state: BuildState, inputs: Input
 def _write(outcome: Rendered | Failed, state: BuildState, inputs: InputHasher, project: Project,
            report: BuildReport) -> None:
     """Write a rendered document atomically and record it; a failed one keeps its last good files."""
+    from pipeline.render import Failed
+
     document = outcome.document
     if isinstance(outcome, Failed):
         report.failed[document.path] = outcome.reason
@@ -151,42 +173,57 @@ def build_lock(project: Project) -> Iterator[None]:
 class InputHasher:
     """Compute what each document reads, as {name: hash}, hashing each file once per build."""
 
-    def __init__(self, project: Project, catalogue: Catalogue, env: jinja2.Environment):
-        self.project, self.catalogue, self.env = project, catalogue, env
+    def __init__(self, project: Project, catalogue: Catalogue):
+        self.project, self.catalogue = project, catalogue
+        self.cache: dict[str, str] = {}
 
     def of(self, document: Document) -> dict[str, str]:
         """Return every input of a document with its hash."""
-        paths = [self.catalogue.file_of(key) for key in document.sources]
-        paths += [self.project.templates / name for name in self._templates(document.template)]
+        hashes = {self._name(source): self._source_hash(source) for source in document.sources}
+        paths = [self.project.templates / name for name in self._templates(document.template)]
         paths += [self.project.templates / name for name in STYLE_FILES]
         if self.catalogue.logo:
             paths.append(self.catalogue.logo)
-        hashes = {self.project.shown(path): self._hash(path) for path in paths}
-        return {**hashes, **self._tools()}
+        hashes.update({self.project.shown(path): self._file_hash(path) for path in paths})
+        return {**hashes, **tool_versions()}
+
+    def _name(self, source: str) -> str:
+        key, _, fields = source.partition("#")
+        shown = self.project.shown(self.catalogue.file_of(key))
+        return f"{shown}#{fields}" if fields else shown
+
+    def _source_hash(self, source: str) -> str:
+        if source not in self.cache:
+            key, _, fields = source.partition("#")
+            if fields:
+                data = self.catalogue.get(key).model_dump(mode="json", include=set(fields.split(",")))
+                self.cache[source] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+            else:
+                self.cache[source] = self._file_hash(self.catalogue.file_of(key))
+        return self.cache[source]
+
+    def _file_hash(self, path: Path) -> str:
+        if str(path) not in self.cache:
+            self.cache[str(path)] = file_hash(path)
+        return self.cache[str(path)]
 
     @functools.cache  # noqa: B019 - one hasher per build
-    def _hash(self, path: Path) -> str:
-        return file_hash(path)
-
-    @functools.cache  # noqa: B019
     def _templates(self, name: str) -> tuple[str, ...]:
         """Return a template and every template it imports or includes, recursively."""
-        source = (self.project.templates / name).read_text(encoding="utf-8")
         found = [name]
-        for child in jinja2.meta.find_referenced_templates(self.env.parse(source)):
-            if child and child not in found:
-                found += [t for t in self._templates(child) if t not in found]
+        for child in TEMPLATE_REFERENCE.findall((self.project.templates / name).read_text(encoding="utf-8")):
+            found += [t for t in self._templates(child) if t not in found]
         return tuple(found)
-
-    @functools.cache  # noqa: B019
-    def _tools(self) -> dict[str, str]:
-        return {"tool:pandoc": metadata.version("pypandoc-binary"), "tool:typst": metadata.version("typst"),
-                "tool:qualidoc": f"{__version__}+{_package_hash()}"}
 
 
 @functools.cache
+def tool_versions() -> dict[str, str]:
+    """The versions of pandoc, typst and qualidoc's own rendering code: a change rebuilds everything."""
+    return {"tool:pandoc": metadata.version("pypandoc-binary"), "tool:typst": metadata.version("typst"),
+            "tool:qualidoc": f"{__version__}+{_package_hash()}"}
+
+
 def _package_hash() -> str:
-    """Hash qualidoc's own rendering code, so that a change to it rebuilds what it renders."""
     digest = hashlib.sha256()
     package = resources.files("pipeline")
     for name in sorted(p.name for p in package.iterdir() if p.name.endswith((".py", ".lua"))):

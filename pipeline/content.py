@@ -39,6 +39,13 @@ class Catalogue:
         """Return the content file of `organisation`, `courses/<id>`, `trainers/<id>`…"""
         return self.files[key]
 
+    def get(self, key: str) -> BaseModel:
+        """Return the object of `organisation`, `courses/<id>`, `trainers/<id>`…"""
+        if key == "organisation":
+            return self.organisation
+        folder, _, ident = key.partition("/")
+        return getattr(self, folder)[ident]
+
     def line_of(self, key: str, location: Location = ()) -> int:
         """Return the line of a field in the file of an object."""
         return self.documents[key].line_of(location)

@@ -25,6 +25,19 @@ local function typst_escape(text)
   return (text:gsub("[%p]", "\\%0"))
 end
 
+-- `::: {.table widths="1,3"}` around a pipe table sets its relative column widths (both formats).
+local function sized_table(div)
+  local widths = div.attributes["widths"]
+  local tbl = div.content[1]
+  if not widths or not tbl or tbl.t ~= "Table" then return div.content end
+  local numbers, total = {}, 0
+  for w in widths:gmatch("%d+") do numbers[#numbers + 1] = tonumber(w); total = total + tonumber(w) end
+  for i, spec in ipairs(tbl.colspecs) do
+    if numbers[i] then tbl.colspecs[i] = { spec[1], numbers[i] / total } end
+  end
+  return tbl
+end
+
 local function typst_filter()
   return {
     Str = function(s)
@@ -33,7 +46,9 @@ local function typst_filter()
       end
     end,
     Div = function(div)
-      if div.classes:includes("pagebreak") then
+      if div.classes:includes("table") then
+        return sized_table(div)
+      elseif div.classes:includes("pagebreak") then
         return pandoc.RawBlock("typst", "#pagebreak(weak: true)")
       elseif div.classes:includes("landscape") then
         local blocks = pandoc.Blocks{ pandoc.RawBlock("typst", "#set page(flipped: true)") }
@@ -84,7 +99,9 @@ end
 local function docx_filter()
   return {
     Div = function(div)
-      if div.classes:includes("pagebreak") then
+      if div.classes:includes("table") then
+        return sized_table(div)
+      elseif div.classes:includes("pagebreak") then
         return pandoc.RawBlock("openxml", PAGE_BREAK)
       elseif div.classes:includes("landscape") then
         -- A landscape part at the very start needs no portrait section before it (no blank page).

@@ -23,7 +23,9 @@ class Document:
     title: str
     reference: str
     version: dt.date
-    sources: tuple[str, ...]  # catalogue keys: "organisation", "courses/<id>", …
+    # What the document reads: catalogue keys ("organisation", "courses/<id>"), or only some fields of an
+    # object ("courses/<id>#reference,title"), so that an aggregate is not rebuilt for a change it does not show.
+    sources: tuple[str, ...]
     context: dict[str, Any] = field(hash=False, compare=False, default_factory=dict)
 
 
@@ -38,7 +40,7 @@ def _dates(catalogue: Catalogue, keys: list[str]) -> list[dt.date]:
     """Collect the dates that say when each source was last changed."""
     dates: list[dt.date] = []
     for key in keys:
-        folder, _, ident = key.partition("/")
+        folder, _, ident = key.partition("#")[0].partition("/")
         if folder == "courses":
             dates.append(catalogue.courses[ident].updated)
         elif folder == "trainers":
@@ -58,7 +60,7 @@ def version_of(catalogue: Catalogue, keys: list[str]) -> dt.date:
 def _programmes(catalogue: Catalogue) -> list[Document]:
     documents = []
     for cid, course in catalogue.courses.items():
-        sources = ["organisation", f"courses/{cid}", *(f"trainers/{t}" for t in course.trainers)]
+        sources = ["organisation", f"courses/{cid}", *(f"trainers/{t}#name,role" for t in course.trainers)]
         documents.append(Document(
             "programme", f"programmes/{cid}", "programme.md.j2", f"Programme de formation – {course.title}",
             course.reference, course.updated, tuple(sources),
@@ -74,18 +76,18 @@ def _positioning(catalogue: Catalogue) -> list[Document]:
 
 
 def _skills_matrix(catalogue: Catalogue) -> list[Document]:
-    sources = ["organisation", *(f"trainers/{t}" for t in catalogue.trainers),
-               *(f"courses/{c}" for c in catalogue.courses)]
+    trainers = [f"trainers/{t}" for t in catalogue.trainers]
+    sources = ["organisation", *trainers, *(f"courses/{c}#reference,title,trainers" for c in catalogue.courses)]
     return [Document("matrice-competences", "intervenants/matrice-competences", "matrice-competences.md.j2",
                      "Matrice des compétences des intervenants", "MAT-COMP",
-                     version_of(catalogue, sources[1:]), tuple(sources),
+                     version_of(catalogue, trainers), tuple(sources),
                      {"trainers": catalogue.trainers, "courses": catalogue.courses})]
 
 
 def _improvement_log(catalogue: Catalogue) -> list[Document]:
     cited = sorted({c for entry in catalogue.improvements.values() for c in entry.courses})
     sources = ["organisation", *(f"improvements/{e}" for e in catalogue.improvements),
-               *(f"courses/{c}" for c in cited)]
+               *(f"courses/{c}#reference,title" for c in cited)]
     version = version_of(catalogue, [f"improvements/{e}" for e in catalogue.improvements])
     entries = sorted(catalogue.improvements.items(), key=lambda item: (item[1].date, item[0]))
     return [Document("registre-amelioration", "amelioration/registre-amelioration", "registre-amelioration.md.j2",

@@ -46,6 +46,8 @@ class ToolError(QualidocError):
 
 def relative(path: Path, root: Path) -> str:
     """Show a path relative to the project when it lies inside it."""
+    if path.is_absolute() and path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:

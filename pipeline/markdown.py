@@ -93,13 +93,14 @@ def bullets(items: list[Any] | None, ordered: bool = False) -> Md:
 
 
 def table(header: list[str], rows: list[list[Any]], widths: list[int]) -> Md:
-    """Write a pipe table; `widths` are relative column widths (they set pandoc's dash lines)."""
+    """Write a pipe table inside a div that gives its relative column widths."""
     def cells(values: list[Any]) -> str:
         return "| " + " | ".join(finalize(v) if v not in (None, "") else "\u00a0" for v in values) + " |"
 
-    scale = 200 // sum(widths)
-    separator = "|" + "|".join("-" * max(3, w * scale) for w in widths) + "|"
-    return Md("\n".join([cells(header), separator, *(cells(row) for row in rows)]))
+    separator = "|" + "|".join("---" for _ in widths) + "|"
+    lines = [f'::: {{.table widths="{",".join(str(w) for w in widths)}"}}', cells(header), separator,
+             *(cells(row) for row in rows), ":::"]
+    return Md("\n".join(lines))
 
 
 def strong(value: Any) -> Md:

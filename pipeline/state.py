@@ -28,12 +28,35 @@ class OutputRecord:
     files: dict[str, dict[str, object]]  # file name -> {"sha256", "size", "mtime_ns"}
 
 
+def source_snapshot(project, tools: dict[str, str]) -> dict[str, list[int] | str]:  # type: ignore[no-untyped-def]
+    """Size and modification time of every file in content/ and templates/, and the tool versions.
+
+    When nothing in it moved since a complete build, and no output was touched, the build has
+    nothing to do and needs not even read the content. Any difference falls back to hashing.
+    """
+    snapshot: dict[str, list[int] | str] = dict(tools)
+    for folder in (project.content, project.templates):
+        for path in folder.rglob("*"):
+            stat = path.stat()
+            if not path.is_dir():
+                snapshot[str(path)] = [stat.st_size, stat.st_mtime_ns]
+    return snapshot
+
+
 @dataclass
 class BuildState:
     """The recorded inputs and outputs of the last successful build of each document."""
 
     path: Path
     outputs: dict[str, OutputRecord] = field(default_factory=dict)
+    snapshot: dict[str, list[int] | str] = field(default_factory=dict)
+
+    def unchanged_since(self, snapshot: dict[str, list[int] | str], out_dir: Path) -> bool:
+        """Tell whether no source moved since the last complete build and every output is as written."""
+        if not self.snapshot or snapshot != self.snapshot:
+            return False
+        return all(_output_problem(out_dir / name, recorded, hash_if_moved=False) is None
+                   for record in self.outputs.values() for name, recorded in record.files.items())
 
     @classmethod
     def load(cls, state_dir: Path) -> BuildState:
@@ -46,7 +69,7 @@ class BuildState:
         if raw.get("version") != STATE_VERSION:
             return cls(path)
         outputs = {key: OutputRecord(value["inputs"], value["files"]) for key, value in raw["outputs"].items()}
-        return cls(path, outputs)
+        return cls(path, outputs, raw.get("snapshot", {}))
 
     def why_stale(self, key: str, inputs: dict[str, str], out_dir: Path, files: list[str]) -> str | None:
         """Say why a document must be rebuilt, or None when it is up to date."""
@@ -73,7 +96,7 @@ class BuildState:
 
     def save(self) -> None:
         """Write the state file atomically."""
-        data = {"version": STATE_VERSION,
+        data = {"version": STATE_VERSION, "snapshot": self.snapshot,
                 "outputs": {k: {"inputs": v.inputs, "files": v.files} for k, v in sorted(self.outputs.items())}}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True).encode())
@@ -87,7 +110,7 @@ def _describe(name: str, now: dict[str, str], before: dict[str, str]) -> str:
     return name
 
 
-def _output_problem(path: Path, recorded: dict[str, object] | None) -> str | None:
+def _output_problem(path: Path, recorded: dict[str, object] | None, hash_if_moved: bool = True) -> str | None:
     try:
         stat = path.stat()
     except FileNotFoundError:
@@ -96,7 +119,9 @@ def _output_problem(path: Path, recorded: dict[str, object] | None) -> str | Non
         return "was not recorded"
     if stat.st_size == recorded["size"] and stat.st_mtime_ns == recorded["mtime_ns"]:
         return None
-    return None if file_hash(path) == recorded["sha256"] else "was modified by hand"
+    if hash_if_moved and file_hash(path) == recorded["sha256"]:
+        return None
+    return "was modified by hand"
 
 
 def _stat_record(path: Path) -> dict[str, object]:

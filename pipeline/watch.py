@@ -83,12 +83,12 @@ class Watcher:
 
     def run(self, stop: threading.Event) -> None:
         """Build once, then watch and rebuild until `stop` is set."""
-        self._rebuild([])
         collector = _Collector(self.project)
         observer = PollingObserver(timeout=0.25) if self.poll else Observer()
         for folder in (self.project.content, self.project.templates):
             observer.schedule(collector, str(folder), recursive=True)
-        observer.start()
+        observer.start()  # before the first build, so that a save during it is not missed
+        self._rebuild([])
         self.ready.set()
         try:
             while not stop.is_set():
