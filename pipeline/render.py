@@ -10,12 +10,13 @@ import datetime as dt
 import json
 import logging
 import os
+import queue
 import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -66,45 +67,47 @@ class Renderer:
         return template.render(org=self.catalogue.organisation, doc=document, logo=logo, **document.context)
 
     def render(self, documents: list[Document],
-               progress: Callable[[int, int], None] | None = None) -> list[Rendered | Failed]:
-        """Render documents to DOCX and PDF bytes, in parallel; `progress(done, total)` follows along."""
+               progress: Callable[[int, int], None] | None = None) -> Iterator[Rendered | Failed]:
+        """Render documents to DOCX and PDF bytes in parallel, yielding each one as soon as it is done."""
         if not documents:
-            return []
+            return
         self.project.state_dir.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.project.state_dir))
         try:
-            return self._render_in(stage, documents, progress or (lambda done, total: None))
+            for done, outcome in enumerate(self._render_in(stage, documents), 1):
+                if progress:
+                    progress(done, len(documents))
+                yield outcome
         finally:
             shutil.rmtree(stage, ignore_errors=True)
 
-    def _render_in(self, stage: Path, documents: list[Document],
-                   progress: Callable[[int, int], None]) -> list[Rendered | Failed]:
+    def _render_in(self, stage: Path, documents: list[Document]) -> Iterator[Rendered | Failed]:
         self._prepare_stage(stage)
-        outcome: dict[int, Rendered | Failed] = {}
         sizes: dict[int, int] = {}
         for index, document in enumerate(documents):
             try:
                 text = self.markdown(document)
             except jinja2.TemplateError as e:
-                outcome[index] = Failed(document, _template_error(e))
+                yield Failed(document, _template_error(e))
                 continue
             (stage / f"d{index}.md").write_text(text, encoding="utf-8")
             sizes[index] = len(text)
+        finished: queue.Queue[Rendered | Failed] = queue.Queue()
         with ThreadPoolExecutor(max_workers=self.jobs) as typst_pool:
-            futures: dict[int, Future[Rendered | Failed]] = {}
 
             def converted(index: int, error: str | None) -> None:
                 """Start the PDF as soon as pandoc is done with a document."""
                 if error:
-                    outcome[index] = Failed(documents[index], error)
-                else:
-                    futures[index] = typst_pool.submit(self._finish, stage, index, documents[index])
+                    finished.put(Failed(documents[index], error))
+                    return
+                future = typst_pool.submit(self._finish_safely, stage, index, documents[index])
+                future.add_done_callback(lambda f: finished.put(f.result()))
 
-            self._run_pandoc(stage, sizes, converted)
-            for index, future in futures.items():
-                outcome[index] = future.result()
-                progress(len(outcome), len(documents))
-        return [outcome[i] for i in range(len(documents))]
+            converter = threading.Thread(target=self._run_pandoc, args=(stage, sizes, converted), daemon=True)
+            converter.start()
+            for _ in sizes:
+                yield finished.get()
+            converter.join()
 
     def _prepare_stage(self, stage: Path) -> None:
         shutil.copyfile(self.project.templates / "style.typ", stage / "style.typ")
@@ -148,6 +151,14 @@ class Renderer:
         for index in batch:
             if index not in reported:
                 converted(index, f"pandoc stopped: {stderr.strip()[-500:]}")
+
+    def _finish_safely(self, stage: Path, index: int, document: Document) -> Rendered | Failed:
+        """Finish a document; an unexpected error fails that document only."""
+        try:
+            return self._finish(stage, index, document)
+        except Exception as e:  # noqa: BLE001 - reported with the document, the others go on
+            log.debug("finishing %s failed", document.path, exc_info=True)
+            return Failed(document, f"internal error: {type(e).__name__}: {e}")
 
     def _finish(self, stage: Path, index: int, document: Document) -> Rendered | Failed:
         """Fill the DOCX header and footer, and compile the typst source to PDF."""

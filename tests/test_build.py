@@ -39,16 +39,31 @@ def test_second_build_does_nothing(project):
     assert report.summary().startswith(f"{ALL} documents: 0 rebuilt, {ALL} up to date (")
 
 
-def test_editing_a_course_rebuilds_its_documents_and_aggregates(project):
+def test_editing_a_course_rebuilds_its_own_documents_only(project):
     edit(project.content / "courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
     report = build(project)
-    assert sorted(report.rebuilt) == ["amelioration/registre-amelioration", "intervenants/matrice-competences",
-                                      "positionnement/rgpd-essentiel", "programmes/rgpd-essentiel"]
+    assert sorted(report.rebuilt) == ["positionnement/rgpd-essentiel", "programmes/rgpd-essentiel"]
     assert "content/courses/rgpd-essentiel.yaml" in report.reasons["programmes/rgpd-essentiel"]
 
 
-def test_editing_a_trainer_rebuilds_matrix_and_their_programmes(project):
+def test_course_change_shown_by_aggregates_rebuilds_them(project):
+    edit(project.content / "courses/rgpd-essentiel.yaml", "trainers: [sophie-lefebvre]",
+         "trainers: [sophie-lefebvre, claire-martin]")
+    assert sorted(build(project).rebuilt) == ["intervenants/matrice-competences", "positionnement/rgpd-essentiel",
+                                              "programmes/rgpd-essentiel"]
+    edit(project.content / "courses/rgpd-essentiel.yaml", "title: \"RGPD : les essentiels",
+         "title: \"RGPD : l'essentiel")
+    report = build(project)
+    assert sorted(report.rebuilt) == ["amelioration/registre-amelioration", "intervenants/matrice-competences",
+                                      "positionnement/rgpd-essentiel", "programmes/rgpd-essentiel"]
+    assert "content/courses/rgpd-essentiel.yaml#reference,title" in report.reasons[
+        "amelioration/registre-amelioration"]
+
+
+def test_editing_a_trainer_rebuilds_matrix_and_what_shows_it(project):
     edit(project.content / "trainers/karim-benali.yaml", "hours: 12", "hours: 14")
+    assert build(project).rebuilt == ["intervenants/matrice-competences"]
+    edit(project.content / "trainers/karim-benali.yaml", "role: Formateur consultant", "role: Consultant formateur")
     assert sorted(build(project).rebuilt) == ["intervenants/matrice-competences",
                                               "programmes/management-proximite", "programmes/prise-de-parole"]
 
