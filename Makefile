@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 build: $(VENV)/.installed
 	$(BIN)/qualidoc build $(ARGS)
+	@$(BIN)/qualidoc check --summary || true
 
 watch: $(VENV)/.installed
 	$(BIN)/qualidoc watch $(ARGS)

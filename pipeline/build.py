@@ -86,7 +86,7 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
     from pipeline.render import Renderer
 
     catalogue = load_catalogue(project.content, project.root)
-    documents = plan_documents(catalogue)
+    documents = plan_documents(catalogue, project)
     inputs = InputHasher(project, catalogue)
     report = BuildReport(total=len(documents))
     stale = _stale_documents(documents, state, inputs, project, force, report)
@@ -180,7 +180,8 @@ class InputHasher:
     def of(self, document: Document) -> dict[str, str]:
         """Return every input of a document with its hash."""
         hashes = {self._name(source): self._source_hash(source) for source in document.sources}
-        paths = [self.project.templates / name for name in self._templates(document.template)]
+        templates = [t for name in (document.template, *document.extra_templates) for t in self._templates(name)]
+        paths = [self.project.templates / name for name in dict.fromkeys(templates)]
         paths += [self.project.templates / name for name in STYLE_FILES]
         if self.catalogue.logo:
             paths.append(self.catalogue.logo)

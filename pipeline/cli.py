@@ -62,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--jobs", "-j", type=_positive, default=0, help="parallel jobs (default: all cores)")
     watch.set_defaults(run=_watch)
 
+    check = commands.add_parser("check", help="check the content against the Référentiel national qualité")
+    check.add_argument("--content", type=Path, help="content folder (default: ./content)")
+    check.add_argument("--strict", action="store_true", help="count warnings as errors")
+    check.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    check.add_argument("--summary", action="store_true", help="print only the summary line")
+    check.add_argument("--as-of", type=_date, help="check as on this date (YYYY-MM-DD; default: today)")
+    check.set_defaults(run=_check)
+
     fields = commands.add_parser("fields", help="list the keys of a content file with their French description")
     fields.add_argument("kind", choices=["organisation", "course", "trainer", "improvement"])
     fields.set_defaults(run=_fields)
@@ -71,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
 def _project_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--content", type=Path, help="content folder (default: ./content)")
     parser.add_argument("--out", type=Path, help="output folder (default: ./build)")
+
+
+def _date(text: str):  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a date YYYY-MM-DD") from None
 
 
 def _positive(text: str) -> int:
@@ -139,6 +156,24 @@ def _print_rebuild(rebuild) -> None:  # type: ignore[no-untyped-def]
     extra = "".join(f"; removed {path}" for path in report.removed)
     extra += "".join(f"; FAILED {path}: {reason}" for path, reason in report.failed.items())
     print(f"[{stamp}] {changed} → {what}{extra} ({report.seconds:.1f} s)", flush=True)
+
+
+def _check(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import json
+
+    from pipeline.content import load_catalogue
+    from pipeline.rules import check, describe_result
+
+    project = _project(argparse.Namespace(content=args.content, out=None))
+    catalogue = load_catalogue(project.content, project.root)
+    result = check(catalogue, args.as_of or dt.date.today(), project)
+    if args.format == "json":
+        print(json.dumps([f.as_dict() for f in result.findings], ensure_ascii=False, indent=1))
+    else:
+        lines = describe_result(result, strict=args.strict)
+        print("\n".join(lines[-1:] if args.summary else lines))
+    return EXIT_CONTENT if result.errors(strict=args.strict) else EXIT_OK
 
 
 def _fields(args: argparse.Namespace) -> int:

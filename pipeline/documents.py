@@ -27,13 +27,14 @@ class Document:
     # object ("courses/<id>#reference,title"), so that an aggregate is not rebuilt for a change it does not show.
     sources: tuple[str, ...]
     context: dict[str, Any] = field(hash=False, compare=False, default_factory=dict)
+    extra_templates: tuple[str, ...] = ()  # templates read besides its own (the conformity check reads some)
 
 
 @dataclass(frozen=True)
 class DocumentKind:
     name: str
     template: str
-    plan: Callable[[Catalogue], list[Document]]
+    plan: Callable[[Catalogue, Any], list[Document]]
 
 
 def _dates(catalogue: Catalogue, keys: list[str]) -> list[dt.date]:
@@ -57,7 +58,7 @@ def version_of(catalogue: Catalogue, keys: list[str]) -> dt.date:
     return max(_dates(catalogue, keys), default=dt.date(2000, 1, 1))
 
 
-def _programmes(catalogue: Catalogue) -> list[Document]:
+def _programmes(catalogue: Catalogue, project: Any = None) -> list[Document]:
     documents = []
     for cid, course in catalogue.courses.items():
         sources = ["organisation", f"courses/{cid}", *(f"trainers/{t}#name,role" for t in course.trainers)]
@@ -68,14 +69,14 @@ def _programmes(catalogue: Catalogue) -> list[Document]:
     return documents
 
 
-def _positioning(catalogue: Catalogue) -> list[Document]:
+def _positioning(catalogue: Catalogue, project: Any = None) -> list[Document]:
     return [Document("positionnement", f"positionnement/{cid}", "positionnement.md.j2",
                      f"Questionnaire de positionnement – {course.title}", course.reference, course.updated,
                      ("organisation", f"courses/{cid}"), {"course": course, "course_id": cid})
             for cid, course in catalogue.courses.items()]
 
 
-def _skills_matrix(catalogue: Catalogue) -> list[Document]:
+def _skills_matrix(catalogue: Catalogue, project: Any = None) -> list[Document]:
     trainers = [f"trainers/{t}" for t in catalogue.trainers]
     sources = ["organisation", *trainers, *(f"courses/{c}#reference,title,trainers" for c in catalogue.courses)]
     return [Document("matrice-competences", "intervenants/matrice-competences", "matrice-competences.md.j2",
@@ -84,7 +85,7 @@ def _skills_matrix(catalogue: Catalogue) -> list[Document]:
                      {"trainers": catalogue.trainers, "courses": catalogue.courses})]
 
 
-def _improvement_log(catalogue: Catalogue) -> list[Document]:
+def _improvement_log(catalogue: Catalogue, project: Any = None) -> list[Document]:
     cited = sorted({c for entry in catalogue.improvements.values() for c in entry.courses})
     sources = ["organisation", *(f"improvements/{e}" for e in catalogue.improvements),
                *(f"courses/{c}#reference,title" for c in cited)]
@@ -95,14 +96,51 @@ def _improvement_log(catalogue: Catalogue) -> list[Document]:
                      {"entries": entries, "courses": catalogue.courses, "as_of": version})]
 
 
+# Which generated documents carry the evidence of each indicator.
+EVIDENCE_KINDS = {1: ["programme"], 2: ["programme"], 3: ["programme"], 5: ["programme"], 6: ["programme"],
+                  8: ["positionnement"], 11: ["programme", "positionnement"], 12: ["programme"],
+                  21: ["matrice-competences"], 22: ["matrice-competences"], 26: ["programme", "positionnement"],
+                  27: ["matrice-competences"], 30: ["registre-amelioration"], 31: ["registre-amelioration"],
+                  32: ["registre-amelioration"], 23: ["registre-amelioration"]}
+
+
+def _evidence(documents: list[Document], kind: str) -> str:
+    """Name the documents of one kind: all of them when few, the folder and the count when many."""
+    paths = sorted(f"{d.path}.pdf" for d in documents if d.kind == kind)
+    if len(paths) <= 6:
+        return ", ".join(paths)
+    return f"{paths[0].rsplit('/', 1)[0]}/*.pdf ({len(paths)} documents)"
+
+
+def _conformity(catalogue: Catalogue, project: Any = None) -> list[Document]:
+    from pipeline.rules import check, indicator_status
+
+    sources = ["organisation", *(f"{folder}/{ident}" for folder in ("courses", "trainers", "improvements")
+                                 for ident in getattr(catalogue, folder))]
+    as_of = version_of(catalogue, sources)
+    result = check(catalogue, as_of, project)
+    others = [d for kind in KINDS[:-1] for d in kind.plan(catalogue)]
+    rows = []
+    for indicator in result.referential.indicators:
+        evidence = [_evidence(others, kind) for kind in EVIDENCE_KINDS.get(indicator.number, [])]
+        rows.append({"indicator": indicator, "status": indicator_status(result, indicator),
+                     "reason": result.applicability[indicator.number], "evidence": evidence,
+                     "findings": result.of(indicator.number)})
+    return [Document("conformite", "conformite/matrice-conformite", "conformite.md.j2",
+                     "Tableau de conformité au Référentiel national qualité", "MAT-CONF", as_of, tuple(sources),
+                     {"result": result, "rows": rows, "as_of": as_of},
+                     extra_templates=("programme.md.j2", "positionnement.md.j2"))]
+
+
 KINDS: list[DocumentKind] = [
     DocumentKind("programme", "programme.md.j2", _programmes),
     DocumentKind("positionnement", "positionnement.md.j2", _positioning),
     DocumentKind("matrice-competences", "matrice-competences.md.j2", _skills_matrix),
     DocumentKind("registre-amelioration", "registre-amelioration.md.j2", _improvement_log),
+    DocumentKind("conformite", "conformite.md.j2", _conformity),  # last: it lists the others as evidence
 ]
 
 
-def plan_documents(catalogue: Catalogue) -> list[Document]:
-    """List every document the content calls for."""
-    return [doc for kind in KINDS for doc in kind.plan(catalogue)]
+def plan_documents(catalogue: Catalogue, project: Any = None) -> list[Document]:
+    """List every document the content calls for (`project` lets the conformity check read templates)."""
+    return [doc for kind in KINDS for doc in kind.plan(catalogue, project)]

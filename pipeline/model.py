@@ -49,6 +49,15 @@ class QualiopiCertificate(Strict):
         "Catégories d'actions certifiées", default_factory=list)
 
 
+class CheckSettings(Strict):
+    update_max_months: Annotated[int, Field(ge=1)] = describe(
+        "Âge maximal de la date de mise à jour d'un programme, en mois", default=12)
+    results_max_months: Annotated[int, Field(ge=1)] = describe(
+        "Âge maximal des indicateurs de résultats (fin de période), en mois", default=18)
+    training_max_months: Annotated[int, Field(ge=1)] = describe(
+        "Délai maximal depuis la dernière formation continue d'un intervenant, en mois", default=24)
+
+
 class Organisation(Strict):
     name: Text = describe("Raison sociale")
     trade_name: Text | None = describe("Nom commercial", default=None)
@@ -72,6 +81,10 @@ class Organisation(Strict):
     complaints: Text = describe("Modalités de réclamation (canal, délai de réponse)")
     mediator: Text | None = describe("Médiateur de la consommation", default=None)
     next_audit: dt.date | None = describe("Date du prochain audit Qualiopi", default=None)
+    referential: Literal["V9", "V10"] | None = describe(
+        "Version du référentiel à appliquer (par défaut : V10 pour un audit à partir du 1er novembre 2026)",
+        default=None)
+    checks: CheckSettings = describe("Réglages des contrôles de `qualidoc check`", default_factory=CheckSettings)
 
 
 class Duration(Strict):
@@ -114,9 +127,9 @@ class Methods(Strict):
 
 
 class Evaluation(Strict):
-    entry: Text = describe("Évaluation à l'entrée (positionnement)")
+    entry: Text | None = describe("Évaluation à l'entrée (positionnement)", default=None)
     during: Text | None = describe("Évaluation en cours de formation", default=None)
-    final: Text = describe("Évaluation des acquis en fin de formation")
+    final: Text | None = describe("Évaluation des acquis en fin de formation", default=None)
     satisfaction: Text | None = describe("Évaluation de la satisfaction", default=None)
 
 
@@ -180,6 +193,12 @@ class Course(Strict):
     certification: Certification | None = describe("Certification préparée (formations certifiantes)", default=None)
     positioning_questions: list[Text] = describe("Questions de positionnement propres à la formation",
                                                  default_factory=list)
+    new: bool = describe("Nouvelle formation, pas encore réalisée (pas encore d'indicateurs de résultats)",
+                         default=False)
+    alternance: bool = describe("Formation en alternance (contrat de professionnalisation, apprentissage)",
+                                default=False)
+    work_situation: bool = describe("Comprend des périodes de formation en situation de travail (stage, AFEST)",
+                                    default=False)
 
     @field_validator("prerequisites", mode="before")
     @classmethod
@@ -236,7 +255,7 @@ class Trainer(Strict):
 
 
 Source = Literal["complaint", "trainee_feedback", "funder_feedback", "company_feedback", "trainer_feedback",
-                 "audit", "watch", "incident", "dropout"]
+                 "audit", "watch", "incident", "dropout", "risk_analysis"]
 
 
 class Complaint(Strict):
@@ -254,10 +273,16 @@ class Action(Strict):
     description: Text = describe("Action décidée")
 
 
+class Risk(Strict):
+    probability: Annotated[int, Field(ge=1, le=4)] = describe("Probabilité, de 1 (rare) à 4 (très probable)")
+    impact: Annotated[int, Field(ge=1, le=4)] = describe("Impact sur la qualité, de 1 (faible) à 4 (critique)")
+
+
 class ImprovementEntry(Strict):
     date: dt.date = describe("Date du constat")
     source: Source = describe(
-        "Source : réclamation, retour stagiaire, financeur, entreprise, formateur, audit, veille, aléa, abandon")
+        "Source : réclamation, retour stagiaire, financeur, entreprise, formateur, audit, veille, aléa, abandon, "
+        "analyse des risques")
     courses: list[Id] = describe("Formations concernées", default_factory=list)
     description: Text = describe("Constat")
     complaint: Complaint | None = describe("Suivi de la réclamation (source « complaint »)", default=None)
@@ -268,4 +293,5 @@ class ImprovementEntry(Strict):
     status: Literal["open", "in_progress", "closed"] = describe("Statut : ouvert, en cours, clos")
     closed: dt.date | None = describe("Date de clôture", default=None)
     effectiveness: Text | None = describe("Vérification de l'efficacité", default=None)
+    risk: Risk | None = describe("Cotation du risque (source « risk_analysis »)", default=None)
     indicators: list[Annotated[int, Field(ge=1, le=33)]] = describe("Indicateurs RNQ concernés", default_factory=list)

@@ -12,7 +12,7 @@ from pipeline.cli import main
 from pipeline.project import Project
 from tests.helpers import REPO, copy_project
 
-ALL = 12
+ALL = 13
 
 
 def sha(path: Path) -> str:
@@ -42,41 +42,43 @@ def test_second_build_does_nothing(project):
 def test_editing_a_course_rebuilds_its_own_documents_only(project):
     edit(project.content / "courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
     report = build(project)
-    assert sorted(report.rebuilt) == ["positionnement/rgpd-essentiel", "programmes/rgpd-essentiel"]
+    assert sorted(report.rebuilt) == ["conformite/matrice-conformite", "positionnement/rgpd-essentiel",
+                                      "programmes/rgpd-essentiel"]
     assert "content/courses/rgpd-essentiel.yaml" in report.reasons["programmes/rgpd-essentiel"]
 
 
 def test_course_change_shown_by_aggregates_rebuilds_them(project):
     edit(project.content / "courses/rgpd-essentiel.yaml", "trainers: [sophie-lefebvre]",
          "trainers: [sophie-lefebvre, claire-martin]")
-    assert sorted(build(project).rebuilt) == ["intervenants/matrice-competences", "positionnement/rgpd-essentiel",
-                                              "programmes/rgpd-essentiel"]
+    assert sorted(build(project).rebuilt) == ["conformite/matrice-conformite", "intervenants/matrice-competences",
+                                              "positionnement/rgpd-essentiel", "programmes/rgpd-essentiel"]
     edit(project.content / "courses/rgpd-essentiel.yaml", "title: \"RGPD : les essentiels",
          "title: \"RGPD : l'essentiel")
     report = build(project)
-    assert sorted(report.rebuilt) == ["amelioration/registre-amelioration", "intervenants/matrice-competences",
-                                      "positionnement/rgpd-essentiel", "programmes/rgpd-essentiel"]
+    assert sorted(report.rebuilt) == ["amelioration/registre-amelioration", "conformite/matrice-conformite",
+                                      "intervenants/matrice-competences", "positionnement/rgpd-essentiel",
+                                      "programmes/rgpd-essentiel"]
     assert "content/courses/rgpd-essentiel.yaml#reference,title" in report.reasons[
         "amelioration/registre-amelioration"]
 
 
 def test_editing_a_trainer_rebuilds_matrix_and_what_shows_it(project):
     edit(project.content / "trainers/karim-benali.yaml", "hours: 12", "hours: 14")
-    assert build(project).rebuilt == ["intervenants/matrice-competences"]
+    assert sorted(build(project).rebuilt) == ["conformite/matrice-conformite", "intervenants/matrice-competences"]
     edit(project.content / "trainers/karim-benali.yaml", "role: Formateur consultant", "role: Consultant formateur")
-    assert sorted(build(project).rebuilt) == ["intervenants/matrice-competences",
+    assert sorted(build(project).rebuilt) == ["conformite/matrice-conformite", "intervenants/matrice-competences",
                                               "programmes/management-proximite", "programmes/prise-de-parole"]
 
 
 def test_editing_a_template_rebuilds_that_kind(project):
     edit(project.templates / "positionnement.md.j2", "# Questionnaire de positionnement", "# Positionnement")
-    assert sorted(build(project).rebuilt) == sorted(f"positionnement/{p.stem}"
-                                                    for p in (project.content / "courses").glob("*.yaml"))
+    assert sorted(build(project).rebuilt) == ["conformite/matrice-conformite"] + sorted(
+        f"positionnement/{p.stem}" for p in (project.content / "courses").glob("*.yaml"))
 
 
 def test_shared_template_rebuilds_its_users(project):
     edit(project.templates / "_organisation.md.j2", "Cet enregistrement", "Cet  enregistrement")
-    assert len(build(project).rebuilt) == 10  # programmes and questionnaires include it
+    assert len(build(project).rebuilt) == 11  # programmes, questionnaires, and the check of ind. 8 reads them
 
 
 def test_output_edited_or_deleted_by_hand_is_rebuilt(project):

@@ -174,3 +174,23 @@ def test_improvement_log(sample_out, catalogue):
     follow_up = document.tables[2]
     dates = [row.cells[1].text for row in follow_up.rows[1:]]
     assert dates == [date_fr(e.date) for e in sorted(entries.values(), key=lambda e: e.date)]
+
+
+def test_conformity_matrix(sample_out):
+    from pipeline.referential import load_referential
+
+    referential = load_referential("V10")
+    for text in both(sample_out, "conformite/matrice-conformite"):
+        assert "Tableau de conformité au Référentiel national qualité" in text
+        assert "Synthèse par critère" in text
+        for indicator in referential.indicators:
+            assert normalise(indicator.text) in text
+        assert "non applicable" in text and "hors périmètre de qualidoc" in text
+        assert "Non applicable : aucune formation en alternance" in text
+        assert "programmes/excel-perfectionnement.pdf" in text
+        assert "Vigilance : intervenant sous-traitant" in text
+    document = docx.Document(str(sample_out / "conformite/matrice-conformite.docx"))
+    summary = document.tables[0]
+    total = [c.text for c in summary.rows[-1].cells]
+    assert total[0] == "Total" and sum(int(x) for x in total[1:]) == 33
+    assert int(total[2]) == 0  # nothing to complete in the conforming sample

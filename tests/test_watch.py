@@ -148,8 +148,8 @@ def test_template_change_rebuilds_that_kind(session, project):
     template.write_text(template.read_text(encoding="utf-8").replace("# Questionnaire", "# Le questionnaire"),
                         encoding="utf-8")
     rebuild = session.next()
-    assert sorted(rebuild.report.rebuilt) == sorted(f"positionnement/{p.stem}"
-                                                    for p in (project.content / "courses").glob("*.yaml"))
+    assert sorted(rebuild.report.rebuilt) == ["conformite/matrice-conformite"] + sorted(
+        f"positionnement/{p.stem}" for p in (project.content / "courses").glob("*.yaml"))
 
 
 def test_polling_mode(project):

@@ -1,0 +1,57 @@
+"""The Référentiel national qualité as data: criteria and indicators of each version, and which applies.
+
+The texts live in `pipeline/data/rnq-v9.yaml` and `rnq-v10.yaml`, side by side and easy to correct:
+V10 (décret n° 2026-728) was not yet confirmed by an official page when they were written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+import yaml
+
+V10_FROM = dt.date(2026, 11, 1)
+
+
+@dataclass(frozen=True)
+class Indicator:
+    number: int
+    criterion: int
+    text: str
+    categories: tuple[str, ...]
+    when: str | None  # certifying, alternance, work_situation, subcontracting, over_2_days
+    scope: str  # "content": qualidoc holds the evidence; "outside": it lives elsewhere
+    evidence: str | None
+
+
+@dataclass(frozen=True)
+class Referential:
+    version: str
+    label: str
+    criteria: dict[int, str]
+    indicators: tuple[Indicator, ...]
+
+    def indicator(self, number: int) -> Indicator:
+        return next(i for i in self.indicators if i.number == number)
+
+
+@functools.cache
+def load_referential(version: str) -> Referential:
+    """Read one version of the référentiel from the package data."""
+    text = resources.files("pipeline").joinpath(f"data/rnq-{version.lower()}.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    indicators = tuple(Indicator(i["number"], i["criterion"], i["text"], tuple(i["categories"]), i.get("when"),
+                                 i["scope"], i.get("evidence")) for i in data["indicators"])
+    return Referential(data["version"], data["label"], {int(k): v for k, v in data["criteria"].items()},
+                       indicators)
+
+
+def referential_for(explicit: str | None, next_audit: dt.date | None, today: dt.date) -> Referential:
+    """Choose the version: the one the content names, else the one in force on the date of the next audit."""
+    if explicit:
+        return load_referential(explicit)
+    audit = next_audit or today
+    return load_referential("V10" if audit >= V10_FROM else "V9")
