@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: build watch check test bench clean update-golden lint
+.PHONY: build watch check test bench clean update-golden lint git-setup
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench: $(VENV)/.installed
 
 update-golden: $(VENV)/.installed
 	$(BIN)/python -m tests.golden
+
+git-setup: $(VENV)/.installed
+	$(BIN)/qualidoc git-setup
 
 clean:
 	rm -rf build

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from pipeline import __version__
 from pipeline.errors import UserError
+from pipeline.history import head_commit
 from pipeline.project import Project
 from pipeline.state import BuildState, file_hash, source_snapshot, write_atomic
 
@@ -68,7 +69,7 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
     with build_lock(project):
         _remove_leftovers(project)
         state = BuildState.load(project.state_dir)
-        snapshot = source_snapshot(project, tool_versions())
+        snapshot = source_snapshot(project, {**tool_versions(), "git:head": head_commit(project.root)})
         if not force and state.unchanged_since(snapshot, project.out):
             report = BuildReport(total=len(state.outputs))
         else:
@@ -83,10 +84,11 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
                    progress: Progress | None) -> BuildReport:
     from pipeline.content import load_catalogue
     from pipeline.documents import plan_documents
+    from pipeline.history import load_history
     from pipeline.render import Renderer
 
     catalogue = load_catalogue(project.content, project.root)
-    documents = plan_documents(catalogue, project)
+    documents = plan_documents(catalogue, project, load_history(project.content))
     inputs = InputHasher(project, catalogue)
     report = BuildReport(total=len(documents))
     stale = _stale_documents(documents, state, inputs, project, force, report)
@@ -186,6 +188,7 @@ class InputHasher:
         if self.catalogue.logo:
             paths.append(self.catalogue.logo)
         hashes.update({self.project.shown(path): self._file_hash(path) for path in paths})
+        hashes["stamp"] = f"{document.version} {document.stamp_text}"
         return {**hashes, **tool_versions()}
 
     def _name(self, source: str) -> str:

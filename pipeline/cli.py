@@ -68,7 +68,24 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=["text", "json"], default="text", help="output format")
     check.add_argument("--summary", action="store_true", help="print only the summary line")
     check.add_argument("--as-of", type=_date, help="check as on this date (YYYY-MM-DD; default: today)")
+    check.add_argument("--staged", action="store_true",
+                       help="check the content staged for commit; fail only on errors it adds (pre-commit hook)")
     check.set_defaults(run=_check)
+
+    setup = commands.add_parser("git-setup", help="readable git diff of DOCX/PDF files and a pre-commit check")
+    setup.set_defaults(run=_git_setup)
+
+    textconv = commands.add_parser("textconv", help="print the text of a DOCX or PDF (git diff driver)")
+    textconv.add_argument("file", type=Path)
+    textconv.add_argument("--kind", choices=["docx", "pdf"], help="file type (default: from the extension)")
+    textconv.set_defaults(run=_textconv)
+
+    diff = commands.add_parser("diff", help="what changed in the content between two git revisions")
+    diff.add_argument("revisions", nargs="*", metavar="REV",
+                      help="BASE [HEAD], or BASE..HEAD (default: HEAD against the working tree)")
+    diff.add_argument("--content", type=Path, help="content folder (default: ./content)")
+    diff.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    diff.set_defaults(run=_diff)
 
     fields = commands.add_parser("fields", help="list the keys of a content file with their French description")
     fields.add_argument("kind", choices=["organisation", "course", "trainer", "improvement"])
@@ -166,6 +183,8 @@ def _check(args: argparse.Namespace) -> int:
     from pipeline.rules import check, describe_result
 
     project = _project(argparse.Namespace(content=args.content, out=None))
+    if args.staged:
+        return _check_staged(project, args.as_of or dt.date.today())
     catalogue = load_catalogue(project.content, project.root)
     result = check(catalogue, args.as_of or dt.date.today(), project)
     if args.format == "json":
@@ -174,6 +193,54 @@ def _check(args: argparse.Namespace) -> int:
         lines = describe_result(result, strict=args.strict)
         print("\n".join(lines[-1:] if args.summary else lines))
     return EXIT_CONTENT if result.errors(strict=args.strict) else EXIT_OK
+
+
+def _check_staged(project, today) -> int:  # type: ignore[no-untyped-def]
+    from pipeline.gitsetup import staged_errors
+
+    added, total = staged_errors(project, today)
+    if not added:
+        print(f"qualidoc check: the staged content adds no RNQ error ({total} already known)")
+        return EXIT_OK
+    print("qualidoc check: this commit adds errors against the RNQ:", file=sys.stderr)
+    for error in added:
+        print(f"  {error}", file=sys.stderr)
+    print("Fix them, or commit anyway with `git commit --no-verify`.", file=sys.stderr)
+    return EXIT_CONTENT
+
+
+def _git_setup(args: argparse.Namespace) -> int:
+    from pipeline.gitsetup import setup
+
+    for line in setup(_project(argparse.Namespace(content=None, out=None))):
+        print(f"configured {line}")
+    return EXIT_OK
+
+
+def _textconv(args: argparse.Namespace) -> int:
+    from pipeline.gitsetup import textconv
+
+    kind = args.kind or args.file.suffix.lower().lstrip(".")
+    if kind not in ("docx", "pdf"):
+        raise UserError(f"{args.file}: expected a .docx or .pdf file")
+    sys.stdout.write(textconv(args.file, kind))
+    return EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from pipeline.diff import diff_revisions, format_json, format_markdown, format_text
+
+    revisions = list(args.revisions)
+    if len(revisions) == 1 and ".." in revisions[0]:
+        revisions = revisions[0].split("..", 1)
+    if len(revisions) > 2:
+        raise UserError("give at most two revisions: BASE [HEAD]")
+    base = revisions[0] if revisions else None
+    head = revisions[1] if len(revisions) == 2 else None
+    project = _project(argparse.Namespace(content=args.content, out=None))
+    result = diff_revisions(project, base, head)
+    print({"text": format_text, "markdown": format_markdown, "json": format_json}[args.format](result))
+    return EXIT_OK
 
 
 def _fields(args: argparse.Namespace) -> int:

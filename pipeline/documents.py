@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pipeline.content import Catalogue
@@ -28,6 +28,11 @@ class Document:
     sources: tuple[str, ...]
     context: dict[str, Any] = field(hash=False, compare=False, default_factory=dict)
     extra_templates: tuple[str, ...] = ()  # templates read besides its own (the conformity check reads some)
+    stamp: str = ""  # shown in the header: "version du 14/09/2026 (a1b2c3d)" or "version de travail, non validée"
+
+    @property
+    def stamp_text(self) -> str:
+        return self.stamp or f"version du {self.version.strftime('%d/%m/%Y')}"
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,17 @@ KINDS: list[DocumentKind] = [
 ]
 
 
-def plan_documents(catalogue: Catalogue, project: Any = None) -> list[Document]:
+def plan_documents(catalogue: Catalogue, project: Any = None, history: Any = None) -> list[Document]:
     """List every document the content calls for (`project` lets the conformity check read templates)."""
-    return [doc for kind in KINDS for doc in kind.plan(catalogue, project)]
+    documents = [doc for kind in KINDS for doc in kind.plan(catalogue, project)]
+    return [stamp(doc, catalogue, history) for doc in documents] if history else documents
+
+
+def stamp(document: Document, catalogue: Catalogue, history: Any) -> Document:
+    """Date a document by the last commit of its sources; say so when one of them is not committed."""
+    files = sorted({catalogue.file_of(key.partition("#")[0]).resolve() for key in document.sources})
+    commit, dirty = history.stamp(files)
+    if dirty or commit is None:
+        return replace(document, stamp="version de travail, non validée")
+    return replace(document, version=commit.date,
+                   stamp=f"version du {commit.date.strftime('%d/%m/%Y')} ({commit.short})")

@@ -184,7 +184,7 @@ class Renderer:
     def _page_texts(self, document: Document) -> dict[str, str]:
         org = self.catalogue.organisation
         return {"QD_HEADER_LEFT": f"{org.name} – NDA {org.nda}",
-                "QD_HEADER_RIGHT": f"{document.reference} – version du {document.version.strftime('%d/%m/%Y')}",
+                "QD_HEADER_RIGHT": f"{document.reference} – {document.stamp_text}",
                 "QD_FOOTER_LEFT": document.title}
 
     def _compiler(self, stage: Path) -> typst.Compiler:

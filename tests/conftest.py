@@ -7,14 +7,15 @@ import pytest
 from pipeline.build import build
 from pipeline.content import load_catalogue
 from pipeline.project import Project
-from tests.helpers import REPO
+from tests.helpers import REPO, copy_project
 
 
 @pytest.fixture(scope="session")
 def sample_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build the sample content once into a temporary folder."""
-    out = tmp_path_factory.mktemp("sample-build")
-    report = build(Project.at(REPO, out=out))
+    root = copy_project(tmp_path_factory.mktemp("sample"))  # outside git: versions from the content dates
+    out = root / "build"
+    report = build(Project.at(root))
     assert not report.failed, report.failed
     return out
 

@@ -1,0 +1,308 @@
+"""`qualidoc diff`: what a change to the content means, field by field, and which documents it affects.
+
+Content is compared as data, not as text: list items are matched by their identity (a module by its
+title, a price by its label, an objective by its text), so that a reordered list reads as a reorder
+and a reworded item as a change, not as everything removed and added again.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ContentError, UserError
+from pipeline.history import git, repository_top
+from pipeline.project import Project
+from pipeline.yamlfile import parse_yaml
+
+IDENTITY_KEYS = ("title", "label", "name", "code", "role")
+FOLDERS = ("courses", "trainers", "improvements")
+
+
+@dataclass
+class Change:
+    kind: str  # added, removed, changed, reordered
+    field: str
+    old: Any = None
+    new: Any = None
+
+
+@dataclass
+class ObjectDiff:
+    key: str  # organisation, courses/<id>, …
+    label: str
+    status: str  # added, removed, modified
+    changes: list[Change] = field(default_factory=list)
+
+
+@dataclass
+class ContentDiff:
+    base: str
+    head: str
+    objects: list[ObjectDiff]
+    documents: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def diff_revisions(project: Project, base: str | None, head: str | None) -> ContentDiff:
+    """Compare the content at two revisions (None for head: the working tree)."""
+    top = repository_top(project.content if project.content.exists() else project.root)
+    if top is None:
+        raise UserError(f"{project.root} is not inside a git repository: `qualidoc diff` compares git revisions")
+    base = base or "HEAD"
+    old_files = files_at(top, project, base)
+    new_files = files_at(top, project, head)
+    old, new = _parse_all(old_files), _parse_all(new_files)
+    objects = compare(old, new)
+    return ContentDiff(base, head or "copie de travail", objects, affected_documents(project, old_files, new_files))
+
+
+def files_at(top: Path, project: Project, revision: str | None) -> dict[str, str]:
+    """Read the content files at a revision ({"courses/x.yaml": text}); None reads the working tree, ":" the index."""
+    if revision == ":":
+        prefix = project.content.relative_to(top).as_posix()
+        names = [n for n in git(["ls-files", "--", prefix], top).splitlines() if n.endswith((".yaml", ".yml"))]
+        return dict(zip([n[len(prefix) + 1:] for n in names], _blobs(top, [f":{n}" for n in names])))
+    if revision is None:
+        return {p.relative_to(project.content).as_posix(): p.read_text(encoding="utf-8-sig")
+                for p in sorted(project.content.rglob("*.y*ml")) if p.is_file()}
+    prefix = project.content.relative_to(top).as_posix()
+    git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], top)
+    names = git(["ls-tree", "-r", "--name-only", revision, "--", prefix], top).splitlines()
+    names = [n for n in names if n.endswith((".yaml", ".yml"))]
+    return dict(zip([n[len(prefix) + 1:] for n in names], _blobs(top, [f"{revision}:{n}" for n in names])))
+
+
+def _blobs(top: Path, specs: list[str]) -> list[str]:
+    """Read many blobs with one `git cat-file --batch`."""
+    if not specs:
+        return []
+    result = subprocess.run(["git", "cat-file", "--batch"], cwd=top, input=("\n".join(specs) + "\n").encode(),
+                            capture_output=True, check=True)
+    data, texts, position = result.stdout, [], 0
+    for _ in specs:
+        header_end = data.index(b"\n", position)
+        size = int(data[position:header_end].split()[2])
+        texts.append(data[header_end + 1:header_end + 1 + size].decode("utf-8-sig"))
+        position = header_end + 1 + size + 1
+    return texts
+
+
+def _key(name: str) -> str | None:
+    """Map a content file name to its object key (`courses/x.yaml` → `courses/x`)."""
+    stem = name.rsplit(".", 1)[0]
+    if name in ("organisation.yaml", "organisation.yml"):
+        return "organisation"
+    folder = stem.split("/", 1)[0]
+    return stem if folder in FOLDERS and stem.count("/") == 1 else None
+
+
+def _parse_all(files: dict[str, str]) -> dict[str, Any]:
+    parsed = {}
+    for name, text in files.items():
+        key = _key(name)
+        if key:
+            doc, _ = parse_yaml(text, name)
+            parsed[key] = doc.data if doc else None
+    return parsed
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> list[ObjectDiff]:
+    """Compare two sets of content objects."""
+    diffs = []
+    for key in sorted(old.keys() | new.keys(), key=_order):
+        before, after = old.get(key), new.get(key)
+        label = _label(after if after is not None else before)
+        if before is None and key not in old:
+            diffs.append(ObjectDiff(key, label, "added"))
+        elif after is None and key not in new:
+            diffs.append(ObjectDiff(key, label, "removed"))
+        else:
+            changes = compare_values(before, after, ())
+            if changes:
+                diffs.append(ObjectDiff(key, label, "modified", changes))
+    return diffs
+
+
+def _order(key: str) -> tuple[int, str]:
+    folder = key.split("/")[0]
+    return (["organisation", *FOLDERS].index(folder) if folder in ("organisation", *FOLDERS) else 9, key)
+
+
+def _label(data: Any) -> str:
+    if isinstance(data, dict):
+        for name in ("title", "name", "description"):
+            if isinstance(data.get(name), str):
+                text = " ".join(data[name].split())
+                return text if len(text) <= 80 else text[:79] + "…"
+    return ""
+
+
+def compare_values(old: Any, new: Any, path: tuple[str | int, ...]) -> list[Change]:
+    """Compare two values and list the changes, field by field."""
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        changes = []
+        for name in list(old) + [k for k in new if k not in old]:
+            if name not in new:
+                changes.append(Change("removed", _show(path + (name,)), old[name], None))
+            elif name not in old:
+                changes.append(Change("added", _show(path + (name,)), None, new[name]))
+            else:
+                changes += compare_values(old[name], new[name], path + (name,))
+        return changes
+    if isinstance(old, list) and isinstance(new, list):
+        return _compare_lists(old, new, path)
+    return [Change("changed", _show(path), old, new)]
+
+
+def _compare_lists(old: list[Any], new: list[Any], path: tuple[str | int, ...]) -> list[Change]:
+    old_ids, new_ids = [_identity(x) for x in old], [_identity(x) for x in new]
+    pairs = {i: new_ids.index(ident) for i, ident in enumerate(old_ids) if ident in new_ids}
+    unmatched_old = [i for i in range(len(old)) if i not in pairs]
+    unmatched_new = [j for j in range(len(new)) if j not in pairs.values()]
+    for i in list(unmatched_old):  # a reworded item: pair it with the most similar new one
+        best = max(unmatched_new, key=lambda j: _similarity(old[i], new[j]), default=None)
+        if best is not None and _similarity(old[i], new[best]) >= 0.6:
+            pairs[i] = best
+            unmatched_old.remove(i)
+            unmatched_new.remove(best)
+    changes = []
+    for i, j in sorted(pairs.items()):
+        changes += compare_values(old[i], new[j], path + (f"[{_identity(new[j], short=True)}]",))
+    changes += [Change("removed", _show(path), old[i], None) for i in unmatched_old]
+    changes += [Change("added", _show(path), None, new[j]) for j in unmatched_new]
+    kept = [j for _, j in sorted(pairs.items())]
+    if kept != sorted(kept):
+        changes.append(Change("reordered", _show(path), [i + 1 for i in sorted(pairs)],
+                              [i + 1 for i in sorted(pairs, key=lambda i: pairs[i])]))
+    return changes
+
+
+def _identity(item: Any, short: bool = False) -> str:
+    if isinstance(item, dict):
+        for name in IDENTITY_KEYS:
+            if isinstance(item.get(name), str):
+                return item[name]
+        return json.dumps(item, sort_keys=True, ensure_ascii=False)
+    text = " ".join(str(item).split())
+    return (text[:40] + "…" if len(text) > 41 else text) if short else text
+
+
+def _similarity(a: Any, b: Any) -> float:
+    return difflib.SequenceMatcher(None, _identity(a), _identity(b)).ratio()
+
+
+def _show(path: tuple[str | int, ...]) -> str:
+    """Show a path as `prices[Inter-entreprises].amount`: list items are named by their identity."""
+    text = ""
+    for part in map(str, path):
+        text += part if part.startswith("[") else (f".{part}" if text else part)
+    return text
+
+
+def affected_documents(project: Project, old_files: dict[str, str], new_files: dict[str, str]) -> list[str]:
+    """List the documents whose sources differ between the two sides."""
+    old_docs, new_docs = _documents(project, old_files), _documents(project, new_files)
+    affected = []
+    for path in sorted(old_docs.keys() | new_docs.keys()):
+        if old_docs.get(path) != new_docs.get(path):
+            affected.append(path)
+    return affected
+
+
+def _documents(project: Project, files: dict[str, str]) -> dict[str, Any]:
+    """Plan the documents of one side and return {output path: what it reads}, without rendering."""
+    from pipeline.content import load_catalogue
+    from pipeline.documents import plan_documents
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name, text in files.items():
+            (root / "content" / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / "content" / name).write_text(text, encoding="utf-8")
+        logo_source = project.content / "assets"
+        if logo_source.is_dir():
+            shutil.copytree(logo_source, root / "content" / "assets", dirs_exist_ok=True)
+        try:
+            catalogue = load_catalogue(root / "content", root)
+        except ContentError:
+            return {f"(contenu invalide : {name})": text for name, text in files.items()}
+        documents = plan_documents(catalogue)
+        return {d.path: [_source_data(catalogue, s) for s in d.sources] for d in documents}
+
+
+def _source_data(catalogue: Any, source: str) -> Any:
+    key, _, fields = source.partition("#")
+    return catalogue.get(key).model_dump(mode="json", include=set(fields.split(",")) if fields else None)
+
+
+# Output -----------------------------------------------------------------------------------------------
+
+STATUS = {"added": "ajouté", "removed": "supprimé", "modified": "modifié"}
+SYMBOL = {"added": "+", "removed": "-", "changed": "~", "reordered": "↕"}
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = " ".join(str(value).split())
+    return text if len(text) <= 100 else text[:99] + "…"
+
+
+def _describe_change(change: Change) -> str:
+    if change.kind == "changed":
+        return f"{change.field} : {_value(change.old)} → {_value(change.new)}"
+    if change.kind == "reordered":
+        return f"{change.field} : ordre modifié ({', '.join(map(str, change.new))} au lieu de " \
+               f"{', '.join(map(str, change.old))})"
+    if change.kind == "added":
+        return f"{change.field} : ajout de {_value(change.new)}"
+    return f"{change.field} : suppression de {_value(change.old)}"
+
+
+def format_text(diff: ContentDiff) -> str:
+    lines = [f"Modifications du contenu : {diff.base} → {diff.head}", ""]
+    if not diff.objects:
+        lines.append("Aucune modification du contenu.")
+    for obj in diff.objects:
+        label = f" – « {obj.label} »" if obj.label else ""
+        lines.append(f"{obj.key}{label} ({STATUS[obj.status]})")
+        lines += [f"  {SYMBOL[c.kind]} {_describe_change(c)}" for c in obj.changes]
+    lines += ["", f"Documents concernés ({len(diff.documents)}) :"]
+    lines += [f"  {path} (.docx, .pdf)" for path in diff.documents] or ["  aucun"]
+    return "\n".join(lines)
+
+
+def format_markdown(diff: ContentDiff) -> str:
+    lines = [f"### Modifications du contenu (`{diff.base}` → `{diff.head}`)", ""]
+    if not diff.objects:
+        lines.append("Aucune modification du contenu.")
+    for obj in diff.objects:
+        label = f" – {_md(obj.label)}" if obj.label else ""
+        lines.append(f"**`{obj.key}`**{label} *({STATUS[obj.status]})*")
+        lines.append("")
+        lines += [f"- {_md(_describe_change(c))}" for c in obj.changes]
+        if obj.changes:
+            lines.append("")
+    lines += [f"**Documents concernés ({len(diff.documents)})**", ""]
+    lines += [f"- `{path}` (DOCX, PDF)" for path in diff.documents] or ["- aucun"]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return "".join("\\" + c if c in "\\`*_[]<>#|" else c for c in text)
+
+
+def format_json(diff: ContentDiff) -> str:
+    return json.dumps(diff.as_dict(), ensure_ascii=False, indent=1, default=str)

@@ -1,0 +1,96 @@
+"""`make git-setup`: readable `git diff` of DOCX and PDF files, and a pre-commit check of the content.
+
+Git keeps diff drivers in its configuration, which is not versioned: `.gitattributes` names them and
+this step writes their commands into the clone's `.git/config`, with the pre-commit hook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from pipeline.errors import ContentError, UserError
+from pipeline.history import git, repository_top
+from pipeline.project import Project
+
+HOOK = """#!/bin/sh
+# Installed by `make git-setup`: refuse a commit whose content adds errors against the RNQ.
+# Bypass when you must, as usual: git commit --no-verify
+exec {command} check --staged
+"""
+
+
+def setup(project: Project) -> list[str]:
+    """Configure the clone: textconv drivers for DOCX and PDF, and the pre-commit hook."""
+    top = repository_top(project.root)
+    if top is None:
+        raise UserError(f"{project.root} is not inside a git repository")
+    command = f"{shlex.quote(sys.executable)} -m pipeline"
+    for kind in ("docx", "pdf"):
+        git(["config", f"diff.{kind}.textconv", f"{command} textconv --kind {kind}"], top)
+        git(["config", f"diff.{kind}.cachetextconv", "true"], top)
+    hooks = Path(git(["rev-parse", "--git-path", "hooks"], top).strip())
+    hook = (top / hooks if not hooks.is_absolute() else hooks) / "pre-commit"
+    hook.parent.mkdir(parents=True, exist_ok=True)
+    hook.write_text(HOOK.format(command=command), encoding="utf-8")
+    hook.chmod(0o755)
+    return [f"diff.docx.textconv, diff.pdf.textconv → {command} textconv", f"pre-commit hook → {hook}"]
+
+
+def textconv(path: Path, kind: str) -> str:
+    """Return the text of a DOCX (through pandoc) or a PDF (pypdf), for `git diff`."""
+    if kind == "docx":
+        from pipeline.tools import pandoc_path
+
+        result = subprocess.run([pandoc_path(), "-f", "docx", "-t", "plain", "--wrap=none", str(path)],
+                                capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise UserError(f"{path}: not a readable DOCX: {result.stderr.strip()}")
+        return result.stdout
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(str(path))
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (pypdf.errors.PdfReadError, OSError, ValueError) as e:
+        raise UserError(f"{path}: not a readable PDF: {e}") from None
+    return "".join(f"--- page {n} ---\n{text.rstrip()}\n" for n, text in enumerate(pages, 1))
+
+
+def staged_errors(project: Project, today: dt.date) -> tuple[list[str], int]:
+    """Return the RNQ errors the staged content adds to HEAD's, and the number of staged errors."""
+    from pipeline.diff import files_at
+
+    top = repository_top(project.root)
+    if top is None:
+        raise UserError(f"{project.root} is not inside a git repository")
+    staged = _errors(project, files_at(top, project, ":"), today)
+    has_head = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=top,
+                              capture_output=True, check=False).returncode == 0
+    before = _errors(project, files_at(top, project, "HEAD"), today) if has_head else []
+    return [e for e in staged if e not in before], len(staged)
+
+
+def _errors(project: Project, files: dict[str, str], today: dt.date) -> list[str]:
+    from pipeline.content import load_catalogue
+    from pipeline.rules import check
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name, text in files.items():
+            (root / "content" / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / "content" / name).write_text(text, encoding="utf-8")
+        if (project.content / "assets").is_dir():
+            shutil.copytree(project.content / "assets", root / "content" / "assets", dirs_exist_ok=True)
+        shutil.copytree(project.templates, root / "templates")
+        try:
+            sandbox = Project.at(root)
+            result = check(load_catalogue(sandbox.content, sandbox.root), today, sandbox)
+        except ContentError as e:
+            return [str(p) for p in e.problems]
+        return [f"{f.file}:{f.line}: {f.field}: {f.message}" for f in result.errors()]
