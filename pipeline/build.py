@@ -75,7 +75,10 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
         else:
             report = _build_changed(project, state, force, jobs, progress)
             state.snapshot = snapshot if not report.failed else {}
-            state.save()
+            try:
+                state.save()
+            except OSError as e:
+                raise UserError(f"cannot write {state.path}: {e.strerror}") from e
     report.seconds = time.perf_counter() - started
     return report
 
@@ -137,7 +140,10 @@ def _remove_orphans(documents: list[Document], state: BuildState, project: Proje
     removed = []
     for key in sorted(set(state.outputs) - planned):
         for name in state.outputs[key].files:
-            (project.out / name).unlink(missing_ok=True)
+            try:
+                (project.out / name).unlink(missing_ok=True)
+            except OSError as e:
+                raise UserError(f"cannot remove {project.out / name}: {e.strerror}") from e
         state.forget(key)
         removed.append(key)
     return removed
@@ -159,8 +165,13 @@ def output_files(document: Document) -> list[str]:
 @contextmanager
 def build_lock(project: Project) -> Iterator[None]:
     """Hold the output folder's lock; a second build at the same time stops with a clear message."""
-    project.state_dir.mkdir(parents=True, exist_ok=True)
-    with open(project.state_dir / "lock", "w") as handle:
+    try:
+        project.state_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(project.state_dir / "lock", "w")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise UserError(f"cannot write to {e.filename or project.state_dir}: {e.strerror}; "
+                        "the documents already there are unchanged") from e
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -185,6 +196,7 @@ class InputHasher:
         templates = [t for name in (document.template, *document.extra_templates) for t in self._templates(name)]
         paths = [self.project.templates / name for name in dict.fromkeys(templates)]
         paths += [self.project.templates / name for name in STYLE_FILES]
+        paths += sorted((self.project.templates / "fonts").glob("*.[ot]tf"))
         if self.catalogue.logo:
             paths.append(self.catalogue.logo)
         hashes.update({self.project.shown(path): self._file_hash(path) for path in paths})

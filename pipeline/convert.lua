@@ -38,8 +38,17 @@ local function sized_table(div)
   return tbl
 end
 
+-- Images come from the build folder only: never a URL, an absolute path or a path leaving the folder.
+local function local_image(img)
+  local src = img.src
+  if src:match("^%a[%w+.-]*:") or src:sub(1, 1) == "/" or src:find("%.%.") then
+    error("image " .. src .. " refused: only images prepared by the build can be embedded")
+  end
+end
+
 local function typst_filter()
   return {
+    Image = local_image,
     Str = function(s)
       if s.text:find("%p") then
         return pandoc.RawInline("typst", typst_escape(s.text))
@@ -98,6 +107,7 @@ end
 
 local function docx_filter()
   return {
+    Image = local_image,
     Div = function(div)
       if div.classes:includes("table") then
         return sized_table(div)
@@ -118,7 +128,7 @@ local function docx_filter()
     end,
     Span = function(span)
       if span.classes:includes("checkbox") then
-        return pandoc.RawInline("openxml", '<w:r><w:t xml:space="preserve">QDCHECKBOX</w:t></w:r>')
+        return pandoc.RawInline("openxml", '<w:r><w:t xml:space="preserve">\u{E000}QDCHECKBOX\u{E000}</w:t></w:r>')
       end
     end,
   }

@@ -13,7 +13,7 @@ import re
 import zipfile
 from xml.sax.saxutils import escape as xml_escape
 
-PLACEHOLDERS = ("QD_HEADER_LEFT", "QD_HEADER_RIGHT", "QD_FOOTER_LEFT")
+PLACEHOLDER = re.compile("QD_HEADER_LEFT|QD_HEADER_RIGHT|QD_FOOTER_LEFT")
 W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
 MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
 CHECKBOX = (
@@ -23,7 +23,7 @@ CHECKBOX = (
     '<w:sdtContent><w:r><w:rPr><w:rFonts w:ascii="MS Gothic" w:eastAsia="MS Gothic" w:hAnsi="MS Gothic"/>'
     "</w:rPr><w:t>\u2610</w:t></w:r></w:sdtContent></w:sdt>"
 )
-CHECKBOX_RUN = '<w:r><w:t xml:space="preserve">QDCHECKBOX</w:t></w:r>'
+CHECKBOX_RUN = '<w:r><w:t xml:space="preserve">\ue000QDCHECKBOX\ue000</w:t></w:r>'
 CORE = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
@@ -60,10 +60,8 @@ def _finish_part(name: str, content: bytes, texts: dict[str, str], title: str, c
     if name == "word/document.xml":
         return _finish_body(content.decode()).encode()
     if re.fullmatch(r"word/(header|footer)\d*\.xml", name):
-        text = content.decode()
-        for key in PLACEHOLDERS:
-            text = text.replace(key, xml_escape(texts.get(key, "")))
-        return text.encode()
+        # One pass, so that a placeholder's name inside a value is not replaced in its turn.
+        return PLACEHOLDER.sub(lambda m: xml_escape(texts.get(m.group(), "")), content.decode()).encode()
     return content
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +11,8 @@ from pipeline.errors import Problem, UserError, relative
 
 IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg"}
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_IMAGE_PIXELS = 10_000
+SVG_REFUSED = re.compile(rb"<script|<!ENTITY|<!DOCTYPE|href\s*=\s*[\"'](?!#|data:image/)|url\(\s*[\"']?(?!#)", re.I)
 
 
 @dataclass(frozen=True)
@@ -41,24 +45,70 @@ class Project:
 
 
 def resolve_image(root: Path, value: str, shown_as: str, line: int, field: str) -> tuple[Path | None, Problem | None]:
-    """Resolve an image path from the content: inside the project, a real PNG or JPEG, not too large."""
+    """Resolve an image path from the content: inside the project, a real PNG, JPEG or SVG of sensible size."""
+    def refuse(reason: str) -> tuple[None, Problem]:
+        return None, Problem(shown_as, line, field, f"{value!r} {reason}")
+
     candidate = Path(value)
     if candidate.is_absolute():
-        return None, Problem(shown_as, line, field, f"{value!r}: give a path inside the project, not an absolute path")
+        return refuse("is an absolute path: give a path inside the project, such as content/assets/logo.png")
     resolved = (root / candidate).resolve()
     if not resolved.is_relative_to(root.resolve()):
-        return None, Problem(shown_as, line, field, f"{value!r} leads outside the project (through '..' or a link)")
+        return refuse("leads outside the project (through '..' or a symbolic link): keep images in the project")
     if not resolved.is_file():
-        return None, Problem(shown_as, line, field, f"{value!r}: no such file in the project")
+        return refuse("is not a file of the project")
     if resolved.stat().st_size > MAX_IMAGE_BYTES:
-        return None, Problem(shown_as, line, field, f"{value!r} is larger than 5 MB")
-    head = resolved.read_bytes()[:8]
-    if not any(head.startswith(signature) for signature in IMAGE_SIGNATURES):
-        return None, Problem(shown_as, line, field, f"{value!r} is not a PNG or JPEG image")
-    return resolved, None
+        return refuse(f"is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
+    problem = _image_problem(resolved.read_bytes())
+    return refuse(problem) if problem else (resolved, None)
+
+
+def _image_problem(data: bytes) -> str | None:
+    """Say what is wrong with an image's bytes, or None for a sound PNG, JPEG or SVG."""
+    kind = image_kind(data)
+    if kind is None:
+        return "is not a PNG, JPEG or SVG image"
+    if kind == ".svg":
+        return "is an SVG that refers to other files, scripts or entities: export it without them" \
+            if SVG_REFUSED.search(data) else None
+    size = _png_size(data) if kind == ".png" else _jpeg_size(data)
+    if size is None:
+        return f"is a damaged {kind[1:].upper()} image"
+    if max(size) > MAX_IMAGE_PIXELS or min(size) < 1:
+        return f"is {size[0]}×{size[1]} pixels: at most {MAX_IMAGE_PIXELS} on each side"
+    return None
+
+
+def image_kind(data: bytes) -> str | None:
+    """Return the suffix matching an image's real format."""
+    for signature, suffix in IMAGE_SIGNATURES.items():
+        if data.startswith(signature):
+            return suffix
+    head = data[:1024].lstrip()
+    if head.startswith((b"<svg", b"<?xml")) and b"<svg" in data[:4096]:
+        return ".svg"
+    return None
 
 
 def image_suffix(path: Path) -> str:
-    """Return the suffix matching an image's real format."""
-    head = path.read_bytes()[:8]
-    return next(s for sig, s in IMAGE_SIGNATURES.items() if head.startswith(sig))
+    return image_kind(path.read_bytes()) or path.suffix
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    position = 2
+    while position + 9 < len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        length = struct.unpack(">H", data[position + 2:position + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            height, width = struct.unpack(">HH", data[position + 5:position + 9])
+            return width, height
+        position += 2 + length
+    return None

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import queue
+import re
 import shutil
 import subprocess
 import tempfile
@@ -26,6 +27,7 @@ import typst
 
 from pipeline.content import Catalogue
 from pipeline.docx_finish import finish_docx
+from pipeline.errors import UserError
 from pipeline.documents import Document
 from pipeline.markdown import Md, environment
 from pipeline.project import Project, image_suffix
@@ -71,8 +73,11 @@ class Renderer:
         """Render documents to DOCX and PDF bytes in parallel, yielding each one as soon as it is done."""
         if not documents:
             return
-        self.project.state_dir.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.project.state_dir))
+        try:
+            self.project.state_dir.mkdir(parents=True, exist_ok=True)
+            stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.project.state_dir))
+        except OSError as e:
+            raise UserError(f"cannot write to {self.project.state_dir}: {e.strerror}") from e
         try:
             for done, outcome in enumerate(self._render_in(stage, documents), 1):
                 if progress:
@@ -110,7 +115,11 @@ class Renderer:
             converter.join()
 
     def _prepare_stage(self, stage: Path) -> None:
-        shutil.copyfile(self.project.templates / "style.typ", stage / "style.typ")
+        style = (self.project.templates / "style.typ").read_text(encoding="utf-8")
+        if PACKAGE_IMPORT.search(style):
+            raise UserError("templates/style.typ imports a typst package (`@preview/…`): packages come from the "
+                            "network, which a build never uses; copy the package into templates/ and import it by path")
+        (stage / "style.typ").write_text(style, encoding="utf-8")
         if self.catalogue.logo:
             shutil.copyfile(self.catalogue.logo, stage / f"logo{image_suffix(self.catalogue.logo)}")
 
@@ -191,11 +200,14 @@ class Renderer:
         """One typst compiler per thread, reused across documents (fonts are loaded once)."""
         compiler = getattr(self._compilers, "compiler", None)
         if compiler is None or self._compilers.root != stage:
-            compiler = typst.Compiler(root=str(stage), ignore_system_fonts=True)
+            fonts = self.project.templates / "fonts"
+            compiler = typst.Compiler(root=str(stage), ignore_system_fonts=True,
+                                      font_paths=[str(fonts)] if fonts.is_dir() else [])
             self._compilers.compiler, self._compilers.root = compiler, stage
         return compiler
 
 
+PACKAGE_IMPORT = re.compile(r"""(?:import|include)\s*\(?\s*["']@""")
 TYPST_WRAPPER = """#import "style.typ": *
 #show: qualidoc.with(json(bytes(sys.inputs.meta)))
 """

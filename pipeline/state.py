@@ -115,6 +115,8 @@ def _output_problem(path: Path, recorded: dict[str, object] | None, hash_if_move
         stat = path.stat()
     except FileNotFoundError:
         return "is missing"
+    except OSError as e:
+        return f"cannot be read ({e.strerror})"
     if recorded is None:
         return "was not recorded"
     if stat.st_size == recorded["size"] and stat.st_mtime_ns == recorded["mtime_ns"]:

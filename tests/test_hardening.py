@@ -1,0 +1,322 @@
+"""Hostile and unusual content: rendered verbatim, kept inside the project, never losing a document."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+import unicodedata
+import zipfile
+from pathlib import Path
+
+import docx
+import pypdf
+import pytest
+import yaml
+
+from pipeline import build as build_module
+from pipeline.build import build, build_lock
+from pipeline.cli import main
+from pipeline.content import load_catalogue
+from pipeline.errors import ContentError, UserError
+from pipeline.project import Project
+from tests.helpers import copy_project, docx_text, pdf_text
+from tests.load import make_large_project
+
+HOSTILE = [
+    "a * b _c_ # $x$ @cite <b> [l](u) {x} \\ | ~ ^ `code` …",
+    "- tiret en tête", "1. numéro en tête", "> citation", "trois points... et -- tirets --- longs -? ~",
+    "![x](/etc/hostname)", "`x`{=openxml}", '`#read("/etc/passwd")`{=typst}', "<script>alert(1)</script>",
+    "\\input{/etc/passwd}", "#set text(red)", "= Titre", "+ plus", "/ terme : définition", "@label <lbl>",
+    "https://example.org/a_b_c", "&amp; &lt; < > & \" '", "$$ \\frac{1}{2} $$", ":smile: {{ jinja }} {% raw %}",
+    "QD_HEADER_LEFT", "l'été « ok » 100 € – œuvre — Ærø", "emoji 🎉 ♥ ✓",
+]
+
+
+def squash(text: str) -> str:
+    """Compare texts without their whitespace (line wrapping) and in one Unicode normal form."""
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+def replace(root: Path, name: str, old: str, new: str) -> None:
+    path = root / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def set_fields(root: Path, name: str, values: dict[tuple, str]) -> None:
+    path = root / name
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for location, value in values.items():
+        node = data
+        for part in location[:-1]:
+            node = node[part]
+        last = location[-1]
+        if isinstance(node, list) and last >= len(node):
+            node.append(value)
+        else:
+            node[last] = value
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    copy_project(tmp_path)
+    return Project.at(tmp_path)
+
+
+def all_text(project: Project) -> tuple[str, str]:
+    docx_all = " ".join(docx_text(p) for p in sorted(project.out.rglob("*.docx")))
+    pdf_all = " ".join(pdf_text(p) for p in sorted(project.out.rglob("*.pdf")))
+    return squash(docx_all), squash(pdf_all)
+
+
+# 1. Verbatim -----------------------------------------------------------------------------------------------
+
+def test_hostile_text_reaches_documents_verbatim_and_nothing_is_embedded(project):
+    course = "content/courses/rgpd-essentiel.yaml"
+    values = {("objectives", i): text for i, text in enumerate(HOSTILE[:5])}
+    values.update({("modules", 0, "contents", i): text for i, text in enumerate(HOSTILE[5:10])})
+    values[("summary",)] = " ".join(HOSTILE[10:15])
+    values[("audience",)] = " ".join(HOSTILE[15:])
+    set_fields(project.root, course, values)
+    set_fields(project.root, "content/trainers/sophie-lefebvre.yaml", {("cv",): " ".join(HOSTILE)})
+    set_fields(project.root, "content/organisation.yaml", {("name",): "Formavenir & Cie <SARL> QD_HEADER_RIGHT"})
+    report = build(project)
+    assert not report.failed, report.failed
+    docx_all, pdf_all = all_text(project)
+    for text in HOSTILE + ["Formavenir & Cie <SARL> QD_HEADER_RIGHT"]:
+        assert squash(text) in docx_all, text
+        assert squash(text) in pdf_all, text
+    hostname = Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").exists() else "\0"
+    for path in project.out.rglob("*.docx"):
+        archive = zipfile.ZipFile(path)
+        media = [n for n in archive.namelist() if n.startswith("word/media/")]
+        assert len(media) == 1  # the organisation's logo, nothing else
+        body = archive.read("word/document.xml").decode()
+        assert "<script>" not in body and "root:x:0" not in body
+    for path in project.out.rglob("*.pdf"):
+        assert "root:x:0" not in pdf_text(path)
+    assert squash(hostname) not in pdf_all.replace(squash("/etc/hostname"), "")
+
+
+def test_right_to_left_and_combining_marks(project):
+    set_fields(project.root, "content/courses/rgpd-essentiel.yaml",
+               {("objectives", 0): "Identifier שלום עולם et e\u0301te\u0301 (combinants)"})
+    build(project)
+    document = docx.Document(str(project.out / "programmes/rgpd-essentiel.docx"))
+    expected = unicodedata.normalize("NFC", "Identifier שלום עולם et e\u0301te\u0301 (combinants)")
+    assert any(expected in p.text for p in document.paragraphs)  # pandoc composes the accents (NFC)
+    pdf = pdf_text(project.out / "programmes/rgpd-essentiel.pdf")
+    assert "שלום" in pdf or "םולש" in pdf  # right-to-left runs come back in visual or logical order
+    assert "été (combinants)" in unicodedata.normalize("NFC", pdf)
+
+
+# 2. Files stay inside the project ----------------------------------------------------------------------
+
+def logo_problem(project: Project, value: str) -> str:
+    replace(project.root, "content/organisation.yaml", "logo: content/assets/logo-formavenir.png", f"logo: {value}")
+    with pytest.raises(ContentError) as caught:
+        load_catalogue(project.content, project.root)
+    [problem] = caught.value.problems
+    assert problem.file == "content/organisation.yaml" and problem.line == 15 and problem.field == "logo"
+    return problem.message
+
+
+def test_absolute_logo_path_is_refused(project):
+    assert "absolute path" in logo_problem(project, "/etc/hostname")
+
+
+def test_logo_leaving_the_project_is_refused(project):
+    assert "leads outside the project" in logo_problem(project, "../../../etc/hostname")
+
+
+def test_symlink_out_of_the_project_is_refused(project, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "logo.png"
+    outside.write_bytes((project.content / "assets/logo-formavenir.png").read_bytes())
+    (project.content / "assets/link.png").symlink_to(outside)
+    assert "leads outside the project" in logo_problem(project, "content/assets/link.png")
+
+
+def test_logo_must_be_a_real_image(project):
+    (project.content / "assets/fake.png").write_text("not an image")
+    assert "is not a PNG, JPEG or SVG image" in logo_problem(project, "content/assets/fake.png")
+
+
+def test_logo_dimensions_are_checked(project):
+    data = bytearray((project.content / "assets/logo-formavenir.png").read_bytes())
+    data[16:24] = (50000).to_bytes(4, "big") + (100).to_bytes(4, "big")
+    (project.content / "assets/huge.png").write_bytes(bytes(data))
+    assert "50000×100 pixels" in logo_problem(project, "content/assets/huge.png")
+
+
+def test_svg_referring_to_files_is_refused(project):
+    (project.content / "assets/logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" '
+                                                     'xmlns:xlink="http://www.w3.org/1999/xlink">'
+                                                     '<image xlink:href="file:///etc/hostname"/></svg>')
+    assert "refers to other files" in logo_problem(project, "content/assets/logo.svg")
+
+
+def test_clean_svg_logo_is_embedded(project):
+    (project.content / "assets/logo.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="50"><rect width="200" height="50" '
+        'fill="#1f4e79"/><text x="10" y="35" fill="white">Formavenir</text></svg>')
+    replace(project.root, "content/organisation.yaml", "logo: content/assets/logo-formavenir.png",
+            "logo: content/assets/logo.svg")
+    assert not build(project).failed
+    names = zipfile.ZipFile(project.out / "programmes/rgpd-essentiel.docx").namelist()
+    assert any(n.startswith("word/media/") and n.endswith(".svg") for n in names)
+
+
+def test_typst_packages_are_refused(project):
+    style = project.templates / "style.typ"
+    style.write_text('#import "@preview/cetz:0.3.0": canvas\n' + style.read_text(encoding="utf-8"))
+    with pytest.raises(UserError, match="network"):
+        build(project)
+
+
+def test_template_images_from_the_network_are_refused(project, capsys, monkeypatch):
+    replace(project.root, "templates/positionnement.md.j2", "# Questionnaire de positionnement",
+            "![](https://example.org/tracker.png)\n\n# Questionnaire de positionnement")
+    report = build(project)
+    assert set(report.failed) == {f"positionnement/{p.stem}" for p in (project.content / "courses").glob("*.yaml")}
+    assert all("only images prepared by the build" in reason for reason in report.failed.values())
+    assert not (project.out / "positionnement/rgpd-essentiel.pdf").exists()
+
+
+# 4. Encoding and YAML traps ------------------------------------------------------------------------------
+
+def test_bom_and_crlf(project):
+    path = project.content / "courses/rgpd-essentiel.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_text(encoding="utf-8").replace("\n", "\r\n").encode())
+    catalogue = load_catalogue(project.content, project.root)
+    assert catalogue.courses["rgpd-essentiel"].title == "RGPD : les essentiels pour les équipes"
+
+
+def test_other_encodings_get_a_hint(project):
+    path = project.content / "courses/rgpd-essentiel.yaml"
+    path.write_bytes(path.read_text(encoding="utf-8").encode("cp1252"))
+    with pytest.raises(ContentError) as caught:
+        load_catalogue(project.content, project.root)
+    [problem] = caught.value.problems
+    assert problem.file == "content/courses/rgpd-essentiel.yaml" and problem.line == 1
+    assert "not UTF-8" in problem.message and "Windows-1252" in problem.message
+
+
+def test_yaml_1_1_values_stay_as_typed(project):
+    course = "content/courses/rgpd-essentiel.yaml"
+    replace(project.root, course, "reference: JUR-RGPD-01", "reference: 0800")
+    replace(project.root, course, "  - Identifier, dans une situation de travail, les données personnelles et les "
+            "données sensibles traitées", "  - no\n  - yes")
+    replace(project.root, course, "sanction: Attestation de fin de formation mentionnant les objectifs, la durée et "
+            "les résultats de l'évaluation des acquis.", "sanction: 1e3")
+    replace(project.root, course, "vat_note: TVA au taux de 20 %.", "vat_note: 12:30")
+    replace(project.root, course, "access:", "location: off\naccess:")
+    replace(project.root, "content/organisation.yaml", 'siret: "05234567800027"', "siret: 05234567800027")
+    catalogue = load_catalogue(project.content, project.root)
+    rgpd = catalogue.courses["rgpd-essentiel"]
+    assert (rgpd.reference, rgpd.objectives[0], rgpd.objectives[1]) == ("0800", "no", "yes")
+    assert (rgpd.sanction, rgpd.vat_note, rgpd.location) == ("1e3", "12:30", "off")
+    assert catalogue.organisation.siret == "05234567800027"
+
+
+def test_duration_written_as_time_is_not_a_number(project):
+    replace(project.root, "content/courses/rgpd-essentiel.yaml", "  hours: 7\n", "  hours: 12:30\n")
+    with pytest.raises(ContentError, match="duration.hours: expected a number"):
+        load_catalogue(project.content, project.root)
+
+
+def test_billion_laughs_is_refused(project):
+    bomb = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    bomb += "".join(f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n"
+                    for i in range(9))
+    (project.content / "trainers/bomb.yaml").write_text(bomb, encoding="utf-8")
+    started = time.perf_counter()
+    with pytest.raises(ContentError, match="aliases"):
+        load_catalogue(project.content, project.root)
+    assert time.perf_counter() - started < 5
+
+
+def test_huge_file_is_refused_quickly(project):
+    with open(project.content / "trainers/huge.yaml", "wb") as handle:
+        handle.write(b"cv: " + b"x" * (50 * 1024 * 1024) + b"\n")
+    started = time.perf_counter()
+    with pytest.raises(ContentError, match="limited to 2 MB"):
+        load_catalogue(project.content, project.root)
+    assert time.perf_counter() - started < 2
+
+
+# 5. Nothing lost -----------------------------------------------------------------------------------------
+
+def test_full_disk_is_reported_and_keeps_documents(project, monkeypatch, capsys):
+    build(project)
+    pdf = project.out / "programmes/rgpd-essentiel.pdf"
+    good = pdf.read_bytes()
+    replace(project.root, "content/courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
+    real = build_module.write_atomic
+
+    def full(path: Path, data: bytes) -> None:
+        if path.suffix == ".pdf":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(build_module, "write_atomic", full)
+    monkeypatch.chdir(project.root)
+    assert main(["build"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {pdf}: No space left on device" in err
+    assert pdf.read_bytes() == good
+
+
+def test_unwritable_output_is_reported(project, capsys, monkeypatch):
+    build(project)
+    kept = (project.out / "programmes/rgpd-essentiel.pdf").read_bytes()
+    (project.out / "positionnement").rename(project.out / "positionnement-old")
+    (project.out / "positionnement").write_text("a file where a folder should be")
+    replace(project.root, "content/courses/rgpd-essentiel.yaml", "objectives:", "objectives:")
+    replace(project.root, "content/courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
+    monkeypatch.chdir(project.root)
+    assert main(["build"]) == 1
+    err = capsys.readouterr().err
+    assert "error: positionnement/rgpd-essentiel: cannot write" in err and "positionnement" in err
+    assert (project.out / "programmes/rgpd-essentiel.pdf").read_bytes() != kept  # the others were built
+
+
+def test_unwritable_build_folder_is_a_clear_error(project, capsys, monkeypatch):
+    project.out.write_text("not a folder")
+    monkeypatch.chdir(project.root)
+    assert main(["build"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "cannot write to" in err and "build" in err
+
+
+def test_two_builds_at_once(project):
+    with build_lock(project):
+        with pytest.raises(UserError, match="another qualidoc build is writing to build"):
+            build(project)
+
+
+# 3. Size and layout under load --------------------------------------------------------------------------
+
+def test_large_project_builds_paginated_documents(tmp_path):
+    root = make_large_project(tmp_path)
+    project = Project.at(root)
+    report = build(project)
+    assert not report.failed and report.total == 60 * 2 + 3
+    log = pypdf.PdfReader(str(project.out / "amelioration/registre-amelioration.pdf"))
+    texts = [page.extract_text() for page in log.pages]
+    table_pages = [i for i, text in enumerate(texts) if "Action décidée" in text]
+    assert len(table_pages) > 50  # the follow-up table spans many pages, its header on each
+    whole = squash(" ".join(texts))
+    assert squash("Constat 0 :") in whole and squash("Constat 1499 :") in whole
+    for box in (page.mediabox for page in log.pages[1:4]):
+        assert box.width > box.height  # the table is in landscape
+    programme = pdf_text(project.out / "programmes/c00.pdf")
+    assert "Module 149 : étude de cas" in programme and "Appliquer la méthode n° 59" in programme
+    matrix = squash(pdf_text(project.out / "intervenants/matrice-competences.pdf"))
+    assert squash("Formation continue n° 199 : analyse de données") in matrix
+    assert squash("Intervenant 79 Durand-Lefèvre") in matrix and "REF-059" in matrix
+    document = docx.Document(str(project.out / "amelioration/registre-amelioration.docx"))
+    header_rows = document.tables[2].rows[0]._tr.xml
+    assert "tblHeader" in header_rows  # repeated at the top of each page in Word
