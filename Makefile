@@ -35,5 +35,10 @@ update-golden: $(VENV)/.installed
 git-setup: $(VENV)/.installed
 	$(BIN)/qualidoc git-setup
 
+lint: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,lint]'
+	$(BIN)/ruff check pipeline tests bench
+	$(BIN)/mypy pipeline
+
 clean:
 	rm -rf build

@@ -53,7 +53,8 @@ def make_catalogue(root: Path, n: int) -> None:
         data["duration"] = {"hours": 14, "days": 2}
         _dump(root / f"content/courses/formation-{c:03d}.yaml", data)
     for e in range(2 * n):
-        data = {**entry, "courses": [f"formation-{e % n:03d}"], "description": f"Constat n° {e} : {entry['description']}"}
+        description = f"Constat n° {e} : {entry['description']}"
+        data = {**entry, "courses": [f"formation-{e % n:03d}"], "description": description}
         _dump(root / f"content/improvements/entree-{e:04d}.yaml", data)
 
 
@@ -112,8 +113,8 @@ def naive_route(root: Path) -> tuple[float, int]:
     """Render the same documents the naive way: one pandoc process per conversion, typst once per document."""
     sys.path.insert(0, str(REPO))
     from pipeline.content import load_catalogue
-    from pipeline.docx_finish import finish_docx
     from pipeline.documents import plan_documents
+    from pipeline.docx_finish import finish_docx
     from pipeline.project import Project
     from pipeline.render import READER, TYPST_WRAPPER, Renderer
     from pipeline.tools import pandoc_path

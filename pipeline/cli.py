@@ -244,11 +244,14 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _fields(args: argparse.Namespace) -> int:
+    from pydantic import BaseModel
+
     from pipeline.model import Course, ImprovementEntry, Organisation, Trainer
     from pipeline.schema import describe_fields
 
-    model = {"organisation": Organisation, "course": Course, "trainer": Trainer,
-             "improvement": ImprovementEntry}[args.kind]
+    models: dict[str, type[BaseModel]] = {"organisation": Organisation, "course": Course, "trainer": Trainer,
+                                          "improvement": ImprovementEntry}
+    model = models[args.kind]
     print(describe_fields(model))
     return EXIT_OK
 

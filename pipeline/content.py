@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pipeline.errors import ContentError, Problem, relative
-from pipeline.project import resolve_image
 from pipeline.model import Course, ImprovementEntry, Organisation, Trainer
+from pipeline.project import resolve_image
 from pipeline.yamlfile import Location, YamlDocument, field_path, read_yaml
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")

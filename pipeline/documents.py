@@ -124,7 +124,7 @@ def _conformity(catalogue: Catalogue, project: Any = None) -> list[Document]:
                                  for ident in getattr(catalogue, folder))]
     as_of = version_of(catalogue, sources)
     result = check(catalogue, as_of, project)
-    others = [d for kind in KINDS[:-1] for d in kind.plan(catalogue)]
+    others = [d for kind in KINDS[:-1] for d in kind.plan(catalogue, project)]
     rows = []
     for indicator in result.referential.indicators:
         evidence = [_evidence(others, kind) for kind in EVIDENCE_KINDS.get(indicator.number, [])]

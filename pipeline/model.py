@@ -76,7 +76,8 @@ class Organisation(Strict):
     categories: list[Literal["AFC", "BC", "VAE", "CFA"]] = describe(
         "Catégories d'actions : AFC (actions de formation), BC (bilans de compétences), VAE, CFA (apprentissage)",
         min_length=1)
-    qualiopi: QualiopiCertificate | None = describe("Certificat Qualiopi, lorsque l'organisme est certifié", default=None)
+    qualiopi: QualiopiCertificate | None = describe("Certificat Qualiopi, lorsque l'organisme est certifié",
+                                                    default=None)
     terms_url: Text = describe("Lien vers les conditions générales de vente")
     complaints: Text = describe("Modalités de réclamation (canal, délai de réponse)")
     mediator: Text | None = describe("Médiateur de la consommation", default=None)
@@ -99,7 +100,8 @@ class GroupSize(Strict):
 
 class Access(Strict):
     modalities: Text = describe("Modalités d'accès : processus d'inscription à l'action")
-    delay: Text = describe("Délai d'accès : durée estimée entre la demande du bénéficiaire et le début de la prestation")
+    delay: Text = describe(
+        "Délai d'accès : durée estimée entre la demande du bénéficiaire et le début de la prestation")
 
 
 class Price(Strict):

@@ -123,8 +123,9 @@ def _page_x_of_y(paragraph) -> None:  # type: ignore[no-untyped-def]
 
 def _field(paragraph, instruction: str) -> None:  # type: ignore[no-untyped-def]
     run = _run(paragraph, "")
-    for kind, text in (("begin", None), (None, f" {instruction} "), ("separate", None), (None, "1"),
-                       ("end", None)):
+    parts: list[tuple[str | None, str]] = [("begin", ""), (None, f" {instruction} "), ("separate", ""),
+                                           (None, "1"), ("end", "")]
+    for kind, text in parts:
         if kind:
             element = OxmlElement("w:fldChar")
             element.set(qn("w:fldCharType"), kind)

@@ -26,9 +26,9 @@ import jinja2
 import typst
 
 from pipeline.content import Catalogue
+from pipeline.documents import Document
 from pipeline.docx_finish import finish_docx
 from pipeline.errors import UserError
-from pipeline.documents import Document
 from pipeline.markdown import Md, environment
 from pipeline.project import Project, image_suffix
 from pipeline.tools import pandoc_path
@@ -138,7 +138,7 @@ class Renderer:
             loads[lightest] += sizes[index]
         script = resources.files("pipeline").joinpath("convert.lua")
         with resources.as_file(script) as lua, ThreadPoolExecutor(max_workers=count or 1) as pool:
-            list(pool.map(lambda numbered: self._pandoc_batch(stage, lua, *numbered, converted), enumerate(batches)))
+            list(pool.map(lambda n: self._pandoc_batch(stage, lua, n, batches[n], converted), range(count)))
 
     def _pandoc_batch(self, stage: Path, lua: Path, number: int, batch: list[int],
                       converted: Callable[[int, str | None], None]) -> None:
@@ -214,7 +214,7 @@ TYPST_WRAPPER = """#import "style.typ": *
 
 
 def _timestamp(version: dt.date) -> dt.datetime:
-    return dt.datetime(version.year, version.month, version.day, tzinfo=dt.timezone.utc)
+    return dt.datetime(version.year, version.month, version.day, tzinfo=dt.UTC)
 
 
 def _template_error(error: jinja2.TemplateError) -> str:

@@ -145,10 +145,11 @@ def results_published(ctx: Context) -> None:
             continue
         age = months_between(results.period_end, ctx.as_of)
         if age > limit:
-            ctx.add(2, ERROR, key, ("results", "period_end"), f"résultats arrêtés au {results.period_end}, il y a {age} mois : "
-                    f"publier les indicateurs d'une période récente (limite {limit} mois)")
+            ctx.add(2, ERROR, key, ("results", "period_end"), f"résultats arrêtés au {results.period_end}, "
+                    f"il y a {age} mois : publier les indicateurs d'une période récente (limite {limit} mois)")
         if ctx.v10 and not results.method:
-            ctx.add(2, ERROR, key, ("results",), "V10 : préciser les modalités de calcul des indicateurs (`results.method`)")
+            ctx.add(2, ERROR, key, ("results",),
+                    "V10 : préciser les modalités de calcul des indicateurs (`results.method`)")
 
 
 # Indicator 3: certifying courses -----------------------------------------------------------------
@@ -160,8 +161,8 @@ def certification_outcomes(ctx: Context) -> None:
         if cert is None:
             continue
         if cert.pass_rate is None:
-            ctx.add(3, ERROR, key, ("certification",), "taux d'obtention absent (`certification.pass_rate`) : son absence "
-                    "n'est jamais une non-conformité mineure")
+            ctx.add(3, ERROR, key, ("certification",), "taux d'obtention absent (`certification.pass_rate`) : "
+                    "son absence n'est jamais une non-conformité mineure")
         if cert.presentation_rate is None:
             ctx.add(3, ERROR, key, ("certification",), "le taux d'obtention doit être mis en relation avec le taux de "
                     "présentation à l'examen (`certification.presentation_rate`)")
@@ -222,8 +223,8 @@ def objectives_are_evaluable(ctx: Context) -> None:
             if verb.startswith(("s'", "se ")):
                 verb = verb[2:]
             if verb in VAGUE_VERBS and VAGUE_VERBS[verb] is not None:
-                ctx.add(5, ERROR, key, ("objectives", index), f"« {verb} » n'est ni observable ni évaluable : commencer "
-                        f"par un verbe d'action comme {VAGUE_VERBS[verb]}")
+                ctx.add(5, ERROR, key, ("objectives", index), f"« {verb} » n'est ni observable ni évaluable : "
+                        f"commencer par un verbe d'action comme {VAGUE_VERBS[verb]}")
             elif verb not in ACTION_VERBS:
                 ctx.add(5, WARNING, key, ("objectives", index), f"« {verb} » ne figure pas dans la liste des verbes "
                         "d'action observables : vérifier que cet objectif est évaluable")
@@ -257,7 +258,8 @@ def positioning_procedure(ctx: Context) -> None:
     questionnaire = _positioning_markdown(ctx)
     for cid, key, course in courses(ctx):
         if not course.evaluation.entry:
-            ctx.add(8, ERROR, key, ("evaluation",), "aucune procédure de positionnement à l'entrée (`evaluation.entry`)")
+            ctx.add(8, ERROR, key, ("evaluation",),
+                    "aucune procédure de positionnement à l'entrée (`evaluation.entry`)")
         text = questionnaire(cid) if questionnaire else None
         if text is None:
             continue
@@ -358,7 +360,8 @@ def trainers_keep_learning(ctx: Context) -> None:
 def disability_referent(ctx: Context) -> None:
     referent = ctx.catalogue.organisation.disability_referent
     if not (referent.email or referent.phone):
-        ctx.add(26, ERROR, "organisation", ("disability_referent",), "indiquer le courriel ou le téléphone du référent handicap")
+        ctx.add(26, ERROR, "organisation", ("disability_referent",),
+                "indiquer le courriel ou le téléphone du référent handicap")
 
 
 # Indicators 30 to 32: feedback, complaints, improvement --------------------------------------------------

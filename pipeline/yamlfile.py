@@ -116,7 +116,8 @@ def _convert_mapping(node: yaml.MappingNode, location: Location, doc: YamlDocume
             continue
         if key in result:
             first = doc.lines[(*location, key)]
-            problems.append(Problem(doc.path, line, where, f"duplicate key (first given on line {first}); keep only one"))
+            message = f"duplicate key (first given on line {first}); keep only one"
+            problems.append(Problem(doc.path, line, where, message))
             continue
         doc.lines[(*location, key)] = line
         result[key] = _convert(value_node, (*location, key), doc, problems, seen)

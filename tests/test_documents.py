@@ -134,7 +134,7 @@ def test_positioning_questionnaire_is_fillable_in_word(sample_out, catalogue):
 def test_skills_matrix(sample_out, catalogue):
     for text in both(sample_out, "intervenants/matrice-competences"):
         assert "Matrice des compétences des intervenants" in text
-        for tid, trainer in catalogue.trainers.items():
+        for trainer in catalogue.trainers.values():
             assert trainer.name in text
             for diploma in trainer.diplomas:
                 assert normalise(diploma.title) in text

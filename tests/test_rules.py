@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.content import load_catalogue
+from pipeline.errors import ContentError
 from pipeline.project import Project
 from pipeline.referential import load_referential, referential_for
 from pipeline.rules import check, first_verb
@@ -132,7 +133,8 @@ def test_first_verb():
 
 
 def test_ind6_durations_and_distance_support(project):
-    edit(project, EXCEL, "    hours: 3.5\n    contents:\n      - RECHERCHEX", "    hours: 4\n    contents:\n      - RECHERCHEX")
+    edit(project, EXCEL, "    hours: 3.5\n    contents:\n      - RECHERCHEX",
+         "    hours: 4\n    contents:\n      - RECHERCHEX")
     edit(project, RGPD, "  distance_support: >-", "  # distance_support: >-")
     text = (project.root / RGPD).read_text(encoding="utf-8")
     start = text.index("  # distance_support")
@@ -221,7 +223,7 @@ def test_not_applicable_indicators_say_why(project):
     assert "CFA" in result.applicability[14]
     assert result.applicability[3] is None and result.applicability[27] is None
     edit(project, MANAGEMENT, "certification:", "certification_removed:")
-    with pytest.raises(Exception):
+    with pytest.raises(ContentError):
         load_catalogue(project.content, project.root)
 
 
