@@ -90,7 +90,7 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
     from pipeline.history import load_history
     from pipeline.render import Renderer
 
-    catalogue = load_catalogue(project.content, project.root)
+    catalogue = load_catalogue(project.content, project.root, cache=project.state_dir / "parsed.json")
     documents = plan_documents(catalogue, project, load_history(project.content))
     inputs = InputHasher(project, catalogue)
     report = BuildReport(total=len(documents))
@@ -199,14 +199,17 @@ class InputHasher:
         paths += sorted((self.project.templates / "fonts").glob("*.[ot]tf"))
         if self.catalogue.logo:
             paths.append(self.catalogue.logo)
-        hashes.update({self.project.shown(path): self._file_hash(path) for path in paths})
+        hashes.update({self._shown(path): self._file_hash(path) for path in paths})
         hashes["stamp"] = f"{document.version} {document.stamp_text}"
         return {**hashes, **tool_versions()}
 
     def _name(self, source: str) -> str:
-        key, _, fields = source.partition("#")
-        shown = self.project.shown(self.catalogue.file_of(key))
-        return f"{shown}#{fields}" if fields else shown
+        name = "name:" + source
+        if name not in self.cache:
+            key, _, fields = source.partition("#")
+            shown = self.project.shown(self.catalogue.file_of(key))
+            self.cache[name] = f"{shown}#{fields}" if fields else shown
+        return self.cache[name]
 
     def _source_hash(self, source: str) -> str:
         if source not in self.cache:
@@ -217,6 +220,12 @@ class InputHasher:
             else:
                 self.cache[source] = self._file_hash(self.catalogue.file_of(key))
         return self.cache[source]
+
+    def _shown(self, path: Path) -> str:
+        name = "shown:" + str(path)
+        if name not in self.cache:
+            self.cache[name] = self.project.shown(path)
+        return self.cache[name]
 
     def _file_hash(self, path: Path) -> str:
         if str(path) not in self.cache:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pipeline.errors import ContentError, Problem, relative
 from pipeline.model import Course, ImprovementEntry, Organisation, Trainer
 from pipeline.project import resolve_image
-from pipeline.yamlfile import Location, YamlDocument, field_path, read_yaml
+from pipeline.yamlfile import Location, ParseCache, YamlDocument, field_path
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 COLLECTIONS: dict[str, type[BaseModel]] = {"courses": Course, "trainers": Trainer, "improvements": ImprovementEntry}
@@ -55,16 +55,20 @@ class Catalogue:
         return [cid for cid, course in self.courses.items() if trainer_id in course.trainers]
 
 
-def load_catalogue(content_dir: Path, project_root: Path | None = None) -> Catalogue:
-    """Read and validate every content file; raise ContentError listing all problems."""
+def load_catalogue(content_dir: Path, project_root: Path | None = None, cache: Path | None = None) -> Catalogue:
+    """Read and validate every content file; raise ContentError listing all problems.
+
+    `cache` names a file where parsed files are kept between builds (see ParseCache).
+    """
     root = project_root or content_dir.parent
     if not content_dir.is_dir():
         raise ContentError([Problem(relative(content_dir, root), 0, "", "content folder not found")])
     problems: list[Problem] = []
     loaded: dict[str, tuple[Path, YamlDocument, BaseModel]] = {}
     files = list(_content_files(content_dir, problems, root))
+    parsed = ParseCache(cache)
     for key, path, model in files:
-        doc, found = read_yaml(path, relative(path, root))
+        doc, found = parsed.read(path, relative(path, root))
         problems += found
         obj = validate(doc, model, problems) if doc is not None else None
         if obj is not None:
@@ -76,6 +80,7 @@ def load_catalogue(content_dir: Path, project_root: Path | None = None) -> Catal
     problems += _check_logo(catalogue)
     if problems:
         raise ContentError(problems)
+    parsed.save()
     return catalogue
 
 
@@ -282,12 +287,12 @@ def check_references(catalogue: Catalogue, known: set[str]) -> list[Problem]:
 
 def _dangling(catalogue: Catalogue, key: str, field_name: str, ids: list[str], known: set[str],
               folder: str) -> list[Problem]:
-    shown = relative(catalogue.file_of(key), catalogue.root)
-    ids_in_folder = [k.split("/", 1)[1] for k in known if k.startswith(folder + "/")]
     problems = []
     for index, ref in enumerate(ids):
         if f"{folder}/{ref}" in known:
             continue
+        shown = relative(catalogue.file_of(key), catalogue.root)
+        ids_in_folder = [k.split("/", 1)[1] for k in known if k.startswith(folder + "/")]
         close = difflib.get_close_matches(ref, ids_in_folder, n=1)
         hint = f"; did you mean `{close[0]}`?" if close else ""
         problems.append(Problem(shown, catalogue.line_of(key, (field_name, index)), field_path((field_name, index)),

@@ -8,6 +8,7 @@ or OpenXML. Template helpers that build Markdown on purpose return `Md`, which i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import string
 from pathlib import Path
 from typing import Any
@@ -133,11 +134,19 @@ FILTERS = {"date_fr": date_fr, "date_long": date_long, "number": number_fr, "mon
            "percent": percent, "contact": contact, "paragraphs": paragraphs, "bullets": bullets, "strong": strong}
 
 
-def environment(template_dir: Path) -> jinja2.Environment:
-    """Create the Jinja2 environment reading templates from the project's templates folder."""
+@functools.cache
+def environment(template_dir: Path, cache_dir: Path | None = None) -> jinja2.Environment:
+    """Return the Jinja2 environment of a templates folder (one per process; compiled templates are cached)."""
+    bytecode = None
+    if cache_dir is not None:
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            bytecode = jinja2.FileSystemBytecodeCache(str(cache_dir))
+        except OSError:
+            bytecode = None
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir)), finalize=finalize,
                              undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True)
+                             trim_blocks=True, lstrip_blocks=True, bytecode_cache=bytecode)
     env.filters.update(FILTERS)
     env.globals.update(table=table, checkbox=checkbox, tick=tick)
     return env

@@ -59,7 +59,7 @@ class Renderer:
     def __init__(self, project: Project, catalogue: Catalogue, jobs: int = 0):
         self.project, self.catalogue = project, catalogue
         self.jobs = jobs or os.cpu_count() or 1
-        self.env = environment(project.templates)
+        self.env = environment(project.templates, project.state_dir / "templates-cache")
         self._compilers = threading.local()
 
     def markdown(self, document: Document) -> str:

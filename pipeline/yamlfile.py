@@ -8,6 +8,7 @@ expected), refuses duplicate keys and aliases, and records where each value sits
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,51 @@ def field_path(location: Location) -> str:
     for part in location:
         text += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
+
+
+class ParseCache:
+    """Parsed content files kept between builds, so that editing one file re-reads only that file.
+
+    Plain JSON in the output folder, keyed by each file's size and modification time; a file whose
+    size or time moved is parsed again. It holds data, never code.
+    """
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.entries: dict[str, Any] = {}
+        self.kept: dict[str, Any] = {}
+        self.changed = False
+        if path is not None:
+            try:
+                self.entries = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self.entries = {}
+
+    def read(self, path: Path, shown_as: str) -> tuple[YamlDocument | None, list[Problem]]:
+        """Read a content file, from the cache when it has not moved since it was parsed."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return read_yaml(path, shown_as)
+        stamp = [stat.st_size, stat.st_mtime_ns]
+        entry = self.entries.get(str(path))
+        if entry and entry["stamp"] == stamp:
+            self.kept[str(path)] = entry
+            return YamlDocument(shown_as, entry["data"], {tuple(k): v for k, v in entry["lines"]}), []
+        doc, problems = read_yaml(path, shown_as)
+        if doc is not None and not problems:
+            self.kept[str(path)] = {"stamp": stamp, "data": doc.data,
+                                    "lines": [[list(k), v] for k, v in doc.lines.items()]}
+            self.changed = True
+        return doc, problems
+
+    def save(self) -> None:
+        """Write the entries used by this build (files that disappeared drop out)."""
+        if self.path is None or not (self.changed or self.kept.keys() != self.entries.keys()):
+            return
+        from pipeline.state import write_atomic
+
+        try:
+            write_atomic(self.path, json.dumps(self.kept, ensure_ascii=False).encode())
+        except OSError:
+            pass  # a cache that cannot be written only costs time
