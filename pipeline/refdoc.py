@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import docx
+from docx.enum.text import WD_TAB_ALIGNMENT
 from docx.oxml import OxmlElement, parse_xml
 from docx.oxml.ns import nsdecls, qn
 from docx.shared import Cm, Pt, RGBColor
@@ -86,21 +87,19 @@ def _table_style(style) -> None:  # type: ignore[no-untyped-def]
 
 
 def _header_footer(section) -> None:  # type: ignore[no-untyped-def]
+    width = section.page_width - section.left_margin - section.right_margin
     header = section.header.paragraphs[0]
-    _two_sided(header, "QD_HEADER_LEFT", "QD_HEADER_RIGHT")
+    _two_sided(header, width, "QD_HEADER_LEFT", "QD_HEADER_RIGHT")
     _bottom_border(header)
     footer = section.footer.paragraphs[0]
-    _two_sided(footer, "QD_FOOTER_LEFT", None)
+    _two_sided(footer, width, "QD_FOOTER_LEFT", None)
     _page_x_of_y(footer)
 
 
-def _two_sided(paragraph, left: str, right: str | None) -> None:  # type: ignore[no-untyped-def]
-    """Left text, then right text against the right margin, in portrait and landscape sections alike."""
+def _two_sided(paragraph, width, left: str, right: str | None) -> None:  # type: ignore[no-untyped-def]
+    paragraph.paragraph_format.tab_stops.add_tab_stop(width, WD_TAB_ALIGNMENT.RIGHT)
     _run(paragraph, left)
-    run = _run(paragraph, "")
-    run._r.append(parse_xml(f'<w:ptab {nsdecls("w")} w:relativeTo="margin" w:alignment="right" w:leader="none"/>'))
-    if right:
-        _run(paragraph, right)
+    _run(paragraph, "\t" + right if right else "\t")
 
 
 def _run(paragraph, text: str):  # type: ignore[no-untyped-def]
