@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("docx", "pdf")
 STYLE_FILES = ("reference.docx", "style.typ")
+FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 TEMPLATE_REFERENCE = re.compile(r"""{%-?\s*(?:import|include|extends|from)\s+["']([^"']+)["']""")
 
 
@@ -196,7 +197,7 @@ class InputHasher:
         templates = [t for name in (document.template, *document.extra_templates) for t in self._templates(name)]
         paths = [self.project.templates / name for name in dict.fromkeys(templates)]
         paths += [self.project.templates / name for name in STYLE_FILES]
-        paths += sorted((self.project.templates / "fonts").glob("*.[ot]tf"))
+        paths += sorted(p for p in (self.project.templates / "fonts").glob("*") if p.suffix in FONT_SUFFIXES)
         if self.catalogue.logo:
             paths.append(self.catalogue.logo)
         hashes.update({self._shown(path): self._file_hash(path) for path in paths})

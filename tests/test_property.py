@@ -19,12 +19,12 @@ from tests.textfields import SAMPLES, text_locations
 FIELDS = [(name, location) for name, model in SAMPLES.items()
           for location in text_locations(model, yaml.safe_load((Path(__file__).parent.parent / name)
                                                                .read_text(encoding="utf-8")))]
-# What the fonts cover (see templates/fonts/README.md): Latin with accents, Greek, Cyrillic, symbols, emoji.
+# What the fonts cover (see templates/fonts/README.md): Latin with accents, Greek, Cyrillic, symbols, emoji, CJK.
 # Right-to-left scripts are tested apart: PDF text extraction returns them in visual order.
 CHARACTERS = ([chr(c) for c in range(0x21, 0x7F)] + [chr(c) for c in range(0xC0, 0x180)]
               + [chr(c) for c in range(0x391, 0x3AA)] + [chr(c) for c in range(0x3B1, 0x3CA)]
               + [chr(c) for c in range(0x410, 0x450)] + list("«»–—‘’“”…€‰•°²½×™✓♥★⚠🎉😀") + [" ", " ", "\n"]
-              + ["e\u0301", "a\u0300", "c\u0327", "o\u0308"])
+              + list("漢字日本語中文测试한국어") + ["e\u0301", "a\u0300", "c\u0327", "o\u0308"])
 CHARACTERS = [c for c in CHARACTERS if unicodedata.category(c[0]) != "Cn"]  # no unassigned code point
 word = st.lists(st.sampled_from(CHARACTERS), min_size=1, max_size=25).map("".join)
 long_word = st.text(alphabet="abcdefghijklmnopqrstuvwxyzéèà", min_size=80, max_size=160)
