@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import shutil
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 from pipeline.errors import ContentError, UserError
 from pipeline.history import git, repository_top
-from pipeline.project import Project
+from pipeline.project import Project, sandbox
 from pipeline.yamlfile import parse_yaml
 
 IDENTITY_KEYS = ("title", "label", "name", "code", "role")
@@ -226,15 +225,9 @@ def _documents(project: Project, files: dict[str, str]) -> dict[str, Any]:
     from pipeline.documents import plan_documents
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        for name, text in files.items():
-            (root / "content" / name).parent.mkdir(parents=True, exist_ok=True)
-            (root / "content" / name).write_text(text, encoding="utf-8")
-        logo_source = project.content / "assets"
-        if logo_source.is_dir():
-            shutil.copytree(logo_source, root / "content" / "assets", dirs_exist_ok=True)
+        copy = sandbox(project, files, Path(tmp))
         try:
-            catalogue = load_catalogue(root / "content", root)
+            catalogue = load_catalogue(copy.content, copy.root)
         except ContentError:
             return {f"(contenu invalide : {name})": text for name, text in files.items()}
         documents = plan_documents(catalogue)

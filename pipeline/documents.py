@@ -28,6 +28,7 @@ class Document:
     sources: tuple[str, ...]
     context: dict[str, Any] = field(hash=False, compare=False, default_factory=dict)
     extra_templates: tuple[str, ...] = ()  # templates read besides its own (the conformity check reads some)
+    lazy_context: Callable[[], dict[str, Any]] | None = field(default=None, hash=False, compare=False)
     stamp: str = ""  # shown in the header: "version du 14/09/2026 (a1b2c3d)" or "version de travail, non validée"
 
     @property
@@ -38,8 +39,7 @@ class Document:
 @dataclass(frozen=True)
 class DocumentKind:
     name: str
-    template: str
-    plan: Callable[[Catalogue, Any], list[Document]]
+    plan: Callable[[Catalogue, Any], list[Document]]  # the documents of this kind the content calls for
 
 
 def _dates(catalogue: Catalogue, keys: list[str]) -> list[dt.date]:
@@ -123,26 +123,30 @@ def _conformity(catalogue: Catalogue, project: Any = None) -> list[Document]:
     sources = ["organisation", *(f"{folder}/{ident}" for folder in ("courses", "trainers", "improvements")
                                  for ident in getattr(catalogue, folder))]
     as_of = version_of(catalogue, sources)
-    result = check(catalogue, as_of, project)
-    others = [d for kind in KINDS[:-1] for d in kind.plan(catalogue, project)]
-    rows = []
-    for indicator in result.referential.indicators:
-        evidence = [_evidence(others, kind) for kind in EVIDENCE_KINDS.get(indicator.number, [])]
-        rows.append({"indicator": indicator, "status": indicator_status(result, indicator),
-                     "reason": result.applicability[indicator.number], "evidence": evidence,
-                     "findings": result.of(indicator.number)})
+
+    def context() -> dict[str, Any]:
+        """Run the check only when the document is rendered, not at every build that plans it."""
+        result = check(catalogue, as_of, project)
+        others = [d for kind in KINDS[:-1] for d in kind.plan(catalogue, project)]
+        rows = []
+        for indicator in result.referential.indicators:
+            evidence = [_evidence(others, kind) for kind in EVIDENCE_KINDS.get(indicator.number, [])]
+            rows.append({"indicator": indicator, "status": indicator_status(result, indicator),
+                         "reason": result.applicability[indicator.number], "evidence": evidence,
+                         "findings": result.of(indicator.number)})
+        return {"result": result, "rows": rows, "as_of": as_of}
+
     return [Document("conformite", "conformite/matrice-conformite", "conformite.md.j2",
                      "Tableau de conformité au Référentiel national qualité", "MAT-CONF", as_of, tuple(sources),
-                     {"result": result, "rows": rows, "as_of": as_of},
-                     extra_templates=("programme.md.j2", "positionnement.md.j2"))]
+                     extra_templates=("programme.md.j2", "positionnement.md.j2"), lazy_context=context)]
 
 
 KINDS: list[DocumentKind] = [
-    DocumentKind("programme", "programme.md.j2", _programmes),
-    DocumentKind("positionnement", "positionnement.md.j2", _positioning),
-    DocumentKind("matrice-competences", "matrice-competences.md.j2", _skills_matrix),
-    DocumentKind("registre-amelioration", "registre-amelioration.md.j2", _improvement_log),
-    DocumentKind("conformite", "conformite.md.j2", _conformity),  # last: it lists the others as evidence
+    DocumentKind("programme", _programmes),
+    DocumentKind("positionnement", _positioning),
+    DocumentKind("matrice-competences", _skills_matrix),
+    DocumentKind("registre-amelioration", _improvement_log),
+    DocumentKind("conformite", _conformity),  # last: it lists the others as evidence
 ]
 
 

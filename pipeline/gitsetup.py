@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from pipeline.errors import ContentError, UserError
 from pipeline.history import git, repository_top
-from pipeline.project import Project
+from pipeline.project import Project, sandbox
 
 HOOK = """#!/bin/sh
 # Installed by `make git-setup`: refuse a commit whose content adds errors against the RNQ.
@@ -81,16 +80,9 @@ def _errors(project: Project, files: dict[str, str], today: dt.date) -> list[str
     from pipeline.rules import check
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        for name, text in files.items():
-            (root / "content" / name).parent.mkdir(parents=True, exist_ok=True)
-            (root / "content" / name).write_text(text, encoding="utf-8")
-        if (project.content / "assets").is_dir():
-            shutil.copytree(project.content / "assets", root / "content" / "assets", dirs_exist_ok=True)
-        shutil.copytree(project.templates, root / "templates")
         try:
-            sandbox = Project.at(root)
-            result = check(load_catalogue(sandbox.content, sandbox.root), today, sandbox)
+            copy = sandbox(project, files, Path(tmp))
+            result = check(load_catalogue(copy.content, copy.root), today, copy)
         except ContentError as e:
             return [str(p) for p in e.problems]
         return [f"{f.file}:{f.line}: {f.field}: {f.message}" for f in result.errors()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,17 @@ class Project:
     def shown(self, path: Path) -> str:
         """Show a path relative to the project."""
         return relative(path, self.root)
+
+
+def sandbox(project: Project, files: dict[str, str], root: Path) -> Project:
+    """Lay out a copy of a project with other content (a git revision): content files, images, templates."""
+    for name, text in files.items():
+        (root / "content" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "content" / name).write_text(text, encoding="utf-8")
+    if (project.content / "assets").is_dir():
+        shutil.copytree(project.content / "assets", root / "content" / "assets", dirs_exist_ok=True)
+    shutil.copytree(project.templates, root / "templates", dirs_exist_ok=True)
+    return Project.at(root)
 
 
 def resolve_image(root: Path, value: str, shown_as: str, line: int, field: str) -> tuple[Path | None, Problem | None]:

@@ -66,7 +66,8 @@ class Renderer:
         """Render a document's template to the Markdown handed to pandoc."""
         logo = Md(f"![](logo{image_suffix(self.catalogue.logo)}){{height=15mm}}") if self.catalogue.logo else None
         template = self.env.get_template(document.template)
-        return template.render(org=self.catalogue.organisation, doc=document, logo=logo, **document.context)
+        context = document.lazy_context() if document.lazy_context else document.context
+        return template.render(org=self.catalogue.organisation, doc=document, logo=logo, **context)
 
     def render(self, documents: list[Document],
                progress: Callable[[int, int], None] | None = None) -> Iterator[Rendered | Failed]:
