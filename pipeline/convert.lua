@@ -1,6 +1,12 @@
 -- Convert many Markdown files to DOCX and typst in one pandoc process (pandoc lua convert.lua MANIFEST).
--- The manifest is JSON: {"reader": "...", "reference_doc": "...", "jobs": [{"markdown", "docx", "typst"}]}.
--- One JSON line per job is printed on stdout: {"markdown": ..., "error": null | "message"}.
+-- The manifest is JSON: {"reader", "reference_doc", "group", "prefix", "jobs": [{"markdown", "docx", "typst"}]}.
+-- One JSON line per event is printed on stdout, as soon as it happens:
+--   {"event": "typst", "markdown": ...}                      the document's typst body is written;
+--   {"event": "docx", "file": ..., "documents": [...]}      a DOCX holding these documents, in this order, each
+--                                                           followed by a marker paragraph (see docx_split.py);
+--   {"event": "error", "markdown": ..., "error": "..."}     the document failed.
+-- Pandoc's DOCX writer costs about 25 ms per call whatever the size, so documents are written in groups
+-- of documents that need the same styles; those with footnotes or comments are written alone.
 
 local manifest_file = io.open(arg[1], "r")
 local manifest = pandoc.json.decode(manifest_file:read("a"))
@@ -105,10 +111,16 @@ local function answer_table(lines)
     pandoc.TableFoot({}), pandoc.Attr("", {}, { ["custom-style"] = "AnswerBox" }))
 end
 
-local function docx_filter()
+local function docx_filter(needs)
+  -- `needs` collects what decides the DOCX's shared parts (styles, footnotes): documents are grouped by it.
+  local function style(attr)
+    local name = attr.attributes["custom-style"]
+    if name then needs.styles[name] = true end
+  end
   return {
     Image = local_image,
     Div = function(div)
+      style(div)
       if div.classes:includes("table") then
         return sized_table(div)
       elseif div.classes:includes("pagebreak") then
@@ -121,37 +133,94 @@ local function docx_filter()
         blocks:insert(section_end("LANDSCAPE"))
         return blocks
       elseif div.classes:includes("answer") then
+        needs.styles["AnswerBox"] = true
         return answer_table(tonumber(div.attributes["lines"] or "3"))
       elseif div.classes:includes("signature") then
         return div.content
       end
     end,
     Span = function(span)
-      if span.classes:includes("checkbox") then
+      style(span)
+      if span.classes:includes("comment-start") or span.classes:includes("comment-end") then
+        needs.alone = true
+      elseif span.classes:includes("checkbox") then
         return pandoc.RawInline("openxml", '<w:r><w:t xml:space="preserve">\u{E000}QDCHECKBOX\u{E000}</w:t></w:r>')
       end
     end,
+    Note = function() needs.alone = true end,
+    Link = function() needs.styles[" link"] = true end,
+    Code = function() needs.styles[" code"] = true end,
+    CodeBlock = function() needs.styles[" code block"] = true end,
+    BlockQuote = function() needs.styles[" quote"] = true end,
+    HorizontalRule = function() needs.styles[" rule"] = true end,
   }
 end
 
+-- Between documents: a heading, so that the next document starts as a document does (its first paragraph
+-- is a "First Paragraph"); its text cannot come from content (private-use characters, see docx_split.py).
+local MARKER = pandoc.Header(1, { pandoc.Str("\u{E000}QDSPLIT\u{E000}") })
 local reader = manifest.reader
 local docx_options = { reference_doc = manifest.reference_doc }
+local group_size = manifest.group or 20
+local groups, keys, written = {}, {}, 0
+
+local function report(event)
+  io.stdout:write(pandoc.json.encode(event), "\n")
+  io.stdout:flush()
+end
+
+local function write_group(members)
+  written = written + 1
+  local name = manifest.prefix .. written .. ".docx"
+  local blocks = pandoc.Blocks{}
+  for _, member in ipairs(members) do
+    blocks:extend(member.blocks)
+    blocks:insert(MARKER)
+  end
+  local ok, err = pcall(function() write_file(name, pandoc.write(pandoc.Pandoc(blocks), "docx", docx_options)) end)
+  if ok then
+    local documents = {}
+    for i, member in ipairs(members) do documents[i] = member.markdown end
+    report({ event = "docx", file = name, documents = documents })
+  elseif #members > 1 then
+    for _, member in ipairs(members) do write_group({ member }) end  -- find the one that fails
+  else
+    report({ event = "error", markdown = members[1].markdown, error = tostring(err) })
+  end
+end
+
+local function flush(key)
+  if groups[key] and #groups[key] > 0 then write_group(groups[key]) end
+  groups[key] = {}
+end
 
 for _, job in ipairs(manifest.jobs) do
-  local ok, err = pcall(function()
+  local needs = { styles = {}, alone = false }
+  local ok, result = pcall(function()
     local doc = pandoc.read(read_file(job.markdown), reader)
     if doc.blocks[1] and doc.blocks[1].t == "Div" and doc.blocks[1].classes:includes("landscape") then
       doc.blocks[1].attributes["first"] = "true"
     end
-    if job.docx then
-      local for_docx = doc:walk(docx_filter())
-      write_file(job.docx, pandoc.write(for_docx, "docx", docx_options))
-    end
-    if job.typst then
-      local for_typst = doc:walk(typst_filter())
-      write_file(job.typst, pandoc.write(for_typst, "typst-smart"))
-    end
+    local for_docx = doc:walk(docx_filter(needs))
+    write_file(job.typst, pandoc.write(doc:walk(typst_filter()), "typst-smart"))
+    return for_docx.blocks
   end)
-  io.stdout:write(pandoc.json.encode({ markdown = job.markdown, error = ok and pandoc.json.null or tostring(err) }), "\n")
-  io.stdout:flush()
+  if not ok then
+    report({ event = "error", markdown = job.markdown, error = tostring(result) })
+  else
+    report({ event = "typst", markdown = job.markdown })
+    local member = { markdown = job.markdown, blocks = result }
+    if needs.alone then
+      write_group({ member })
+    else
+      local names = {}
+      for name in pairs(needs.styles) do names[#names + 1] = name end
+      table.sort(names)
+      local key = table.concat(names, "\0")
+      if not groups[key] then groups[key] = {}; keys[#keys + 1] = key end
+      table.insert(groups[key], member)
+      if #groups[key] >= group_size then flush(key) end
+    end
+  end
 end
+for _, key in ipairs(keys) do flush(key) end

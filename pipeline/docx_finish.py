@@ -38,14 +38,21 @@ CORE = (
 
 def finish_docx(data: bytes, texts: dict[str, str], title: str, creator: str, version: dt.date) -> bytes:
     """Return the finished DOCX bytes, identical for identical inputs."""
-    source = zipfile.ZipFile(io.BytesIO(data))
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        names = source.namelist()
+        parts = {name: source.read(name) for name in names}
+    return finish_parts(parts, names, texts, title, creator, version)
+
+
+def finish_parts(parts: dict[str, bytes], names: list[str], texts: dict[str, str], title: str, creator: str,
+                 version: dt.date) -> bytes:
+    """Zip a document's parts (name → bytes, written in the order of `names`) into finished DOCX bytes."""
     out = io.BytesIO()
     stamp = (max(version.year, 1980), version.month, version.day, 0, 0, 0)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for info in source.infolist():
-            content = source.read(info.filename)
-            content = _finish_part(info.filename, content, texts, title, creator, version)
-            entry = zipfile.ZipInfo(info.filename, date_time=stamp)
+        for name in names:
+            content = _finish_part(name, parts[name], texts, title, creator, version)
+            entry = zipfile.ZipInfo(name, date_time=stamp)
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = 0o644 << 16
             target.writestr(entry, content)

@@ -1,0 +1,145 @@
+"""Split a DOCX that pandoc wrote for several documents into one DOCX per document.
+
+Pandoc's DOCX writer costs about 25 ms per call whatever the document's size, so the build writes
+documents in groups (see convert.lua), each followed by a marker paragraph, and splits the result here.
+A document's bytes must not depend on the group it was written with: pandoc numbers relationships,
+drawings and bookmarks with one counter over the whole file and lists from 1001, so each part gets
+its own numbers, in order of appearance, and keeps only the lists, images and links it uses.
+Documents with footnotes or comments (numbered in parts of their own) are always written alone.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+# The heading convert.lua puts after each document (private-use characters: content never holds them
+# in practice, and a count that does not match fails the group instead of mixing documents).
+MARKER = re.compile('<w:p><w:pPr><w:pStyle w:val="[^"]*" ?/></w:pPr><w:r><w:t xml:space="preserve">'
+                    "\ue000QDSPLIT\ue000</w:t></w:r></w:p>")
+DOCUMENT = "word/document.xml"
+RELS = "word/_rels/document.xml.rels"
+NUMBERING = "word/numbering.xml"
+TYPES = "[Content_Types].xml"
+
+# Every number pandoc takes from its one counter, in document.xml (footnotes and comments excepted).
+COUNTED = re.compile(r'((?:r:embed|r:id|r:link)="rId|<wp:docPr [^>]*?\bid="|<pic:cNvPr [^>]*?\bid="'
+                     r'|<w:bookmark(?:Start|End) w:id=")(\d+)"')
+RELATION = re.compile(r"<Relationship [^>]*/>")
+RELATION_ID = re.compile(r'\bId="rId(\d+)"')
+TARGET = re.compile(r'\bTarget="([^"]*)"')
+NUM_ID = re.compile(r'<w:numId w:val="(\d+)"')
+NUM = re.compile(r'<w:num w:numId="(\d+)".*?</w:num>', re.S)
+ABSTRACT = re.compile(r'<w:abstractNum w:abstractNumId="(\d+)".*?</w:abstractNum>', re.S)
+ABSTRACT_REF = re.compile(r'<w:abstractNumId w:val="(\d+)"')
+FIRST_ID = 1000
+
+
+def split_docx(data: bytes, count: int) -> list[dict[str, bytes]]:
+    """Return the parts (name → bytes) of each of the `count` documents in a grouped DOCX."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    xml = parts[DOCUMENT].decode()
+    start = xml.index("<w:body>") + len("<w:body>")
+    pieces = MARKER.split(xml[start:])
+    if len(pieces) != count + 1:
+        raise ValueError(f"expected {count} documents in the grouped DOCX, found {len(pieces) - 1}")
+    head, tail = xml[:start], pieces[-1]
+    bodies = [piece.strip() for piece in pieces[:-1]]
+    used_anywhere = {number for body in bodies for _, number in COUNTED.findall(body)}
+    return [_document_parts(parts, head, body, tail, used_anywhere) for body in bodies]
+
+
+def _document_parts(parts: dict[str, bytes], head: str, body: str, tail: str,
+                    used_anywhere: set[str]) -> dict[str, bytes]:
+    numbers: dict[str, str] = {}
+
+    def renumber(match: re.Match[str]) -> str:
+        new = numbers.setdefault(match.group(2), str(FIRST_ID + len(numbers)))
+        return f'{match.group(1)}{new}"'
+
+    body = COUNTED.sub(renumber, body)
+    result = dict(parts)
+    if NUMBERING in parts:
+        body, result[NUMBERING] = _own_lists(body, parts[NUMBERING].decode(), used_anywhere)
+    result[DOCUMENT] = f"{head}\n{body}\n{tail.lstrip()}".encode()
+    _own_relations(result, parts, numbers, used_anywhere)
+    return result
+
+
+def _own_lists(body: str, numbering: str, used_anywhere: set[str]) -> tuple[str, bytes]:
+    """Number the document's lists from the first free id and keep only their definitions."""
+    nums = {m.group(1): m.group() for m in NUM.finditer(numbering)}
+    listed = [n for n in dict.fromkeys(NUM_ID.findall(body)) if n in nums]
+    # Lists pandoc made for other documents of the group are dropped; the reference's own are kept.
+    everyone = set(nums) - set(listed) - {n for n in nums if int(n) > FIRST_ID}
+    start = max([FIRST_ID, *map(int, everyone)]) + 1
+    new_ids = {old: str(start + k) for k, old in enumerate(listed)}
+    body = NUM_ID.sub(lambda m: f'<w:numId w:val="{new_ids.get(m.group(1), m.group(1))}"', body)
+    kept_nums = [nums[n] for n in sorted(everyone, key=int)]
+    kept_nums += [nums[old].replace(f'w:numId="{old}"', f'w:numId="{new}"', 1) for old, new in new_ids.items()]
+    abstract_used = {a for num in kept_nums for a in ABSTRACT_REF.findall(num)}
+    found = {m.group(1): m.group() for m in ABSTRACT.finditer(numbering) if m.group(1) in abstract_used}
+    abstracts = [found[a] for a in sorted(found, key=int)]
+    first = min([m.start() for m in (ABSTRACT.search(numbering), NUM.search(numbering)) if m] or [0])
+    last = max([m.end() for m in [*ABSTRACT.finditer(numbering), *NUM.finditer(numbering)]] or [first])
+    return body, (numbering[:first] + "".join(abstracts) + "".join(kept_nums) + numbering[last:]).encode()
+
+
+def _own_relations(result: dict[str, bytes], parts: dict[str, bytes], numbers: dict[str, str],
+                   used_anywhere: set[str]) -> None:
+    """Keep the relationships (and media) the document uses, under its own ids; drop the others'."""
+    rels = parts[RELS].decode()
+    types = parts[TYPES].decode()
+    kept: list[str] = []
+    media: dict[str, str] = {}  # old part name → new part name
+    for relation in RELATION.findall(rels):
+        found = RELATION_ID.search(relation)
+        number = found.group(1) if found else None
+        if number is None or number not in used_anywhere:
+            kept.append(relation)  # styles, numbering, header, footer…: the same for every document
+            continue
+        target = TARGET.search(relation)
+        internal = target and "TargetMode=\"External\"" not in relation
+        old_part = f"word/{target.group(1)}" if internal else None  # type: ignore[union-attr]
+        if number not in numbers:
+            if old_part:
+                result.pop(old_part, None)
+                types = types.replace(f'<Override PartName="/{old_part}" ', "<Dropped ", 1)
+            continue
+        new = numbers[number]
+        relation = RELATION_ID.sub(f'Id="rId{new}"', relation)
+        if old_part:
+            suffix = old_part[old_part.rfind("."):] if "." in old_part.rsplit("/", 1)[-1] else ""
+            new_part = f"word/media/rId{new}{suffix}"
+            relation = relation.replace(f'Target="{target.group(1)}"', f'Target="{new_part[5:]}"')  # type: ignore[union-attr]
+            media[old_part] = new_part
+            types = types.replace(f'PartName="/{old_part}"', f'PartName="/{new_part}"', 1)
+        kept.append(relation)
+    for old in media:
+        result.pop(old, None)
+    for old, new in media.items():
+        result[new] = parts[old]
+    types = re.sub(r"<Dropped [^>]*/>", "", types)
+    result[TYPES] = _sorted_overrides(types).encode()
+    head, _, _ = rels.partition("<Relationship ")
+    result[RELS] = (head + "".join(sorted(kept, key=_relation_order)) + "</Relationships>").encode()
+
+
+def _relation_order(relation: str) -> tuple[int, str]:
+    found = RELATION_ID.search(relation)
+    return (int(found.group(1)) if found else -1, relation)
+
+
+def _sorted_overrides(types: str) -> str:
+    """Content types with the media overrides in a fixed order (the group's order is not the document's)."""
+    media = re.findall(r'<Override PartName="/word/media/[^"]*" [^>]*/>', types)
+    rest = re.sub(r'<Override PartName="/word/media/[^"]*" [^>]*/>', "", types)
+    return rest.replace("</Types>", "".join(sorted(media)) + "</Types>")
+
+
+def ordered_names(parts: dict[str, bytes], original: list[str]) -> list[str]:
+    """Zip entry order: pandoc's order for the fixed parts, then the media by name."""
+    fixed = [name for name in original if name in parts and not name.startswith("word/media/")]
+    return fixed + sorted(name for name in parts if name.startswith("word/media/"))
