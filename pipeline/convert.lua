@@ -6,7 +6,7 @@
 --                                                           followed by a marker paragraph (see docx_split.py);
 --   {"event": "error", "markdown": ..., "error": "..."}     the document failed.
 -- Pandoc's DOCX writer costs about 25 ms per call whatever the size, so documents are written in groups
--- of documents that need the same styles; those with footnotes or comments are written alone.
+-- of documents that need the same styles; those with comments are written alone.
 
 local manifest_file = io.open(arg[1], "r")
 local manifest = pandoc.json.decode(manifest_file:read("a"))
@@ -147,7 +147,6 @@ local function docx_filter(needs)
         return pandoc.RawInline("openxml", '<w:r><w:t xml:space="preserve">\u{E000}QDCHECKBOX\u{E000}</w:t></w:r>')
       end
     end,
-    Note = function() needs.alone = true end,
     Link = function() needs.styles[" link"] = true end,
     Code = function() needs.styles[" code"] = true end,
     CodeBlock = function() needs.styles[" code block"] = true end,

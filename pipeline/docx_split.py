@@ -5,7 +5,8 @@ documents in groups (see convert.lua), each followed by a marker paragraph, and 
 A document's bytes must not depend on the group it was written with: pandoc numbers relationships,
 drawings and bookmarks with one counter over the whole file and lists from 1001, so each part gets
 its own numbers, in order of appearance, and keeps only the lists, images and links it uses.
-Documents with footnotes or comments (numbered in parts of their own) are always written alone.
+Documents with comments (numbered in a part of their own) are always written alone; the reader has no
+footnotes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ RELS = "word/_rels/document.xml.rels"
 NUMBERING = "word/numbering.xml"
 TYPES = "[Content_Types].xml"
 
-# Every number pandoc takes from its one counter, in document.xml (footnotes and comments excepted).
+# Every number pandoc takes from its one counter, in document.xml (comments excepted).
 COUNTED = re.compile(r'((?:r:embed|r:id|r:link)="rId|<wp:docPr [^>]*?\bid="|<pic:cNvPr [^>]*?\bid="'
                      r'|<w:bookmark(?:Start|End) w:id=")(\d+)"')
 RELATION = re.compile(r"<Relationship [^>]*/>")
