@@ -246,10 +246,12 @@ class InputHasher:
 def tool_versions() -> dict[str, str]:
     """The versions of pandoc, typst and qualidoc's own rendering code: a change rebuilds everything."""
     return {"tool:pandoc": metadata.version("pypandoc-binary"), "tool:typst": metadata.version("typst"),
-            "tool:qualidoc": f"{__version__}+{_package_hash()}"}
+            "tool:qualidoc": f"{__version__}+{package_hash()}"}
 
 
-def _package_hash() -> str:
+@functools.cache
+def package_hash() -> str:
+    """A hash of qualidoc's own code: what it renders changes when the code does."""
     digest = hashlib.sha256()
     package = resources.files("pipeline")
     for name in sorted(p.name for p in package.iterdir() if p.name.endswith((".py", ".lua"))):

@@ -1,7 +1,9 @@
--- Convert many Markdown files to DOCX and typst in one pandoc process (pandoc lua convert.lua MANIFEST).
--- The manifest is JSON: {"reader", "reference_doc", "group", "prefix", "jobs": [{"markdown", "docx", "typst"}]}.
+-- Read many Markdown files in one pandoc process (pandoc lua convert.lua SETTINGS): write each one's DOCX,
+-- and its document tree as JSON, from which typst_writer.py writes the typst source of the PDF.
+-- SETTINGS is a JSON file: {"reader", "reference_doc", "group", "prefix"}. Jobs come on stdin, one JSON line
+-- each ({"markdown", "tree"}: file names), as the build has them ready; the end of stdin ends the process.
 -- One JSON line per event is printed on stdout, as soon as it happens:
---   {"event": "typst", "markdown": ...}                      the document's typst body is written;
+--   {"event": "tree", "markdown": ...}                       the document's tree is written;
 --   {"event": "docx", "file": ..., "documents": [...]}      a DOCX holding these documents, in this order, each
 --                                                           followed by a marker paragraph (see docx_split.py);
 --   {"event": "error", "markdown": ..., "error": "..."}     the document failed.
@@ -25,13 +27,7 @@ local function write_file(path, data)
   f:close()
 end
 
--- Pandoc's typst writer leaves some markup unescaped (`...`, `--`, `~`, `1.` at the start of a cell):
--- every text run holding punctuation is written with each punctuation character escaped.
-local function typst_escape(text)
-  return (text:gsub("[%p]", "\\%0"))
-end
-
--- `::: {.table widths="1,3"}` around a pipe table sets its relative column widths (both formats).
+-- `::: {.table widths="1,3"}` around a pipe table sets its relative column widths.
 local function sized_table(div)
   local widths = div.attributes["widths"]
   local tbl = div.content[1]
@@ -50,48 +46,6 @@ local function local_image(img)
   if src:match("^%a[%w+.-]*:") or src:sub(1, 1) == "/" or src:find("%.%.") then
     error("image " .. src .. " refused: only images prepared by the build can be embedded")
   end
-end
-
-local function typst_filter()
-  return {
-    Image = local_image,
-    Str = function(s)
-      if s.text:find("%p") then
-        return pandoc.RawInline("typst", typst_escape(s.text))
-      end
-    end,
-    Div = function(div)
-      if div.classes:includes("table") then
-        return sized_table(div)
-      elseif div.classes:includes("pagebreak") then
-        return pandoc.RawBlock("typst", "#pagebreak(weak: true)")
-      elseif div.classes:includes("landscape") then
-        local blocks = pandoc.Blocks{ pandoc.RawBlock("typst", "#set page(flipped: true)") }
-        blocks:extend(div.content)
-        blocks:insert(pandoc.RawBlock("typst", "#set page(flipped: false)"))
-        return blocks
-      elseif div.classes:includes("answer") then
-        local lines = tonumber(div.attributes["lines"] or "3")
-        return pandoc.RawBlock("typst", "#answer-box(" .. lines .. ")")
-      elseif div.classes:includes("signature") then
-        local blocks = pandoc.Blocks{ pandoc.RawBlock("typst", "#signature-box[") }
-        blocks:extend(div.content)
-        blocks:insert(pandoc.RawBlock("typst", "]"))
-        return blocks
-      elseif div.attributes["custom-style"] then
-        local name = div.attributes["custom-style"]:gsub("[^%w]", "")
-        local blocks = pandoc.Blocks{ pandoc.RawBlock("typst", "#style-" .. name .. "[") }
-        blocks:extend(div.content)
-        blocks:insert(pandoc.RawBlock("typst", "]"))
-        return blocks
-      end
-    end,
-    Span = function(span)
-      if span.classes:includes("checkbox") then
-        return pandoc.RawInline("typst", "#checkbox")
-      end
-    end,
-  }
 end
 
 local PAGE_BREAK = '<w:p><w:r><w:br w:type="page"/></w:r></w:p>'
@@ -193,7 +147,7 @@ local function flush(key)
   groups[key] = {}
 end
 
-for _, job in ipairs(manifest.jobs) do
+local function convert(job)
   local needs = { styles = {}, alone = false }
   local ok, result = pcall(function()
     local doc = pandoc.read(read_file(job.markdown), reader)
@@ -201,25 +155,29 @@ for _, job in ipairs(manifest.jobs) do
       doc.blocks[1].attributes["first"] = "true"
     end
     local for_docx = doc:walk(docx_filter(needs))
-    write_file(job.typst, pandoc.write(doc:walk(typst_filter()), "typst-smart"))
+    write_file(job.tree, pandoc.write(doc, "json"))
     return for_docx.blocks
   end)
   if not ok then
     report({ event = "error", markdown = job.markdown, error = tostring(result) })
-  else
-    report({ event = "typst", markdown = job.markdown })
-    local member = { markdown = job.markdown, blocks = result }
-    if needs.alone then
-      write_group({ member })
-    else
-      local names = {}
-      for name in pairs(needs.styles) do names[#names + 1] = name end
-      table.sort(names)
-      local key = table.concat(names, "\0")
-      if not groups[key] then groups[key] = {}; keys[#keys + 1] = key end
-      table.insert(groups[key], member)
-      if #groups[key] >= group_size then flush(key) end
-    end
+    return
   end
+  report({ event = "tree", markdown = job.markdown })
+  local member = { markdown = job.markdown, blocks = result }
+  if needs.alone then
+    write_group({ member })
+    return
+  end
+  local names = {}
+  for name in pairs(needs.styles) do names[#names + 1] = name end
+  table.sort(names)
+  local key = table.concat(names, "\0")
+  if not groups[key] then groups[key] = {}; keys[#keys + 1] = key end
+  table.insert(groups[key], member)
+  if #groups[key] >= group_size then flush(key) end
+end
+
+for line in io.stdin:lines() do
+  if line ~= "" then convert(pandoc.json.decode(line)) end
 end
 for _, key in ipairs(keys) do flush(key) end

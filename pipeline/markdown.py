@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 PUNCTUATION = frozenset(string.punctuation) - frozenset(",;?'\"/%")  # these mean nothing to pandoc here
+ESCAPES = str.maketrans({c: "\\" + c for c in PUNCTUATION})
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
           "novembre", "décembre")
 
@@ -26,8 +27,7 @@ class Md(str):
 
 def escape(value: Any) -> str:
     """Return text that Markdown reads back as exactly this text, on one line."""
-    text = " ".join(str(value).split())
-    return "".join("\\" + c if c in PUNCTUATION else c for c in text)
+    return " ".join(str(value).split()).translate(ESCAPES)
 
 
 def finalize(value: Any) -> str:

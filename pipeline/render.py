@@ -35,6 +35,7 @@ from pipeline.errors import UserError
 from pipeline.markdown import Md, environment
 from pipeline.project import Project, image_suffix
 from pipeline.tools import pandoc_path
+from pipeline.typst_writer import Unsupported, write_typst
 
 log = logging.getLogger(__name__)
 
@@ -91,35 +92,47 @@ class Renderer:
             shutil.rmtree(stage, ignore_errors=True)
 
     def _render_in(self, stage: Path, documents: list[Document]) -> Iterator[Rendered | Failed]:
+        """Hand each document to a pandoc process as soon as its Markdown is ready; yield outcomes as they come.
+
+        Aggregates (the documents that read the most sources, also the longest to convert) go first, each
+        to the least loaded process, so that no process is left with a long tail.
+        """
         self._prepare_stage(stage)
-        sizes: dict[int, int] = {}
-        for index, document in enumerate(documents):
-            try:
-                text = self.markdown(document)
-            except jinja2.TemplateError as e:
-                yield Failed(document, _template_error(e))
-                continue
-            (stage / f"d{index}.md").write_text(text, encoding="utf-8")
-            sizes[index] = len(text)
         outcomes = _Outcomes(documents)
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+        script = resources.files("pipeline").joinpath("convert.lua")
+        order = sorted(range(len(documents)), key=lambda i: -len(documents[i].sources))
+        with resources.as_file(script) as lua, ThreadPoolExecutor(max_workers=self.jobs) as pool:
 
             def on_event(event: dict) -> None:
-                """Start the PDF as soon as pandoc has written a document's typst, the DOCX with its group."""
+                """Start the PDF as soon as pandoc has written a document's tree, the DOCX with its group."""
                 if event["event"] == "error":
                     outcomes.fail(_index(event["markdown"]), f"pandoc: {event['error']}")
-                elif event["event"] == "typst":
+                elif event["event"] == "tree":
                     pool.submit(self._pdf, stage, _index(event["markdown"]), outcomes)
                 else:
                     pool.submit(self._docx_group, stage, event["file"], [_index(m) for m in event["documents"]],
                                 outcomes)
 
-            converter = threading.Thread(target=self._run_pandoc, args=(stage, sizes, on_event, outcomes),
-                                         daemon=True)
-            converter.start()
-            for _ in sizes:
+            settings = {"reader": READER, "reference_doc": str(self.project.templates / "reference.docx"),
+                        "group": DOCX_GROUP}
+            converters = [_Pandoc(stage, lua, n, settings, on_event, outcomes)
+                          for n in range(min(self.jobs, len(documents)))]
+            try:
+                for index in order:
+                    try:
+                        text = self.markdown(documents[index])
+                    except jinja2.TemplateError as e:
+                        outcomes.fail(index, _template_error(e))
+                        continue
+                    (stage / f"d{index}.md").write_text(text, encoding="utf-8")
+                    min(converters, key=lambda c: c.load).send(index, len(text))
+            finally:
+                for converter in converters:
+                    converter.close()
+            for _ in documents:
                 yield outcomes.finished.get()
-            converter.join()
+            for converter in converters:
+                converter.join()
 
     def _prepare_stage(self, stage: Path) -> None:
         style = (self.project.templates / "style.typ").read_text(encoding="utf-8")
@@ -129,46 +142,6 @@ class Renderer:
         (stage / "style.typ").write_text(style, encoding="utf-8")
         if self.catalogue.logo:
             shutil.copyfile(self.catalogue.logo, stage / f"logo{image_suffix(self.catalogue.logo)}")
-
-    def _run_pandoc(self, stage: Path, sizes: dict[int, int], on_event: Callable[[dict], None],
-                    outcomes: _Outcomes) -> None:
-        """Convert every Markdown file in a few pandoc processes, calling `on_event` as pandoc reports.
-
-        Documents are dealt out largest first to the least loaded process, so that no process is
-        left with a long tail (the improvement log of a big catalogue is 30 times a programme).
-        """
-        count = min(self.jobs, len(sizes))
-        batches: list[list[int]] = [[] for _ in range(count)]
-        loads = [0] * count
-        for index in sorted(sizes, key=lambda i: -sizes[i]):
-            lightest = loads.index(min(loads))
-            batches[lightest].append(index)
-            loads[lightest] += sizes[index]
-        script = resources.files("pipeline").joinpath("convert.lua")
-        with resources.as_file(script) as lua, ThreadPoolExecutor(max_workers=count or 1) as pool:
-            list(pool.map(lambda n: self._pandoc_batch(stage, lua, n, batches[n], on_event, outcomes), range(count)))
-
-    def _pandoc_batch(self, stage: Path, lua: Path, number: int, batch: list[int],
-                      on_event: Callable[[dict], None], outcomes: _Outcomes) -> None:
-        jobs = [{"markdown": f"d{i}.md", "typst": f"d{i}.body.typ"} for i in batch]
-        manifest = stage / f"manifest{number}.json"
-        reference = str(self.project.templates / "reference.docx")
-        manifest.write_text(json.dumps({"reader": READER, "reference_doc": reference, "group": DOCX_GROUP,
-                                        "prefix": f"g{number}-", "jobs": jobs}))
-        env = {**os.environ, "SOURCE_DATE_EPOCH": "0"}
-        command = [pandoc_path(), *PANDOC_RTS, "lua", str(lua), manifest.name]
-        reported: dict[int, set[str]] = {index: set() for index in batch}
-        with subprocess.Popen(command, cwd=stage, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env) as process:
-            for line in process.stdout:  # type: ignore[union-attr]
-                event = json.loads(line)
-                for name in event.get("documents") or [event["markdown"]]:
-                    reported[_index(name)].add(event["event"])
-                on_event(event)
-            stderr = process.stderr.read()  # type: ignore[union-attr]
-        for index, events in reported.items():
-            if "error" not in events and not {"typst", "docx"} <= events:
-                outcomes.fail(index, f"pandoc stopped: {stderr.strip()[-500:]}")
 
     def _pdf(self, stage: Path, index: int, outcomes: _Outcomes) -> None:
         """Compile a document's typst source to PDF."""
@@ -184,11 +157,13 @@ class Renderer:
             # the time of one compile per document with its texts in `sys.inputs` or the show rule).
             name = f"d{index}.meta.json"
             (stage / name).write_text(json.dumps(meta), encoding="utf-8")
-            source = TYPST_HEAD.format(meta=name).encode() + (stage / f"d{index}.body.typ").read_bytes()
-            source += TYPST_TAIL.encode()
+            tree = json.loads((stage / f"d{index}.json").read_bytes())
+            source = (TYPST_HEAD.format(meta=name) + write_typst(tree) + TYPST_TAIL).encode()
             pdf = self._compiler(stage).compile(input=source, format="pdf", timestamp=_timestamp(document.version))
         except typst.TypstError as e:
             outcomes.fail(index, f"typst: {e.message} {getattr(e, 'diagnostic', '')}".strip())
+        except Unsupported as e:
+            outcomes.fail(index, str(e))
         except Exception as e:  # noqa: BLE001 - reported with the document, the others go on
             log.debug("PDF of %s failed", document.path, exc_info=True)
             outcomes.fail(index, f"internal error: {type(e).__name__}: {e}")
@@ -229,6 +204,60 @@ class Renderer:
                                       font_paths=[str(fonts)] if fonts.is_dir() else [])
             self._compilers.compiler, self._compilers.root = compiler, stage
         return compiler
+
+
+class _Pandoc:
+    """One `pandoc lua convert.lua` process, fed documents on stdin; its events go to `on_event`."""
+
+    def __init__(self, stage: Path, lua: Path, number: int, settings: dict, on_event: Callable[[dict], None],
+                 outcomes: _Outcomes):
+        self.load, self.outcomes = 0, outcomes
+        self.sent: list[int] = []
+        self.reported: dict[int, set[str]] = {}
+        (stage / f"settings{number}.json").write_text(json.dumps({**settings, "prefix": f"g{number}-"}))
+        self.log = stage / f"pandoc{number}.log"
+        env = {**os.environ, "SOURCE_DATE_EPOCH": "0"}
+        command = [pandoc_path(), *PANDOC_RTS, "lua", str(lua), f"settings{number}.json"]
+        with self.log.open("w") as log_file:  # a file, not a pipe: many warnings cannot block pandoc
+            self.process = subprocess.Popen(command, cwd=stage, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=log_file, text=True, env=env)
+        self.all_sent = threading.Event()
+        self.reader = threading.Thread(target=self._read, args=(on_event,), daemon=True)
+        self.reader.start()
+
+    def send(self, index: int, size: int) -> None:
+        self.sent.append(index)
+        self.load += size
+        job = json.dumps({"markdown": f"d{index}.md", "tree": f"d{index}.json"})
+        try:
+            self.process.stdin.write(job + "\n")  # type: ignore[union-attr]
+            self.process.stdin.flush()  # type: ignore[union-attr]
+        except OSError:
+            pass  # pandoc stopped: the document is reported as failed when the process is over
+
+    def close(self) -> None:
+        try:
+            self.process.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
+        self.all_sent.set()
+
+    def join(self) -> None:
+        self.reader.join()
+
+    def _read(self, on_event: Callable[[dict], None]) -> None:
+        for line in self.process.stdout:  # type: ignore[union-attr]
+            event = json.loads(line)
+            for name in event.get("documents") or [event["markdown"]]:
+                self.reported.setdefault(_index(name), set()).add(event["event"])
+            on_event(event)
+        self.process.wait()
+        self.all_sent.wait()
+        stderr = self.log.read_text(encoding="utf-8", errors="replace").strip()
+        for index in self.sent:
+            events = self.reported.get(index, set())
+            if "error" not in events and not {"tree", "docx"} <= events:
+                self.outcomes.fail(index, f"pandoc stopped (exit code {self.process.returncode}): {stderr[-500:]}")
 
 
 class _Outcomes:

@@ -8,15 +8,19 @@ content (file, line, field). Severity "error" is what an auditor would record as
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pipeline.content import Catalogue
 from pipeline.errors import relative
 from pipeline.referential import Indicator, Referential, referential_for
+from pipeline.state import write_atomic
 
 ERROR, WARNING = "error", "warning"
 
@@ -255,32 +259,79 @@ def distance_learning_assistance(ctx: Context) -> None:
 
 @rule(8)
 def positioning_procedure(ctx: Context) -> None:
-    questionnaire = _positioning_markdown(ctx)
+    gaps = _PositioningGaps(ctx) if ctx.templates is not None else None
     for cid, key, course in courses(ctx):
         if not course.evaluation.entry:
             ctx.add(8, ERROR, key, ("evaluation",),
                     "aucune procédure de positionnement à l'entrée (`evaluation.entry`)")
-        text = questionnaire(cid) if questionnaire else None
-        if text is None:
-            continue
-        items = [("objectives", i, o) for i, o in enumerate(course.objectives)]
-        if course.prerequisites != "none":
-            items += [("prerequisites", i, p) for i, p in enumerate(course.prerequisites)]
-        for field_name, index, item in items:
-            if _escaped(item) not in text:
-                ctx.add(8, ERROR, key, (field_name, index), "le questionnaire de positionnement ne reprend pas cet "
-                        "élément : vérifier templates/positionnement.md.j2")
+        for field_name, index in gaps.of(cid, course) if gaps else ():
+            ctx.add(8, ERROR, key, (field_name, index), "le questionnaire de positionnement ne reprend pas cet "
+                    "élément : vérifier templates/positionnement.md.j2")
+    if gaps:
+        gaps.save()
 
 
-def _positioning_markdown(ctx: Context) -> Callable[[str], str] | None:
-    if ctx.templates is None:
-        return None
-    from pipeline.documents import plan_documents
-    from pipeline.render import Renderer
+class _PositioningGaps:
+    """The objectives and prerequisites a course's positioning questionnaire leaves out.
 
-    renderer = Renderer(ctx.templates, ctx.catalogue, 1)
-    documents = {d.context["course_id"]: d for d in plan_documents(ctx.catalogue) if d.kind == "positionnement"}
-    return lambda cid: renderer.markdown(documents[cid])
+    Finding them renders the questionnaire of every course; the answers are kept in the build's state
+    folder, by the hashes of what the questionnaire reads (course, organisation, templates, qualidoc), so that a
+    build after editing one course renders one questionnaire, not all of them.
+    """
+
+    def __init__(self, ctx: Context):
+        self.ctx, self.project = ctx, ctx.templates
+        self.path = self.project.state_dir / "positioning-check.json"
+        try:
+            self.known: dict[str, list[list[Any]]] = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.known = {}
+        self.used: dict[str, list[list[Any]]] = {}
+        self.loaded = set(self.known)
+        from pipeline.build import package_hash
+
+        templates = sorted(self.project.templates.rglob("*.j2"))
+        self.common = _digest([ctx.catalogue.file_of("organisation"), *templates], package_hash())
+        self._questionnaires: Callable[[str], str] | None = None
+
+    def of(self, cid: str, course: Any) -> list[tuple[str, int]]:
+        key = _digest([self.ctx.catalogue.file_of(f"courses/{cid}")], self.common)
+        if key not in self.known:
+            text = self._questionnaire(cid)
+            items = [("objectives", i, o) for i, o in enumerate(course.objectives)]
+            if course.prerequisites != "none":
+                items += [("prerequisites", i, p) for i, p in enumerate(course.prerequisites)]
+            self.known[key] = [[name, index] for name, index, item in items if _escaped(item) not in text]
+        self.used[key] = self.known[key]
+        return [(name, index) for name, index in self.used[key]]
+
+    def save(self) -> None:
+        if set(self.used) == self.loaded:
+            return
+        try:
+            write_atomic(self.path, json.dumps(self.used, sort_keys=True).encode())
+        except OSError:
+            pass  # only a cache: the next check renders the questionnaires again
+
+    def _questionnaire(self, cid: str) -> str:
+        if self._questionnaires is None:
+            from pipeline.documents import plan_documents
+            from pipeline.render import Renderer
+
+            renderer = Renderer(self.project, self.ctx.catalogue, 1)
+            documents = {d.context["course_id"]: d for d in plan_documents(self.ctx.catalogue)
+                         if d.kind == "positionnement"}
+            self._questionnaires = lambda c: renderer.markdown(documents[c])
+        return self._questionnaires(cid)
+
+
+def _digest(paths: list[Path], *extra: str) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(str(path.name).encode() + b"\0" + path.read_bytes() + b"\0")
+    for text in extra:
+        digest.update(text.encode())
+    return digest.hexdigest()
 
 
 def _escaped(text: str) -> str:
