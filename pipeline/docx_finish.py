@@ -11,8 +11,8 @@ import datetime as dt
 import io
 import re
 import zipfile
-from xml.sax.saxutils import escape as xml_escape
 
+STORED = (".png", ".jpg", ".jpeg", ".gif")
 PLACEHOLDER = re.compile("QD_HEADER_LEFT|QD_HEADER_RIGHT|QD_FOOTER_LEFT")
 W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
 MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
@@ -36,6 +36,11 @@ CORE = (
 )
 
 
+def xml_escape(text: str) -> str:
+    """Text for XML character data (xml.sax.saxutils would import urllib and http: 16 ms per build)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def finish_docx(data: bytes, texts: dict[str, str], title: str, creator: str, version: dt.date) -> bytes:
     """Return the finished DOCX bytes, identical for identical inputs."""
     with zipfile.ZipFile(io.BytesIO(data)) as source:
@@ -53,7 +58,8 @@ def finish_parts(parts: dict[str, bytes], names: list[str], texts: dict[str, str
         for name in names:
             content = _finish_part(name, parts[name], texts, title, creator, version)
             entry = zipfile.ZipInfo(name, date_time=stamp)
-            entry.compress_type = zipfile.ZIP_DEFLATED
+            # Images are compressed already: deflating them again takes half the time of the whole file.
+            entry.compress_type = zipfile.ZIP_STORED if name.endswith(STORED) else zipfile.ZIP_DEFLATED
             entry.external_attr = 0o644 << 16
             target.writestr(entry, content)
     return out.getvalue()

@@ -49,11 +49,12 @@ def split_docx(data: bytes, count: int) -> list[dict[str, bytes]]:
     head, tail = xml[:start], pieces[-1]
     bodies = [piece.strip() for piece in pieces[:-1]]
     used_anywhere = {number for body in bodies for _, number in COUNTED.findall(body)}
-    return [_document_parts(parts, head, body, tail, used_anywhere) for body in bodies]
+    lists = _Lists(parts[NUMBERING].decode()) if NUMBERING in parts else None
+    return [_document_parts(parts, head, body, tail, used_anywhere, lists) for body in bodies]
 
 
-def _document_parts(parts: dict[str, bytes], head: str, body: str, tail: str,
-                    used_anywhere: set[str]) -> dict[str, bytes]:
+def _document_parts(parts: dict[str, bytes], head: str, body: str, tail: str, used_anywhere: set[str],
+                    lists: _Lists | None) -> dict[str, bytes]:
     numbers: dict[str, str] = {}
 
     def renumber(match: re.Match[str]) -> str:
@@ -62,30 +63,38 @@ def _document_parts(parts: dict[str, bytes], head: str, body: str, tail: str,
 
     body = COUNTED.sub(renumber, body)
     result = dict(parts)
-    if NUMBERING in parts:
-        body, result[NUMBERING] = _own_lists(body, parts[NUMBERING].decode(), used_anywhere)
+    if lists:
+        body, result[NUMBERING] = lists.own(body)
     result[DOCUMENT] = f"{head}\n{body}\n{tail.lstrip()}".encode()
     _own_relations(result, parts, numbers, used_anywhere)
     return result
 
 
-def _own_lists(body: str, numbering: str, used_anywhere: set[str]) -> tuple[str, bytes]:
-    """Number the document's lists from the first free id and keep only their definitions."""
-    nums = {m.group(1): m.group() for m in NUM.finditer(numbering)}
-    listed = [n for n in dict.fromkeys(NUM_ID.findall(body)) if n in nums]
-    # Lists pandoc made for other documents of the group are dropped; the reference's own are kept.
-    everyone = set(nums) - set(listed) - {n for n in nums if int(n) > FIRST_ID}
-    start = max([FIRST_ID, *map(int, everyone)]) + 1
-    new_ids = {old: str(start + k) for k, old in enumerate(listed)}
-    body = NUM_ID.sub(lambda m: f'<w:numId w:val="{new_ids.get(m.group(1), m.group(1))}"', body)
-    kept_nums = [nums[n] for n in sorted(everyone, key=int)]
-    kept_nums += [nums[old].replace(f'w:numId="{old}"', f'w:numId="{new}"', 1) for old, new in new_ids.items()]
-    abstract_used = {a for num in kept_nums for a in ABSTRACT_REF.findall(num)}
-    found = {m.group(1): m.group() for m in ABSTRACT.finditer(numbering) if m.group(1) in abstract_used}
-    abstracts = [found[a] for a in sorted(found, key=int)]
-    first = min([m.start() for m in (ABSTRACT.search(numbering), NUM.search(numbering)) if m] or [0])
-    last = max([m.end() for m in [*ABSTRACT.finditer(numbering), *NUM.finditer(numbering)]] or [first])
-    return body, (numbering[:first] + "".join(abstracts) + "".join(kept_nums) + numbering[last:]).encode()
+class _Lists:
+    """The group's numbering part, read once; `own` gives one document its lists."""
+
+    def __init__(self, numbering: str):
+        self.nums = {m.group(1): m.group() for m in NUM.finditer(numbering)}
+        self.abstracts = {m.group(1): m.group() for m in ABSTRACT.finditer(numbering)}
+        # The reference's own lists (pandoc numbers the ones it makes from 1001) belong to every document.
+        self.everyone = sorted((n for n in self.nums if int(n) <= FIRST_ID), key=int)
+        self.start = max([FIRST_ID, *map(int, self.everyone)]) + 1
+        bounds = [m.span() for m in (*ABSTRACT.finditer(numbering), *NUM.finditer(numbering))]
+        first = min((a for a, _ in bounds), default=0)
+        last = max((b for _, b in bounds), default=first)
+        self.head, self.tail = numbering[:first], numbering[last:]
+
+    def own(self, body: str) -> tuple[str, bytes]:
+        """Number the document's lists from the first free id and keep only their definitions."""
+        listed = [n for n in dict.fromkeys(NUM_ID.findall(body)) if n in self.nums and n not in self.everyone]
+        new_ids = {old: str(self.start + k) for k, old in enumerate(listed)}
+        if new_ids:
+            body = NUM_ID.sub(lambda m: f'<w:numId w:val="{new_ids.get(m.group(1), m.group(1))}"', body)
+        kept = [self.nums[n] for n in self.everyone]
+        kept += [self.nums[old].replace(f'w:numId="{old}"', f'w:numId="{new}"', 1) for old, new in new_ids.items()]
+        used = {a for num in kept for a in ABSTRACT_REF.findall(num)}
+        abstracts = [self.abstracts[a] for a in sorted(used & set(self.abstracts), key=int)]
+        return body, (self.head + "".join(abstracts) + "".join(kept) + self.tail).encode()
 
 
 def _own_relations(result: dict[str, bytes], parts: dict[str, bytes], numbers: dict[str, str],

@@ -51,7 +51,16 @@ def _blocks(blocks: list[dict[str, Any]]) -> str:
 
 
 def _inlines(inlines: list[dict[str, Any]]) -> str:
-    return "".join(map(_inline, inlines))
+    parts = []
+    for inline in inlines:  # words and spaces inline: most of the tree, worth no call each
+        kind = inline["t"]
+        if kind == "Str":
+            parts.append(inline["c"].translate(ESCAPES))
+        elif kind == "Space" or kind == "SoftBreak":
+            parts.append(" ")
+        else:
+            parts.append(_inline(inline))
+    return "".join(parts)
 
 
 def _block(block: dict[str, Any]) -> str:
