@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: build watch check test bench clean update-golden lint git-setup
+.PHONY: build watch check test bench clean update-golden lint git-setup bytecode
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,20 +13,25 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-build: $(VENV)/.installed
+# qualidoc's modules compiled ahead of time: each command starts about 0.1 s faster, also where
+# PYTHONDONTWRITEBYTECODE keeps Python from caching them (compileall only redoes changed files).
+bytecode: $(VENV)/.installed
+	@$(BIN)/python -m compileall -q pipeline
+
+build: bytecode
 	$(BIN)/qualidoc build $(ARGS)
 	@$(BIN)/qualidoc check --summary || true
 
-watch: $(VENV)/.installed
+watch: bytecode
 	$(BIN)/qualidoc watch $(ARGS)
 
-check: $(VENV)/.installed
+check: bytecode
 	$(BIN)/qualidoc check $(ARGS)
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(ARGS)
 
-bench: $(VENV)/.installed
+bench: bytecode
 	$(BIN)/python bench/bench.py $(ARGS)
 
 update-golden: $(VENV)/.installed

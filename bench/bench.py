@@ -3,7 +3,8 @@
 For each size N: N courses (8 objectives, 6 modules each), N/4 trainers, 2N improvement entries.
 Measures the whole `qualidoc build` command (Python start-up included): cold build, no-op rebuild,
 rebuild after editing one course; watch latency from a file write to the updated PDF on disk; peak
-RSS; and the naive route (one pandoc process per conversion) on the same documents.
+RSS; and the naive route (one pandoc process per conversion) on the same documents. Each time is the
+median of several runs (3 up to N=100, 1 above; 5 for watch): this machine's speed varies by 20 %.
 Prints a table and writes the results to bench/results.json.
 """
 
@@ -82,7 +83,11 @@ def edit_course(root: Path, number: int, price: int) -> Path:
     return path
 
 
-def watch_latency(root: Path, rounds: int = 3) -> float:
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def watch_latency(root: Path, rounds: int = 5) -> float:
     """Median seconds from a course file write to its updated PDF on disk, with `qualidoc watch` running."""
     process = subprocess.Popen([sys.executable, "-m", "pipeline", "watch"], cwd=root, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
@@ -103,7 +108,7 @@ def watch_latency(root: Path, rounds: int = 3) -> float:
             samples.append(time.perf_counter() - started)
             process.stdout.readline()  # type: ignore[union-attr]  # the rebuild line
             time.sleep(0.3)
-        return sorted(samples)[len(samples) // 2]
+        return _median(samples)
     finally:
         process.terminate()
         process.wait(10)
@@ -145,19 +150,27 @@ def naive_route(root: Path) -> tuple[float, int]:
     return time.perf_counter() - started, len(documents)
 
 
-def measure(n: int, naive: bool) -> dict[str, float]:
+def measure(n: int, naive: bool, repeat: int) -> dict[str, float]:
+    """Each time is the median of `repeat` runs (the machine's speed varies from one second to the next)."""
     with tempfile.TemporaryDirectory(prefix=f"qualidoc-bench-{n}-") as tmp:
         root = Path(tmp)
         make_catalogue(root, n)
-        cold, rss_cold = run_command(root, "build")
-        noop, rss_noop = run_command(root, "build")
-        edit_course(root, 0, 999)
-        one, rss_one = run_command(root, "build")
+        colds = []
+        for _ in range(repeat):
+            shutil.rmtree(root / "build", ignore_errors=True)
+            colds.append(run_command(root, "build"))
+        noops = [run_command(root, "build") for _ in range(repeat)]
+        ones = []
+        for k in range(repeat):
+            edit_course(root, 0, 990 + k)
+            ones.append(run_command(root, "build"))
+        cold, noop, one = (_median([seconds for seconds, _ in runs]) for runs in (colds, noops, ones))
+        rss = max(mb for runs in (colds, noops, ones) for _, mb in runs)
         latency = watch_latency(root)
         documents = len(list((root / "build").rglob("*.pdf")))
         files = sum(1 for _ in (root / "content").rglob("*.yaml"))
         result = {"n": n, "documents": documents, "content_files": files, "cold_s": cold, "noop_s": noop,
-                  "one_course_s": one, "watch_latency_s": latency, "peak_rss_mb": max(rss_cold, rss_noop, rss_one)}
+                  "one_course_s": one, "watch_latency_s": latency, "peak_rss_mb": rss, "runs": repeat}
         if naive:
             naive_seconds, _ = naive_route(root)
             result["naive_s"] = naive_seconds
@@ -169,13 +182,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 100, 500])
     parser.add_argument("--no-naive", action="store_true", help="skip the naive route")
+    parser.add_argument("--repeat", type=int, default=0,
+                        help="runs per measure, median kept (default: 3 up to N=100, 1 above)")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results.json")
     args = parser.parse_args()
     results = []
     print(f"{'N':>5} {'docs':>5} {'cold s':>8} {'no-op s':>8} {'1 edit s':>8} {'watch s':>8} {'RSS MB':>7} "
           f"{'naive s':>8} {'naive/cold':>10}")
     for n in args.sizes:
-        r = measure(n, not args.no_naive)
+        r = measure(n, not args.no_naive, args.repeat or (3 if n <= 100 else 1))
         results.append(r)
         print(f"{r['n']:>5} {r['documents']:>5} {r['cold_s']:>8.2f} {r['noop_s']:>8.2f} {r['one_course_s']:>8.2f} "
               f"{r['watch_latency_s']:>8.2f} {r['peak_rss_mb']:>7.0f} {r.get('naive_s', float('nan')):>8.2f} "
