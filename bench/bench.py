@@ -121,7 +121,7 @@ def naive_route(root: Path) -> tuple[float, int]:
     from pipeline.documents import plan_documents
     from pipeline.docx_finish import finish_docx
     from pipeline.project import Project
-    from pipeline.render import READER, TYPST_HEAD, TYPST_TAIL, Renderer
+    from pipeline.render import READER, Renderer, typst_source
     from pipeline.tools import pandoc_path
 
     project = Project.at(root)
@@ -143,8 +143,7 @@ def naive_route(root: Path) -> tuple[float, int]:
             finish_docx((stage / f"d{index}.docx").read_bytes(), {}, document.title, "", document.version)
             meta = {"title": document.title, "organisation": "", "header_left": "", "header_right": "",
                     "footer_left": ""}
-            (stage / f"d{index}.meta.json").write_text(json.dumps(meta), encoding="utf-8")
-            source = TYPST_HEAD.format(meta=f"d{index}.meta.json") + body + TYPST_TAIL
+            source = typst_source(meta, body)
             (stage / f"d{index}.typ").write_text(source, encoding="utf-8")
             typst.compile(str(stage / f"d{index}.typ"), root=str(stage), ignore_system_fonts=True)
     return time.perf_counter() - started, len(documents)

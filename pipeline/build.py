@@ -196,15 +196,20 @@ class InputHasher:
     def of(self, document: Document) -> dict[str, str]:
         """Return every input of a document with its hash."""
         hashes = {self._name(source): self._source_hash(source) for source in document.sources}
-        templates = [t for name in (document.template, *document.extra_templates) for t in self._templates(name)]
-        paths = [self.project.templates / name for name in dict.fromkeys(templates)]
+        hashes.update(self._files_of((document.template, *document.extra_templates)))
+        hashes["stamp"] = f"{document.version} {document.stamp_text}"
+        return hashes
+
+    @functools.cache  # noqa: B019 - one hasher per build
+    def _files_of(self, templates: tuple[str, ...]) -> dict[str, str]:
+        """The files a kind of document reads whatever its content: templates, style, fonts, logo; and the tools."""
+        names = [t for name in templates for t in self._templates(name)]
+        paths = [self.project.templates / name for name in dict.fromkeys(names)]
         paths += [self.project.templates / name for name in STYLE_FILES]
         paths += sorted(p for p in (self.project.templates / "fonts").glob("*") if p.suffix in FONT_SUFFIXES)
         if self.catalogue.logo:
             paths.append(self.catalogue.logo)
-        hashes.update({self._shown(path): self._file_hash(path) for path in paths})
-        hashes["stamp"] = f"{document.version} {document.stamp_text}"
-        return {**hashes, **tool_versions()}
+        return {**{self._shown(path): self._file_hash(path) for path in paths}, **tool_versions()}
 
     def _name(self, source: str) -> str:
         name = "name:" + source

@@ -87,7 +87,7 @@ local function docx_filter(needs)
         blocks:insert(section_end("LANDSCAPE"))
         return blocks
       elseif div.classes:includes("answer") then
-        needs.styles["AnswerBox"] = true
+        -- (a table's custom style is only named in the table: it adds no style to the DOCX)
         return answer_table(tonumber(div.attributes["lines"] or "3"))
       elseif div.classes:includes("signature") then
         return div.content

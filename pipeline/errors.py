@@ -46,6 +46,9 @@ class ToolError(QualidocError):
 
 def relative(path: Path, root: Path) -> str:
     """Show a path relative to the project when it lies inside it."""
+    prefix = str(root).rstrip("/") + "/"
+    if str(path).startswith(prefix) and "/../" not in str(path):  # the usual case, without pathlib's cost
+        return str(path)[len(prefix):]
     if path.is_absolute() and path.is_relative_to(root):
         return path.relative_to(root).as_posix()
     try:

@@ -35,7 +35,7 @@ from pipeline.errors import UserError
 from pipeline.markdown import Md, environment
 from pipeline.project import Project, image_suffix
 from pipeline.tools import pandoc_path
-from pipeline.typst_writer import Unsupported, write_typst
+from pipeline.typst_writer import Unsupported, string_literal, write_typst
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,10 @@ class Renderer:
 
             settings = {"reader": READER, "reference_doc": str(self.project.templates / "reference.docx"),
                         "group": DOCX_GROUP}
-            converters = [_Pandoc(stage, lua, n, settings, on_event, outcomes)
-                          for n in range(min(self.jobs, len(documents)))]
+            # A few documents are converted by one process faster than by two, which would take the
+            # cores the PDFs need: one process per DOCS_PER_PANDOC documents, at most one per job.
+            count = min(self.jobs, -(-len(documents) // DOCS_PER_PANDOC))
+            converters = [_Pandoc(stage, lua, n, settings, on_event, outcomes) for n in range(count)]
             try:
                 for index in order:
                     try:
@@ -151,14 +153,8 @@ class Renderer:
             meta = {"title": document.title, "organisation": self.catalogue.organisation.name,
                     "header_left": texts["QD_HEADER_LEFT"], "header_right": texts["QD_HEADER_RIGHT"],
                     "footer_left": texts["QD_FOOTER_LEFT"]}
-            # The source goes in as bytes and the document's texts as a JSON file beside it (data, never code),
-            # read by the style with a query: the show rule and the compiler's inputs stay the same from one
-            # document to the next, so typst reuses the layout of what documents share (measured: about half
-            # the time of one compile per document with its texts in `sys.inputs` or the show rule).
-            name = f"d{index}.meta.json"
-            (stage / name).write_text(json.dumps(meta), encoding="utf-8")
             tree = json.loads((stage / f"d{index}.json").read_bytes())
-            source = (TYPST_HEAD.format(meta=name) + write_typst(tree) + TYPST_TAIL).encode()
+            source = typst_source(meta, write_typst(tree)).encode()
             pdf = self._compiler(stage).compile(input=source, format="pdf", timestamp=_timestamp(document.version))
         except typst.TypstError as e:
             outcomes.fail(index, f"typst: {e.message} {getattr(e, 'diagnostic', '')}".strip())
@@ -296,19 +292,24 @@ def _index(markdown_name: str) -> int:
 # Documents per DOCX written by pandoc (see convert.lua); pandoc's heap: a larger allocation area makes its
 # garbage collector run less often (measured: about 10 % faster, 60 MB more per process).
 DOCX_GROUP = 20
+DOCS_PER_PANDOC = 8
 PANDOC_RTS = ["+RTS", "-A64m", "-RTS"]
 
 
 PACKAGE_IMPORT = re.compile(r"""(?:import|include)\s*\(?\s*["']@""")
-TYPST_HEAD = """#import "style.typ": *
-#let meta = json("{meta}")
-#show: qualidoc
-#metadata(meta) <qualidoc-meta>
-"""
-# At the end, so that the document's properties are not part of the styles its body is laid out with.
-TYPST_TAIL = """
-#set document(title: meta.title, author: meta.organisation)
-"""
+def typst_source(meta: dict[str, str], body: str) -> str:
+    """The typst source of a document: the style, the document's texts as data, its body.
+
+    The texts (title, header, footer) are typst string literals in a `metadata` element that the style
+    reads with a query: the show rule stays the same from one document to the next, so the compiler
+    reuses its layout of what documents share (measured: about half the time of one compile per
+    document with its texts in `sys.inputs` or as arguments of the show rule). The document's
+    properties come last, so that they are not part of the styles its body is laid out with.
+    """
+    data = ", ".join(f"{key}: {string_literal(value)}" for key, value in meta.items())
+    return (f'#import "style.typ": *\n#let meta = ({data},)\n#show: qualidoc\n#metadata(meta) <qualidoc-meta>\n'
+            f"{body}\n#set document(title: meta.title, author: meta.organisation)\n")
+
 
 def _timestamp(version: dt.date) -> dt.datetime:
     return dt.datetime(version.year, version.month, version.day, tzinfo=dt.UTC)

@@ -42,7 +42,8 @@ def text(value: str) -> str:
     return value.translate(ESCAPES)
 
 
-def _string(value: str) -> str:
+def string_literal(value: str) -> str:
+    """A typst string literal holding exactly this text."""
     return '"' + value.translate(STRING_ESCAPES) + '"'
 
 
@@ -51,15 +52,20 @@ def _blocks(blocks: list[dict[str, Any]]) -> str:
 
 
 def _inlines(inlines: list[dict[str, Any]]) -> str:
-    parts = []
-    for inline in inlines:  # words and spaces inline: most of the tree, worth no call each
+    parts, words = [], []
+    for inline in inlines:  # runs of words and spaces, most of the tree, are escaped in one go
         kind = inline["t"]
         if kind == "Str":
-            parts.append(inline["c"].translate(ESCAPES))
+            words.append(inline["c"])
         elif kind == "Space" or kind == "SoftBreak":
-            parts.append(" ")
+            words.append(" ")
         else:
+            if words:
+                parts.append("".join(words).translate(ESCAPES))
+                words = []
             parts.append(_inline(inline))
+    if words:
+        parts.append("".join(words).translate(ESCAPES))
     return "".join(parts)
 
 
@@ -77,12 +83,12 @@ def _block(block: dict[str, Any]) -> str:
         (start, style, delimiter), items = c
         number = NUMBERING.get(style["t"], "1")
         pattern = {"OneParen": f"{number})", "TwoParens": f"({number})"}.get(delimiter["t"], f"{number}.")
-        options = [f"numbering: {_string(pattern)}"] + ([f"start: {start}"] if start != 1 else [])
+        options = [f"numbering: {string_literal(pattern)}"] + ([f"start: {start}"] if start != 1 else [])
         return _list("enum", options, items)
     if kind == "BlockQuote":
         return f"#quote(block: true)[\n{_blocks(c)}\n]"
     if kind == "CodeBlock":
-        return f"#raw(block: true, {_string(c[1])})"
+        return f"#raw(block: true, {string_literal(c[1])})"
     if kind == "HorizontalRule":
         return "#(horizontalrule)"
     if kind == "Div":
@@ -187,14 +193,14 @@ def _quoted(c: list[Any]) -> str:
 
 
 def _link(c: list[Any]) -> str:
-    return f"#link({_string(c[2][0])})[{_inlines(c[1])}]"
+    return f"#link({string_literal(c[2][0])})[{_inlines(c[1])}]"
 
 
 def _image(c: list[Any]) -> str:
     attr, _, (source, _) = c
     if re.match(r"[A-Za-z][\w+.-]*:", source) or source.startswith("/") or ".." in source:
         raise Unsupported(f"image {source} refused: only images prepared by the build can be embedded")
-    options = [_string(source)]
+    options = [string_literal(source)]
     for name, value in attr[2]:
         found = LENGTH.fullmatch(value.strip()) if name in ("width", "height") else None
         if found:
@@ -218,7 +224,7 @@ INLINES: dict[str, Callable[[Any], str]] = {
     "Space": lambda _: " ",
     "SoftBreak": lambda _: " ",
     "LineBreak": lambda _: "#linebreak()",
-    "Code": lambda c: f"#raw({_string(c[1])})",
+    "Code": lambda c: f"#raw({string_literal(c[1])})",
     "Link": _link,
     "Image": _image,
     "Span": _span,

@@ -12,7 +12,7 @@ import pypdf
 import pytest
 import typst
 
-from pipeline.render import READER, TYPST_HEAD, TYPST_TAIL
+from pipeline.render import READER, typst_source
 from pipeline.typst_writer import Unsupported, write_typst
 from tests.helpers import REPO, normalise
 
@@ -70,8 +70,7 @@ def pdf_of(body: str, stage: Path) -> pypdf.PdfReader:
     shutil.copy(REPO / "templates/style.typ", stage / "style.typ")
     shutil.copy(REPO / "content/assets/logo-formavenir.png", stage / "logo.png")
     meta = {"title": "Essai", "organisation": "Org", "header_left": "H", "header_right": "R", "footer_left": "F"}
-    (stage / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-    source = TYPST_HEAD.format(meta="meta.json") + body + TYPST_TAIL
+    source = typst_source(meta, body)
     pdf = typst.Compiler(root=str(stage), ignore_system_fonts=True,
                          font_paths=[str(REPO / "templates/fonts")]).compile(input=source.encode(), format="pdf")
     return pypdf.PdfReader(io.BytesIO(pdf))
