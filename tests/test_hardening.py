@@ -175,13 +175,26 @@ def test_typst_packages_are_refused(project):
         build(project)
 
 
-def test_template_images_from_the_network_are_refused(project, capsys, monkeypatch):
-    replace(project.root, "templates/positionnement.md.j2", "# Questionnaire de positionnement",
-            "![](https://example.org/tracker.png)\n\n# Questionnaire de positionnement")
+@pytest.mark.parametrize("image", [
+    "![](https://example.org/tracker.png)",
+    '![](https://example.org/tracker.png "titre")',
+    "![un [logo]](https://example.org/tracker.png)",
+    "![logo][distant]\n\n[distant]: https://example.org/tracker.png",
+    "![](/etc/hostname)",
+    "![](../content/assets/logo-formavenir.png)",
+])
+@pytest.mark.parametrize("kind, heading", [("positionnement", "# Questionnaire de positionnement"),
+                                           ("programme", "# {{ course.title }}")])
+def test_template_images_from_outside_are_refused(project, image, kind, heading):
+    """Refused before pandoc writes the DOCX (which would fetch the URL), however the image is written."""
+    replace(project.root, f"templates/{kind}.md.j2", heading, f"{image}\n\n{heading}")
     report = build(project)
-    assert set(report.failed) == {f"positionnement/{p.stem}" for p in (project.content / "courses").glob("*.yaml")}
-    assert all("only images prepared by the build" in reason for reason in report.failed.values())
-    assert not (project.out / "positionnement/rgpd-essentiel.pdf").exists()
+    folder = "programmes" if kind == "programme" else kind
+    assert set(report.failed) == {f"{folder}/{p.stem}" for p in (project.content / "courses").glob("*.yaml")}
+    # refused by pandoc's script, which then writes no DOCX: nothing was fetched
+    assert all(reason.startswith("pandoc:") and "only images prepared by the build" in reason
+               for reason in report.failed.values())
+    assert not (project.out / f"{folder}/rgpd-essentiel.pdf").exists()
 
 
 # 4. Encoding and YAML traps ------------------------------------------------------------------------------
