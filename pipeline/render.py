@@ -95,12 +95,14 @@ class Renderer:
         """Hand each document to a pandoc process as soon as its Markdown is ready; yield outcomes as they come.
 
         Aggregates (the documents that read the most sources, also the longest to convert) go first, each
-        to the least loaded process, so that no process is left with a long tail.
+        to the least loaded process, so that no process is left with a long tail; a document whose context
+        takes time to compute (the conformity matrix runs the RNQ check) goes last, pandoc busy meanwhile.
         """
         self._prepare_stage(stage)
         outcomes = _Outcomes(documents)
         script = resources.files("pipeline").joinpath("convert.lua")
-        order = sorted(range(len(documents)), key=lambda i: -len(documents[i].sources))
+        order = sorted(range(len(documents)),
+                       key=lambda i: (documents[i].lazy_context is not None, -len(documents[i].sources)))
         with resources.as_file(script) as lua, ThreadPoolExecutor(max_workers=self.jobs) as pool:
 
             def on_event(event: dict) -> None:
