@@ -23,7 +23,9 @@ CHECKBOX = (
     '<w:sdtContent><w:r><w:rPr><w:rFonts w:ascii="MS Gothic" w:eastAsia="MS Gothic" w:hAnsi="MS Gothic"/>'
     "</w:rPr><w:t>\u2610</w:t></w:r></w:sdtContent></w:sdt>"
 )
-CHECKBOX_RUN = '<w:r><w:t xml:space="preserve">\ue000QDCHECKBOX\ue000</w:t></w:r>'
+# The run pandoc writes for a tick box's marker text (see markdown.checkbox), with any formatting.
+CHECKBOX_RUN = re.compile('<w:r>(?:<w:rPr>(?:(?!</w:r>).)*?</w:rPr>)?<w:t xml:space="preserve">'
+                          '\ue000QDCHECKBOX\ue000</w:t></w:r>')
 CORE = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
@@ -79,8 +81,8 @@ def _finish_part(name: str, content: bytes, texts: dict[str, str], title: str, c
 
 
 def _finish_body(xml: str) -> str:
-    if CHECKBOX_RUN in xml:
-        xml = xml.replace(CHECKBOX_RUN, CHECKBOX)
+    if "\ue000QDCHECKBOX\ue000" in xml:
+        xml = CHECKBOX_RUN.sub(lambda _: CHECKBOX, xml)
         xml = xml.replace("<w:document ", f'<w:document xmlns:w14="{W14}" xmlns:mc="{MC}" mc:Ignorable="w14" ', 1)
     if "QDPORTRAIT" not in xml and "QDLANDSCAPE" not in xml:
         return xml

@@ -17,6 +17,7 @@ import jinja2
 
 PUNCTUATION = frozenset(string.punctuation) - frozenset(",;?'\"/%")  # these mean nothing to pandoc here
 ESCAPES = str.maketrans({c: "\\" + c for c in PUNCTUATION})
+CHECKBOX_MARKER = "\ue000QDCHECKBOX\ue000"
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
           "novembre", "décembre")
 
@@ -110,8 +111,12 @@ def strong(value: Any) -> Md:
 
 
 def checkbox() -> Md:
-    """An empty tick box (a content control in Word, a drawn box in the PDF)."""
-    return Md("[]{.checkbox}")
+    """An empty tick box (a content control in Word, a drawn box in the PDF).
+
+    Its text is a marker (private-use characters) that docx_finish.py turns into the content control,
+    so that pandoc needs no filter for it; the typst writer draws the box from the class.
+    """
+    return Md(f"[{CHECKBOX_MARKER}]{{.checkbox}}")
 
 
 def percent(value: float | None) -> str | None:

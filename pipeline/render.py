@@ -1,7 +1,9 @@
-"""Render documents: Jinja2 → Markdown → pandoc (DOCX, typst, batched in a few processes) → typst → PDF.
+"""Render documents: Jinja2 → Markdown → pandoc → DOCX, and pandoc's tree → typst source → PDF.
 
-Each document either renders to its DOCX and PDF bytes or fails with a reason; a failure never
-stops the other documents.
+A few `pandoc lua convert.lua` processes read each Markdown once: they write DOCX in groups (split
+by docx_split.py) and each document's tree as JSON, from which typst_writer.py writes the typst
+source that typst compiles in memory. Each document either renders to its DOCX and PDF bytes or
+fails with a reason; a failure never stops the other documents.
 """
 
 from __future__ import annotations

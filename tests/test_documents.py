@@ -126,6 +126,8 @@ def test_positioning_questionnaire_is_fillable_in_word(sample_out, catalogue):
     boxes = xml.count("<w14:checkbox>")
     # 3 per prerequisite, 5 per objective, 2 for accessibility, 3 for the decision
     assert boxes == 3 * len(course.prerequisites) + 5 * len(course.objectives) + 2 + 3
+    assert "QDCHECKBOX" not in xml  # every marker became a content control
+    assert "QDCHECKBOX" not in pdf_text(sample_out / "positionnement/excel-perfectionnement.pdf")
     identity = document.tables[0]
     assert identity.rows[1].cells[0].text == "Nom et prénom"
     assert identity.rows[1].cells[1].text.strip() == ""
