@@ -83,6 +83,14 @@ def edit_course(root: Path, number: int, price: int) -> Path:
     return path
 
 
+def machine_speed() -> float:
+    """Seconds for a fixed pure-Python loop: this machine's speed varies by 20 % from hour to hour, so
+    the figures of two runs compare only with this number beside them."""
+    started = time.perf_counter()
+    sum(i * i for i in range(10**7))
+    return time.perf_counter() - started
+
+
 def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
@@ -186,6 +194,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench/results.json")
     args = parser.parse_args()
     results = []
+    speed_before = _median([machine_speed() for _ in range(3)])
     print(f"{'N':>5} {'docs':>5} {'cold s':>8} {'no-op s':>8} {'1 edit s':>8} {'watch s':>8} {'RSS MB':>7} "
           f"{'naive s':>8} {'naive/cold':>10}")
     for n in args.sizes:
@@ -200,7 +209,10 @@ def main() -> None:
     if 100 in by_n:
         misses = [k for k, limit in TARGETS.items() if by_n[100][k] > limit]
         print("targets at N=100: " + ("all met" if not misses else "missed: " + ", ".join(misses)))
-    machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine()}
+    speed = (speed_before, _median([machine_speed() for _ in range(3)]))
+    print(f"machine speed: {speed[0]:.2f} s then {speed[1]:.2f} s for the reference loop (lower is faster)")
+    machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine(),
+               "reference_loop_s": speed}
     args.out.write_text(json.dumps({"machine": machine, "targets_n100": TARGETS, "results": results}, indent=2))
     print(f"results written to {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}")
 
