@@ -146,10 +146,25 @@ def _build(args: argparse.Namespace) -> int:
     if args.explain:
         for path in report.rebuilt + list(report.failed):
             print(f"  {path}: {report.reasons.get(path, '')}")
-    for path, reason in sorted(report.failed.items()):
-        print(f"error: {path}: {reason}", file=sys.stderr)
+    for line in _failure_lines(report.failed):
+        print(f"error: {line}", file=sys.stderr)
     print(report.summary())
     return EXIT_CONTENT if report.failed else EXIT_OK
+
+
+def _failure_lines(failed: dict[str, str]) -> list[str]:
+    """A line per failed document; documents failing for the same reason (a broken template) share one."""
+    by_reason: dict[str, list[str]] = {}
+    for path, reason in sorted(failed.items()):
+        by_reason.setdefault(reason, []).append(path)
+    lines = []
+    for reason, paths in by_reason.items():
+        if len(paths) <= 2:
+            lines += [f"{path}: {reason}" for path in paths]
+        else:
+            shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+            lines.append(f"{len(paths)} documents ({shown}): {reason}")
+    return lines
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -188,7 +203,7 @@ def _print_rebuild(rebuild) -> None:  # type: ignore[no-untyped-def]
     done = ", ".join(report.rebuilt[:6]) + (f" and {len(report.rebuilt) - 6} more" if len(report.rebuilt) > 6 else "")
     what = f"rebuilt {done}" if report.rebuilt else "no document affected"
     extra = "".join(f"; removed {path}" for path in report.removed)
-    extra += "".join(f"; FAILED {path}: {reason}" for path, reason in report.failed.items())
+    extra += "".join(f"; FAILED {line}" for line in _failure_lines(report.failed))
     print(f"[{stamp}] {changed} → {what}{extra} ({report.seconds:.1f} s)", flush=True)
 
 

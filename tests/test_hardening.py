@@ -197,6 +197,18 @@ def test_template_images_from_outside_are_refused(project, image, kind, heading)
     assert not (project.out / f"{folder}/rgpd-essentiel.pdf").exists()
 
 
+def test_documents_failing_for_one_reason_are_reported_once(project, capsys, monkeypatch):
+    replace(project.root, "templates/programme.md.j2", "# {{ course.title }}",
+            "![](https://example.org/tracker.png)\n\n# {{ course.title }}")
+    monkeypatch.chdir(project.root)
+    assert main(["build"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == [errors[0]] and errors[0].startswith(
+        "error: 5 documents (programmes/accueil-handicap, programmes/excel-perfectionnement, "
+        "programmes/management-proximite and 2 more): pandoc:")
+    assert "only images prepared by the build" in errors[0]
+
+
 # 4. Encoding and YAML traps ------------------------------------------------------------------------------
 
 def test_bom_and_crlf(project):
