@@ -67,6 +67,7 @@ class Renderer:
         self.project, self.catalogue = project, catalogue
         self.jobs = jobs or os.cpu_count() or 1
         self.env = environment(project.templates, project.state_dir / "templates-cache")
+        self.style_functions: set[str] = set()  # the `style-<Name>` functions style.typ offers
 
     def markdown(self, document: Document) -> str:
         """Render a document's template to the Markdown handed to pandoc."""
@@ -146,6 +147,7 @@ class Renderer:
             raise UserError("templates/style.typ imports a typst package (`@preview/…`): packages come from the "
                             "network, which a build never uses; copy the package into templates/ and import it by path")
         (stage / "style.typ").write_text(style, encoding="utf-8")
+        self.style_functions = set(STYLE_FUNCTION.findall(style))
         if self.catalogue.logo:
             shutil.copyfile(self.catalogue.logo, stage / f"logo{image_suffix(self.catalogue.logo)}")
 
@@ -157,8 +159,14 @@ class Renderer:
             meta = {"title": document.title, "organisation": self.catalogue.organisation.name,
                     "header_left": texts["QD_HEADER_LEFT"], "header_right": texts["QD_HEADER_RIGHT"],
                     "footer_left": texts["QD_FOOTER_LEFT"]}
-            tree = json.loads((stage / f"d{index}.json").read_bytes())
-            source = typst_source(meta, write_typst(tree)).encode()
+            body = write_typst(json.loads((stage / f"d{index}.json").read_bytes()))
+            missing = sorted(set(STYLE_CALL.findall(body)) - self.style_functions)
+            if missing:
+                names = ", ".join(f"`{name}`" for name in missing)
+                outcomes.fail(index, f"a template uses a custom style that templates/style.typ does not define: add "
+                                     f"{names} there, for example `#let {missing[0]}(body) = block(body)`")
+                return
+            source = typst_source(meta, body).encode()
             with COMPILERS.borrow(self.project.templates / "fonts") as compiler:
                 pdf = compiler.compile(input=source, format="pdf", root=str(stage),
                                        timestamp=_timestamp(document.version))
@@ -324,6 +332,8 @@ DOCS_PER_PANDOC = 8
 PANDOC_RTS = ["+RTS", "-A64m", "-RTS"]
 
 
+STYLE_FUNCTION = re.compile(r"\b(style-[0-9A-Za-z]+)\b")  # defined or imported in style.typ
+STYLE_CALL = re.compile(r"#(style-[0-9A-Za-z]+)\[")  # text cannot hold it: its `#` and `-` are escaped
 PACKAGE_IMPORT = re.compile(r"""(?:import|include)\s*\(?\s*["']@""")
 def typst_source(meta: dict[str, str], body: str) -> str:
     """The typst source of a document: the style, the document's texts as data, its body.

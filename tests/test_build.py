@@ -90,6 +90,18 @@ def test_style_edit_reaches_pdfs_built_by_the_same_process(project):
     assert "Feuille 1 /" in pdf_text(programme) and "Page 1 /" not in pdf_text(programme)
 
 
+def test_custom_style_without_its_typst_function_is_explained(project):
+    edit(project.templates / "programme.md.j2", "## Informations clés",
+         '::: {custom-style="Encadré"}\nÀ noter.\n:::\n\n## Informations clés')
+    report = build(project)
+    assert set(report.failed) == {f"programmes/{p.stem}" for p in (project.content / "courses").glob("*.yaml")}
+    assert all("templates/style.typ does not define: add `style-Encadr`" in r for r in report.failed.values())
+    (project.templates / "style.typ").write_text((project.templates / "style.typ").read_text(encoding="utf-8")
+                                                 + "\n#let style-Encadr(body) = block(stroke: 0.5pt, body)\n",
+                                                 encoding="utf-8")
+    assert not build(project).failed
+
+
 def test_output_edited_or_deleted_by_hand_is_rebuilt(project):
     pdf = project.out / "programmes/excel-perfectionnement.pdf"
     good = pdf.read_bytes()
