@@ -10,9 +10,9 @@
 -- Pandoc's DOCX writer costs about 25 ms per call whatever the size, so documents are written in groups
 -- of documents that need the same styles; those with comments are written alone.
 
-local manifest_file = io.open(arg[1], "r")
-local manifest = pandoc.json.decode(manifest_file:read("a"))
-manifest_file:close()
+local settings_file = io.open(arg[1], "r")
+local settings = pandoc.json.decode(settings_file:read("a"))
+settings_file:close()
 
 local function read_file(path)
   local f = assert(io.open(path, "rb"))
@@ -142,9 +142,9 @@ end
 -- Between documents: a heading, so that the next document starts as a document does (its first paragraph
 -- is a "First Paragraph"); its text cannot come from content (private-use characters, see docx_split.py).
 local MARKER = pandoc.Header(1, { pandoc.Str("\u{E000}QDSPLIT\u{E000}") })
-local reader = manifest.reader
-local docx_options = { reference_doc = manifest.reference_doc }
-local group_size = manifest.group or 20
+local reader = settings.reader
+local docx_options = { reference_doc = settings.reference_doc }
+local group_size = settings.group or 20
 local groups, keys, written = {}, {}, 0
 
 local function report(event)
@@ -154,7 +154,7 @@ end
 
 local function write_group(members)
   written = written + 1
-  local name = manifest.prefix .. written .. ".docx"
+  local name = settings.prefix .. written .. ".docx"
   local blocks = pandoc.Blocks{}
   for _, member in ipairs(members) do
     blocks:extend(member.blocks)

@@ -46,19 +46,18 @@ def xml_escape(text: str) -> str:
 def finish_docx(data: bytes, texts: dict[str, str], title: str, creator: str, version: dt.date) -> bytes:
     """Return the finished DOCX bytes, identical for identical inputs."""
     with zipfile.ZipFile(io.BytesIO(data)) as source:
-        names = source.namelist()
-        parts = {name: source.read(name) for name in names}
-    return finish_parts(parts, names, texts, title, creator, version)
+        parts = {name: source.read(name) for name in source.namelist()}
+    return finish_parts(parts, texts, title, creator, version)
 
 
-def finish_parts(parts: dict[str, bytes], names: list[str], texts: dict[str, str], title: str, creator: str,
+def finish_parts(parts: dict[str, bytes], texts: dict[str, str], title: str, creator: str,
                  version: dt.date) -> bytes:
-    """Zip a document's parts (name → bytes, written in the order of `names`) into finished DOCX bytes."""
+    """Zip a document's parts (name → bytes, written in that order) into finished DOCX bytes."""
     out = io.BytesIO()
     stamp = (max(version.year, 1980), version.month, version.day, 0, 0, 0)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for name in names:
-            content = _finish_part(name, parts[name], texts, title, creator, version)
+        for name, data in parts.items():
+            content = _finish_part(name, data, texts, title, creator, version)
             entry = zipfile.ZipInfo(name, date_time=stamp)
             # Images are compressed already: deflating them again takes half the time of the whole file.
             entry.compress_type = zipfile.ZIP_STORED if name.endswith(STORED) else zipfile.ZIP_DEFLATED

@@ -38,9 +38,10 @@ FIRST_ID = 1000
 
 
 def split_docx(data: bytes, count: int) -> list[dict[str, bytes]]:
-    """Return the parts (name → bytes) of each of the `count` documents in a grouped DOCX."""
+    """Return the parts (name → bytes, in the order to zip them) of each of the `count` documents."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        parts = {name: archive.read(name) for name in archive.namelist()}
+        original = archive.namelist()
+        parts = {name: archive.read(name) for name in original}
     xml = parts[DOCUMENT].decode()
     start = xml.index("<w:body>") + len("<w:body>")
     pieces = MARKER.split(xml[start:])
@@ -50,7 +51,8 @@ def split_docx(data: bytes, count: int) -> list[dict[str, bytes]]:
     bodies = [piece.strip() for piece in pieces[:-1]]
     used_anywhere = {number for body in bodies for _, number in COUNTED.findall(body)}
     lists = _Lists(parts[NUMBERING].decode()) if NUMBERING in parts else None
-    return [_document_parts(parts, head, body, tail, used_anywhere, lists) for body in bodies]
+    documents = [_document_parts(parts, head, body, tail, used_anywhere, lists) for body in bodies]
+    return [{name: document[name] for name in _ordered_names(document, original)} for document in documents]
 
 
 def _document_parts(parts: dict[str, bytes], head: str, body: str, tail: str, used_anywhere: set[str],
@@ -149,7 +151,7 @@ def _sorted_overrides(types: str) -> str:
     return rest.replace("</Types>", "".join(sorted(media)) + "</Types>")
 
 
-def ordered_names(parts: dict[str, bytes], original: list[str]) -> list[str]:
+def _ordered_names(parts: dict[str, bytes], original: list[str]) -> list[str]:
     """Zip entry order: pandoc's order for the fixed parts, then the media by name."""
     fixed = [name for name in original if name in parts and not name.startswith("word/media/")]
     return fixed + sorted(name for name in parts if name.startswith("word/media/"))

@@ -9,7 +9,6 @@ fails with a reason; a failure never stops the other documents.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import logging
 import os
@@ -33,7 +32,7 @@ import typst
 from pipeline.content import Catalogue
 from pipeline.documents import Document
 from pipeline.docx_finish import finish_parts
-from pipeline.docx_split import ordered_names, split_docx
+from pipeline.docx_split import split_docx
 from pipeline.errors import UserError
 from pipeline.markdown import Md, environment
 from pipeline.project import Project, image_suffix
@@ -184,11 +183,9 @@ class Renderer:
         """Split a group DOCX into its documents and finish each one (header, footer, properties)."""
         try:
             data = (stage / file).read_bytes()
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                original = archive.namelist()
             for index, parts in zip(indices, split_docx(data, len(indices)), strict=True):
                 document = outcomes.documents[index]
-                docx = finish_parts(parts, ordered_names(parts, original), self._page_texts(document),
+                docx = finish_parts(parts, self._page_texts(document),
                                     document.title, self.catalogue.organisation.name, document.version)
                 outcomes.add(index, "docx", docx)
         except (OSError, ValueError, zipfile.BadZipFile) as e:
