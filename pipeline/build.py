@@ -48,6 +48,7 @@ class BuildReport:
     failed: dict[str, str] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
+    incomplete: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -60,24 +61,31 @@ class BuildReport:
             parts.append(f"{len(self.failed)} failed")
         if self.removed:
             parts.append(f"{len(self.removed)} removed")
+        if self.incomplete:
+            parts.append(f"{len(self.incomplete)} incomplete (« À compléter »)")
         return f"{self.total} documents: {', '.join(parts)} ({self.seconds:.1f} s)"
 
 
 Progress = Callable[[int, int], None]
 
 
-def build(project: Project, force: bool = False, jobs: int = 0, progress: Progress | None = None) -> BuildReport:
-    """Build every document of the project whose inputs changed since the last build."""
+def build(project: Project, force: bool = False, jobs: int = 0, progress: Progress | None = None,
+          strict: bool = False) -> BuildReport:
+    """Build every document of the project whose inputs changed since the last build.
+
+    `strict` refuses to write the documents whose sources have RNQ errors (`qualidoc check`).
+    """
     started = time.perf_counter()
     with build_lock(project):
         _remove_leftovers(project)
         state = BuildState.load(project.state_dir)
         snapshot = source_snapshot(project, {**tool_versions(), "git:head": head_commit(project.root)})
-        if not force and state.unchanged_since(snapshot, project.out):
-            report = BuildReport(total=len(state.outputs))
+        if not force and not strict and state.unchanged_since(snapshot, project.out):
+            report = BuildReport(total=len(state.outputs), incomplete=list(state.incomplete))
         else:
-            report = _build_changed(project, state, force, jobs, progress)
+            report = _build_changed(project, state, force, jobs, progress, strict)
             state.snapshot = snapshot if not report.failed else {}
+            state.incomplete = report.incomplete
             try:
                 state.save()
             except OSError as e:
@@ -87,7 +95,7 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
 
 
 def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
-                   progress: Progress | None) -> BuildReport:
+                   progress: Progress | None, strict: bool = False) -> BuildReport:
     from pipeline.content import load_catalogue
     from pipeline.documents import plan_documents
     from pipeline.history import load_history
@@ -96,12 +104,37 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
     catalogue = load_catalogue(project.content, project.root, cache=project.state_dir / "parsed.json")
     documents = plan_documents(catalogue, project, load_history(project.content))
     inputs = InputHasher(project, catalogue)
-    report = BuildReport(total=len(documents))
-    stale = _stale_documents(documents, state, inputs, project, force, report)
+    report = BuildReport(total=len(documents), incomplete=[d.path for d in documents if d.incomplete])
+    allowed = _refuse_rnq_errors(documents, catalogue, project, state, report) if strict else documents
+    stale = _stale_documents(allowed, state, inputs, project, force, report)
     for outcome in Renderer(project, catalogue, jobs).render(stale, progress):
         _write(outcome, state, inputs, project, report)
     report.removed = _remove_orphans(documents, state, project)
     return report
+
+
+def _refuse_rnq_errors(documents: list[Document], catalogue: Catalogue, project: Project, state: BuildState,
+                      report: BuildReport) -> list[Document]:
+    """Fail the documents that read a content file with RNQ errors (`build --strict`); keep the others."""
+    import datetime as dt
+
+    from pipeline.rules import check
+
+    errors: dict[str, int] = {}
+    for finding in check(catalogue, dt.date.today(), project).errors():
+        errors[finding.file] = errors.get(finding.file, 0) + 1
+    kept = []
+    for document in documents:
+        files = {project.shown(catalogue.file_of(key.partition("#")[0])) for key in document.sources}
+        count = sum(errors.get(f, 0) for f in files)
+        if count:
+            named = ", ".join(sorted(f for f in files if f in errors))
+            report.failed[document.path] = (f"not built (--strict): {count} RNQ error{'s' if count > 1 else ''} "
+                                            f"in {named}; see `qualidoc check`")
+            state.forget(document.path)
+        else:
+            kept.append(document)
+    return kept
 
 
 def _stale_documents(documents: list[Document], state: BuildState, inputs: InputHasher, project: Project,

@@ -1,6 +1,7 @@
 """The `qualidoc` command: parse arguments, call the library, turn errors into exit codes.
 
-Exit codes: 0 success; 1 content errors or documents that failed; 2 usage errors.
+Exit codes: 0 success; 1 content errors, documents that failed, or (check) RNQ errors; 2 usage errors;
+3 (check only) content that cannot be read, so that the RNQ could not be checked.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from pipeline import __version__
 from pipeline.errors import ContentError, QualidocError, ToolError, UserError
 
-EXIT_OK, EXIT_CONTENT, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_CONTENT, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true", help="rebuild every document")
     build.add_argument("--explain", action="store_true", help="say why each rebuilt document was stale")
     build.add_argument("--jobs", "-j", type=_positive, default=0, help="parallel jobs (default: all cores)")
+    build.add_argument("--strict", action="store_true",
+                       help="do not build the documents whose content has RNQ errors (see `qualidoc check`)")
     build.set_defaults(run=_build)
 
     watch = commands.add_parser("watch", help="build, then rebuild on every change to content/ or templates/")
@@ -141,7 +144,7 @@ def _build(args: argparse.Namespace) -> int:
     from pipeline.build import build
 
     project = _project(args)
-    report = build(project, force=args.force, jobs=args.jobs, progress=_progress_bar())
+    report = build(project, force=args.force, jobs=args.jobs, progress=_progress_bar(), strict=args.strict)
     _clear_progress()
     if args.explain:
         for path in report.rebuilt + list(report.failed):
@@ -209,22 +212,55 @@ def _print_rebuild(rebuild) -> None:  # type: ignore[no-untyped-def]
 
 def _check(args: argparse.Namespace) -> int:
     import datetime as dt
-    import json
 
     from pipeline.content import load_catalogue
     from pipeline.rules import check, describe_result
 
     project = _project(argparse.Namespace(content=args.content, out=None))
+    today = args.as_of or dt.date.today()
     if args.staged:
-        return _check_staged(project, args.as_of or dt.date.today())
-    catalogue = load_catalogue(project.content, project.root)
-    result = check(catalogue, args.as_of or dt.date.today(), project)
+        return _check_staged(project, today)
+    try:
+        catalogue = load_catalogue(project.content, project.root)
+    except ContentError as e:
+        return _unreadable(e, today, args.format, args.summary)
+    result = check(catalogue, today, project)
     if args.format == "json":
-        print(json.dumps([f.as_dict() for f in result.findings], ensure_ascii=False, indent=1))
+        _print_json(today, result.referential.version, [], result.findings, len(result.errors(args.strict)))
     else:
         lines = describe_result(result, strict=args.strict)
         print("\n".join(lines[-1:] if args.summary else lines))
     return EXIT_CONTENT if result.errors(strict=args.strict) else EXIT_OK
+
+
+def _unreadable(error: ContentError, today, output: str, summary: bool) -> int:  # type: ignore[no-untyped-def]
+    """Report content that cannot be read: load problems, kept apart from RNQ findings (exit 3)."""
+    count = len(error.problems)
+    if output == "json":
+        _print_json(today, None, error.problems, [], 0)
+    else:
+        if not summary:
+            print(f"Contenu illisible : {count} problème{'s' if count > 1 else ''} à corriger avant le contrôle "
+                  "RNQ", file=sys.stderr)
+            for problem in error.problems:
+                print(f"  {problem}", file=sys.stderr)
+        print(f"Contrôle RNQ impossible : {count} problème{'s' if count > 1 else ''} de lecture du contenu "
+              "(`qualidoc check` les détaille)")
+    return EXIT_UNREADABLE
+
+
+def _print_json(today, version, problems, findings, errors: int) -> None:  # type: ignore[no-untyped-def]
+    """Print the check's result as JSON on stdout, whether or not the content could be read."""
+    import json
+
+    report = {
+        "as_of": today.isoformat(), "referential": version, "loaded": not problems,
+        "load_problems": [{"kind": "load", "file": p.file, "line": p.line, "field": p.field, "message": p.message}
+                          for p in problems],
+        "findings": [{"kind": "rnq", **f.as_dict()} for f in findings],
+        "summary": {"load_problems": len(problems), "errors": errors, "warnings": len(findings) - errors},
+    }
+    print(json.dumps(report, ensure_ascii=False, indent=1))
 
 
 def _check_staged(project, today) -> int:  # type: ignore[no-untyped-def]
@@ -308,5 +344,5 @@ def _print_problems(error: ContentError) -> None:
     for problem in error.problems:
         print(problem, file=sys.stderr)
     count = len(error.problems)
-    print(f"{count} problem{'s' if count > 1 else ''} in the content: nothing was built, "
-          "the documents already in the output folder are unchanged", file=sys.stderr)
+    print(f"{count} problème{'s' if count > 1 else ''} dans le contenu : rien n'a été construit, "
+          "les documents déjà présents dans le dossier de sortie sont inchangés", file=sys.stderr)

@@ -19,7 +19,8 @@ from pipeline.yamlfile import Location, ParseCache, YamlDocument, field_path
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 COLLECTIONS: dict[str, type[BaseModel]] = {"courses": Course, "trainers": Trainer, "improvements": ImprovementEntry}
-UNION_HINTS = {"prerequisites": "expected a list of prerequisites, or `none` to state that there are none"}
+UNION_HINTS = {"prerequisites": "attendu : une liste de prérequis, ou `none` pour dire qu'il n'y en a aucun",
+               "format": "attendu : presentiel, distanciel ou mixte, ou une liste de ces valeurs (modalité au choix)"}
 
 
 @dataclass
@@ -62,7 +63,7 @@ def load_catalogue(content_dir: Path, project_root: Path | None = None, cache: P
     """
     root = project_root or content_dir.parent
     if not content_dir.is_dir():
-        raise ContentError([Problem(relative(content_dir, root), 0, "", "content folder not found")])
+        raise ContentError([Problem(relative(content_dir, root), 0, "", "dossier de contenu introuvable")])
     problems: list[Problem] = []
     loaded: dict[str, tuple[Path, YamlDocument, BaseModel]] = {}
     files = list(_content_files(content_dir, problems, root))
@@ -74,7 +75,7 @@ def load_catalogue(content_dir: Path, project_root: Path | None = None, cache: P
         if obj is not None:
             loaded[key] = (path, doc, obj)  # type: ignore[assignment]
     if not any(key == "organisation" for key, _, _ in files):
-        problems.append(Problem(relative(content_dir / "organisation.yaml", root), 0, "", "file is missing"))
+        problems.append(Problem(relative(content_dir / "organisation.yaml", root), 0, "", "fichier manquant : il décrit l'organisme (au moins `name`)"))
     catalogue = _assemble(root, loaded)
     problems += check_references(catalogue, known={key for key, _, _ in files})
     problems += _check_logo(catalogue)
@@ -95,7 +96,7 @@ def _content_files(content_dir: Path, problems: list[Problem],
                 continue
             if not ID_PATTERN.match(path.stem):
                 problems.append(Problem(relative(path, root), 0, "",
-                                        "file name must be lower-case letters, digits, '-' or '_' (it is the id)"))
+                                        "le nom du fichier ne doit contenir que des minuscules sans accent, des chiffres, « - » ou « _ » (c'est l'identifiant)"))
                 continue
             yield f"{folder}/{path.stem}", path, model
 
@@ -116,7 +117,7 @@ def _assemble(root: Path, loaded: dict[str, tuple[Path, YamlDocument, BaseModel]
 def validate(doc: YamlDocument, model: type[BaseModel], problems: list[Problem]) -> BaseModel | None:
     """Validate one document against its model, turning each pydantic error into a located Problem."""
     if not isinstance(doc.data, dict):
-        problems.append(Problem(doc.path, 1, "", f"expected a mapping of keys (`key: value`), got {_kind(doc.data)}"))
+        problems.append(Problem(doc.path, 1, "", f"attendu : des clés (`clé: valeur`), trouvé : {_kind(doc.data)}"))
         return None
     try:
         return model.model_validate(doc.data)
@@ -159,31 +160,31 @@ def _message(item: Any, location: Location, model: type[BaseModel]) -> str:
     label = _description(model, location)
     suffix = f" – {label}" if label else ""
     if kind == "missing":
-        return f"required field is missing{suffix}"
+        return f"champ obligatoire absent{suffix}"
     if kind == "extra_forbidden":
         return _unknown_key(model, location)
     if kind in ("string_type", "list_type", "dict_type", "model_type", "model_attributes_type"):
-        wanted = {"string_type": "text", "list_type": "a list", "dict_type": "a mapping of keys",
-                  "model_type": "a mapping of keys", "model_attributes_type": "a mapping of keys"}[kind]
+        wanted = {"string_type": "un texte", "list_type": "une liste", "dict_type": "des clés (`clé: valeur`)",
+                  "model_type": "des clés (`clé: valeur`)", "model_attributes_type": "des clés (`clé: valeur`)"}[kind]
         hint = _colon_hint(value) if kind == "string_type" else ""
-        return f"expected {wanted}, got {_kind(value)}{suffix}{hint}"
+        return f"attendu : {wanted}, trouvé : {_kind(value)}{suffix}{hint}"
     if kind.startswith("date"):
-        return f"expected a date written YYYY-MM-DD that exists, got {value!r}{suffix}"
+        return f"attendu : une date existante écrite AAAA-MM-JJ, trouvé : {_shown(value)}{suffix}"
     if kind in ("int_parsing", "int_from_float"):
-        return f"expected a whole number, got {value!r}{suffix}"
+        return f"attendu : un nombre entier, trouvé : {_shown(value)}{suffix}"
     if kind == "float_parsing":
-        return f"expected a number (with a dot for decimals: 12.5), got {value!r}{suffix}"
+        return f"attendu : un nombre (avec un point pour les décimales : 12.5), trouvé : {_shown(value)}{suffix}"
     if kind == "bool_parsing":
-        return f"expected true or false, got {value!r}{suffix}"
+        return f"attendu : true ou false, trouvé : {_shown(value)}{suffix}"
     if kind == "literal_error":
-        return f"expected one of {item['ctx']['expected']}, got {value!r}{suffix}"
+        return f"attendu : {_choices(item['ctx']['expected'])}, trouvé : {_shown(value)}{suffix}"
     if kind == "too_short":
-        return f"expected at least {item['ctx']['min_length']} item(s){suffix}"
+        return f"attendu : au moins {item['ctx']['min_length']} élément{'s' if item['ctx']['min_length'] > 1 else ''}{suffix}"
     if kind == "string_too_short":
-        return f"must not be empty{suffix}"
+        return f"ne doit pas être vide{suffix}"
     if kind == "string_pattern_mismatch":
-        return f"{value!r} does not have the expected form{suffix}"
-    return f"{item['msg']}, got {value!r}{suffix}" if value is not None else f"{item['msg']}{suffix}"
+        return f"{_shown(value)} n'a pas la forme attendue{suffix}"
+    return f"valeur refusée ({item['msg']}), trouvé : {_shown(value)}{suffix}" if value is not None else f"valeur refusée ({item['msg']}){suffix}"
 
 
 def _unknown_key(model: type[BaseModel], location: Location) -> str:
@@ -191,8 +192,8 @@ def _unknown_key(model: type[BaseModel], location: Location) -> str:
     key = str(location[-1])
     allowed = list(parent.model_fields) if parent else []
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6) or _match_french_label(parent, key)
-    hint = f"; did you mean `{close[0]}`?" if close else f"; valid keys here: {', '.join(allowed)}"
-    return f"unknown key `{key}`{hint}"
+    hint = f" ; vouliez-vous dire `{close[0]}` ?" if close else f" ; clés possibles ici : {', '.join(allowed)}"
+    return f"clé inconnue `{key}`{hint}"
 
 
 def _match_french_label(model: type[BaseModel] | None, key: str) -> list[str]:
@@ -251,18 +252,29 @@ def _unwrap(annotation: Any, want_item: bool = False) -> Any:
 def _colon_hint(value: Any) -> str:
     """Explain the French-typography trap: `Atelier : texte` is read by YAML as a key and a value."""
     if isinstance(value, dict) and len(value) == 1:
-        return "; a ' : ' inside a text makes YAML read a key: put the whole text in double quotes"
+        return " ; un « : » dans un texte fait lire une clé à YAML : mettez tout le texte entre guillemets droits"
     return ""
 
 
 def _kind(value: Any) -> str:
     if isinstance(value, list):
-        return "a list"
+        return "une liste"
     if isinstance(value, dict):
-        return "a mapping of keys"
+        return "des clés"
     if value is None:
-        return "nothing"
-    return f"{value!r}"
+        return "rien"
+    return _shown(value)
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """Quote a value in a message: a short excerpt, never a whole file."""
+    text = " ".join(str(value).split())
+    return "« " + (text if len(text) <= limit else text[: limit - 1] + "…") + " »"
+
+
+def _choices(expected: str) -> str:
+    """Pydantic's "'a', 'b' or 'c'" in French."""
+    return "l'une des valeurs " + expected.replace(" or ", " ou ")
 
 
 def _check_logo(catalogue: Catalogue) -> list[Problem]:
@@ -294,7 +306,7 @@ def _dangling(catalogue: Catalogue, key: str, field_name: str, ids: list[str], k
         shown = relative(catalogue.file_of(key), catalogue.root)
         ids_in_folder = [k.split("/", 1)[1] for k in known if k.startswith(folder + "/")]
         close = difflib.get_close_matches(ref, ids_in_folder, n=1)
-        hint = f"; did you mean `{close[0]}`?" if close else ""
+        hint = f" ; vouliez-vous dire `{close[0]}` ?" if close else ""
         problems.append(Problem(shown, catalogue.line_of(key, (field_name, index)), field_path((field_name, index)),
-                                f"no {folder[:-1]} `{ref}` in content/{folder}/{hint}"))
+                                f"{'aucune formation' if folder == 'courses' else 'aucun intervenant'} `{ref}` dans content/{folder}/{hint}"))
     return problems

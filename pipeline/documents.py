@@ -28,7 +28,8 @@ class Document:
     sources: tuple[str, ...]
     context: dict[str, Any] = field(hash=False, compare=False, default_factory=dict)
     extra_templates: tuple[str, ...] = ()  # templates read besides its own (the conformity check reads some)
-    lazy_context: Callable[[], dict[str, Any]] | None = field(default=None, hash=False, compare=False)
+    lazy_context: Callable[[Document], dict[str, Any]] | None = field(default=None, hash=False, compare=False)
+    incomplete: bool = False  # shows « À compléter » where a mandatory mention is missing
     stamp: str = ""  # shown in the header: "version du 14/09/2026 (a1b2c3d)" or "version de travail, non validée"
 
     @property
@@ -48,7 +49,7 @@ def _dates(catalogue: Catalogue, keys: list[str]) -> list[dt.date]:
     for key in keys:
         folder, _, ident = key.partition("#")[0].partition("/")
         if folder == "courses":
-            dates.append(catalogue.courses[ident].updated)
+            dates += [d for d in (catalogue.courses[ident].updated,) if d]
         elif folder == "trainers":
             trainer = catalogue.trainers[ident]
             dates += [d for d in [trainer.last_review, *(t.date for t in trainer.training)] if d]
@@ -63,22 +64,42 @@ def version_of(catalogue: Catalogue, keys: list[str]) -> dt.date:
     return max(_dates(catalogue, keys), default=dt.date(2000, 1, 1))
 
 
+def _course_version(catalogue: Catalogue, cid: str) -> dt.date:
+    return catalogue.courses[cid].updated or version_of(catalogue, [])
+
+
 def _programmes(catalogue: Catalogue, project: Any = None) -> list[Document]:
+    from pipeline.mentions import sheet_context, sheet_gaps
+    from pipeline.referential import referential_for
+
+    org = catalogue.organisation
+    version = referential_for(org.referential, org.next_audit).version
     documents = []
     for cid, course in catalogue.courses.items():
         sources = ["organisation", f"courses/{cid}", *(f"trainers/{t}#name,role" for t in course.trainers)]
+        kind = {"BC": "Programme du bilan de compétences", "VAE": "Programme de l'accompagnement VAE"}.get(
+            course.category, "Programme de formation")
         documents.append(Document(
-            "programme", f"programmes/{cid}", "programme.md.j2", f"Programme de formation – {course.title}",
-            course.reference, course.updated, tuple(sources),
-            {"course": course, "course_id": cid, "trainers": [catalogue.trainers[t] for t in course.trainers]}))
+            "programme", f"programmes/{cid}", "programme.md.j2", f"{kind} – {course.title}",
+            course.reference or "", _course_version(catalogue, cid), tuple(sources),
+            {"course": course, "course_id": cid, "trainers": [catalogue.trainers[t] for t in course.trainers],
+             **sheet_context(course, org, version)},
+            incomplete=bool(sheet_gaps(course, org, version)),
+            stamp="" if course.updated else "date de mise à jour à compléter"))
     return documents
 
 
 def _positioning(catalogue: Catalogue, project: Any = None) -> list[Document]:
-    return [Document("positionnement", f"positionnement/{cid}", "positionnement.md.j2",
-                     f"Questionnaire de positionnement – {course.title}", course.reference, course.updated,
-                     ("organisation", f"courses/{cid}"), {"course": course, "course_id": cid})
-            for cid, course in catalogue.courses.items()]
+    documents = []
+    for cid, course in catalogue.courses.items():
+        title = ("Guide de l'entretien préliminaire" if course.category == "BC"
+                 else "Questionnaire de positionnement")
+        documents.append(Document("positionnement", f"positionnement/{cid}", "positionnement.md.j2",
+                                  f"{title} – {course.title}", course.reference or "",
+                                  _course_version(catalogue, cid), ("organisation", f"courses/{cid}"),
+                                  {"course": course, "course_id": cid},
+                                  stamp="" if course.updated else "date de mise à jour à compléter"))
+    return documents
 
 
 def _skills_matrix(catalogue: Catalogue, project: Any = None) -> list[Document]:
@@ -118,24 +139,32 @@ def _evidence(documents: list[Document], kind: str) -> str:
 
 
 def _conformity(catalogue: Catalogue, project: Any = None) -> list[Document]:
-    from pipeline.rules import check, indicator_status
-
     sources = ["organisation", *(f"{folder}/{ident}" for folder in ("courses", "trainers", "improvements")
                                  for ident in getattr(catalogue, folder))]
-    as_of = version_of(catalogue, sources)
 
-    def context() -> dict[str, Any]:
-        """Run the check only when the document is rendered, not at every build that plans it."""
-        result = check(catalogue, as_of, project)
-        others = [d for kind in KINDS[:-1] for d in kind.plan(catalogue, project)]
+    def context(document: Document) -> dict[str, Any]:
+        """Run the check only when the document is rendered, at the document's own date (its commit's)."""
+        from pipeline.mentions import sheet_gaps
+        from pipeline.rules import check, indicator_status
+
+        result = check(catalogue, document.version, project)
+        others = [d for kind in KINDS if kind.name != "conformite" for d in kind.plan(catalogue, project)]
         rows = []
         for indicator in result.referential.indicators:
             evidence = [_evidence(others, kind) for kind in EVIDENCE_KINDS.get(indicator.number, [])]
             rows.append({"indicator": indicator, "status": indicator_status(result, indicator),
                          "reason": result.applicability[indicator.number], "evidence": evidence,
                          "findings": result.of(indicator.number)})
-        return {"result": result, "rows": rows, "as_of": as_of}
+        org = catalogue.organisation
+        incomplete = []
+        for cid, course in catalogue.courses.items():
+            gaps = sheet_gaps(course, org, result.referential.version)
+            if gaps:
+                incomplete.append({"path": f"programmes/{cid}.pdf", "title": course.title, "missing": gaps})
+        return {"result": result, "rows": rows, "as_of": document.version, "incomplete": incomplete,
+                "working": document.stamp.startswith("version de travail")}
 
+    as_of = version_of(catalogue, sources)
     return [Document("conformite", "conformite/matrice-conformite", "conformite.md.j2",
                      "Tableau de conformité au Référentiel national qualité", "MAT-CONF", as_of, tuple(sources),
                      extra_templates=("programme.md.j2", "positionnement.md.j2"), lazy_context=context)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import string
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,12 @@ class Md(str):
     """Markdown produced by a template helper: inserted without escaping."""
 
 
+SPACES = re.compile(r"[^\S\u00a0\u202f]+")  # white space, except the non-breaking spaces French typography needs
+
+
 def escape(value: Any) -> str:
     """Return text that Markdown reads back as exactly this text, on one line."""
-    return " ".join(str(value).split()).translate(ESCAPES)
+    return SPACES.sub(" ", str(value)).strip().translate(ESCAPES)
 
 
 def finalize(value: Any) -> str:
@@ -75,9 +79,85 @@ def money(value: float | None) -> str:
     return f"{value:,.2f}".replace(",", "\u202f").replace(".", ",") + "\u00a0€"
 
 
-def hours(value: float) -> str:
-    """Format a duration: `3,5 h`."""
-    return f"{number_fr(value)}\u00a0h"
+def hours(value: float | None) -> str:
+    """Format a duration in hours and minutes: `7 h`, `3 h 30`, `45 min`."""
+    if value is None:
+        return ""
+    minutes = round(value * 60)
+    whole, rest = divmod(minutes, 60)
+    if whole == 0:
+        return f"{rest}\u00a0min"
+    if rest == 0:
+        return f"{number_fr(whole)}\u00a0h"
+    return f"{number_fr(whole)}\u00a0h\u00a0{rest:02d}"
+
+
+def duration(value: Any) -> str:
+    """Write a course duration: fixed, a range or a maximum, with days and a note."""
+    if value is None or not value.stated:
+        return ""
+    if value.hours is not None:
+        text = hours(value.hours)
+    elif value.min_hours is not None and value.max_hours is not None:
+        text = f"de {hours(value.min_hours)} à {hours(value.max_hours)}"
+    elif value.max_hours is not None:
+        text = f"{hours(value.max_hours)} maximum"
+    else:
+        text = f"{hours(value.min_hours)} minimum"
+    if value.days:
+        text += f" ({number_fr(value.days)} jour{'s' if value.days > 1 else ''})"
+    if value.note:
+        text += f", {value.note}"
+    return text
+
+
+TAX = {"HT": "HT", "TTC": "TTC", "net": "net de taxe"}
+PER = {"person": "par personne", "group": "par groupe", "day": "par jour", "person_day": "par personne et par jour",
+       "hour": "de l'heure", "person_hour": "par personne et par heure"}
+
+
+def price(value: Any) -> str:
+    """Write one price: `Inter-entreprises : 890 € HT par personne`, `Intra : sur devis (à partir de …)`."""
+    amount = " ".join(p for p in (money(value.amount), TAX.get(value.tax or ""), PER.get(value.per or "")) if p)
+    if value.on_quote:
+        details = [f"à partir de {amount}" if amount else "", value.basis or ""]
+        text = "sur devis" + (f" ({' ; '.join(d for d in details if d)})" if any(details) else "")
+    else:
+        text = amount
+    return f"{value.label} : {text}" if value.label else text[:1].upper() + text[1:]
+
+
+@jinja2.pass_context
+def mention(context: Any, key: str, value: Any = None) -> Any:
+    """A mandatory mention: its value, or where it is published, or the « À compléter » marker."""
+    missing = context.get("missing") or {}
+    if key not in missing:
+        return value
+    support = (context.get("elsewhere") or {}).get(key)
+    if support:
+        return "Voir : " + str(support)
+    return todo(missing[key])
+
+
+def todo(label: str = "") -> Md:
+    """The marker of a mandatory mention the content does not state yet."""
+    return Md("**" + escape(f"[À compléter{' : ' + label if label else ''}]") + "**")
+
+
+CAPABLE = re.compile(r"^\s*(?:(?:l[ea]\s+\w+\s+)?(?:sera|seront|serez|être|etre)\s+(?:capables?|en mesure)\s+"
+                     r"(?:de\s+|d['’]\s*))", re.IGNORECASE)
+INFINITIVE = re.compile(r"^(?:s['’]|se\s+)?\w+(?:er|ir|re|oir)\b", re.IGNORECASE)
+
+
+def objective_text(objective: str) -> str:
+    """An objective as shown after « sera capable de : », without a repeated « Être capable de »."""
+    text = CAPABLE.sub("", objective, count=1)
+    return text[:1].upper() + text[1:] if text else objective
+
+
+def infinitive_objectives(objectives: list[str]) -> bool:
+    """Say whether every objective reads as an infinitive phrase (so « sera capable de : » fits)."""
+    return all(INFINITIVE.match(objective_text(o).strip()) for o in objectives)
 
 
 def paragraphs(value: str | None) -> Md:
@@ -126,8 +206,10 @@ def percent(value: float | None) -> str | None:
 
 def contact(person: Any) -> str:
     """Write a contact on one line: name, role, email, phone."""
-    parts = [person.name + (f", {person.role}" if person.role else ""), person.email, person.phone]
-    return " – ".join(p for p in parts if p)
+    if person is None:
+        return ""
+    name = ", ".join(p for p in (person.name, person.role) if p)
+    return " – ".join(p for p in (name, person.email, person.phone) if p)
 
 
 def tick(label: str = "") -> Md:
@@ -136,6 +218,7 @@ def tick(label: str = "") -> Md:
 
 
 FILTERS = {"date_fr": date_fr, "date_long": date_long, "number": number_fr, "money": money, "hours": hours,
+           "duration": duration, "objective": objective_text, "infinitives": infinitive_objectives, "price": price,
            "percent": percent, "contact": contact, "paragraphs": paragraphs, "bullets": bullets, "strong": strong}
 
 
@@ -153,5 +236,5 @@ def environment(template_dir: Path, cache_dir: Path | None = None) -> jinja2.Env
                              undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True, bytecode_cache=bytecode)
     env.filters.update(FILTERS)
-    env.globals.update(table=table, checkbox=checkbox, tick=tick)
+    env.globals.update(table=table, checkbox=checkbox, tick=tick, todo=todo, mention=mention)
     return env

@@ -28,16 +28,27 @@ class Strict(BaseModel):
 
 
 class Contact(Strict):
-    name: Text = describe("Nom et prénom")
+    name: Text | None = describe("Nom et prénom", default=None)
     role: Text | None = describe("Fonction", default=None)
     email: Text | None = describe("Adresse électronique", default=None)
     phone: Text | None = describe("Téléphone", default=None)
 
 
 class Address(Strict):
-    street: Text = describe("Numéro et voie")
-    postcode: Text = describe("Code postal")
-    city: Text = describe("Commune")
+    street: Text | None = describe("Numéro et voie", default=None)
+    postcode: Text | None = describe("Code postal", default=None)
+    city: Text | None = describe("Commune", default=None)
+
+
+Category = Literal["AFC", "BC", "VAE", "CFA"]
+CATEGORY_ALIASES = {"af": "AFC", "afc": "AFC", "formation": "AFC", "action de formation": "AFC",
+                    "bc": "BC", "bilan": "BC", "bilan de competences": "BC", "bilan de compétences": "BC",
+                    "vae": "VAE", "cfa": "CFA", "apprentissage": "CFA"}
+
+
+def category_code(value: object) -> object:
+    """Accept AF as well as AFC, lower case, and the French names of the action categories."""
+    return CATEGORY_ALIASES.get(value.strip().lower(), value) if isinstance(value, str) else value
 
 
 class QualiopiCertificate(Strict):
@@ -45,8 +56,12 @@ class QualiopiCertificate(Strict):
     number: Text = describe("Numéro du certificat")
     valid_from: dt.date | None = describe("Date de délivrance", default=None)
     valid_until: dt.date = describe("Date de fin de validité")
-    categories: list[Literal["AFC", "BC", "VAE", "CFA"]] = describe(
-        "Catégories d'actions certifiées", default_factory=list)
+    categories: list[Category] = describe("Catégories d'actions certifiées", default_factory=list)
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _category_names(cls, value: object) -> object:
+        return [category_code(v) for v in value] if isinstance(value, list) else value
 
 
 class CheckSettings(Strict):
@@ -61,68 +76,116 @@ class CheckSettings(Strict):
 class Organisation(Strict):
     name: Text = describe("Raison sociale")
     trade_name: Text | None = describe("Nom commercial", default=None)
-    siret: Annotated[str, StringConstraints(pattern=r"^\d{14}$")] = describe("Numéro SIRET (14 chiffres)")
-    nda: Annotated[str, StringConstraints(pattern=r"^\d{11}$")] = describe(
-        "Numéro de déclaration d'activité (NDA, 11 chiffres)")
+    siret: Annotated[str, StringConstraints(pattern=r"^\d{14}$")] | None = describe(
+        "Numéro SIRET (14 chiffres)", default=None)
+    nda: Annotated[str, StringConstraints(pattern=r"^\d{11}$")] | None = describe(
+        "Numéro de déclaration d'activité (NDA, 11 chiffres)", default=None)
     nda_region: Text | None = describe("Préfecture de région d'enregistrement du NDA", default=None)
-    address: Address = describe("Adresse du siège")
-    phone: Text = describe("Téléphone")
-    email: Text = describe("Adresse électronique")
+    address: Address | None = describe("Adresse du siège", default=None)
+    phone: Text | None = describe("Téléphone", default=None)
+    email: Text | None = describe("Adresse électronique", default=None)
     website: Text | None = describe("Site internet", default=None)
     logo: Text | None = describe("Logo : chemin d'une image PNG ou JPEG dans le projet", default=None)
-    disability_referent: Contact = describe("Référent handicap (nom et contact)")
-    pedagogical_contact: Contact = describe("Contact pédagogique")
-    administrative_contact: Contact = describe("Contact administratif")
-    categories: list[Literal["AFC", "BC", "VAE", "CFA"]] = describe(
+    disability_referent: Contact | None = describe("Référent handicap (nom et contact)", default=None)
+    pedagogical_contact: Contact | None = describe("Contact pédagogique", default=None)
+    administrative_contact: Contact | None = describe("Contact administratif", default=None)
+    categories: list[Category] = describe(
         "Catégories d'actions : AFC (actions de formation), BC (bilans de compétences), VAE, CFA (apprentissage)",
-        min_length=1)
+        default_factory=lambda: ["AFC"])
     qualiopi: QualiopiCertificate | None = describe("Certificat Qualiopi, lorsque l'organisme est certifié",
                                                     default=None)
-    terms_url: Text = describe("Lien vers les conditions générales de vente")
-    complaints: Text = describe("Modalités de réclamation (canal, délai de réponse)")
+    terms_url: Text | None = describe("Lien vers les conditions générales de vente", default=None)
+    complaints: Text | None = describe("Modalités de réclamation (canal, délai de réponse)", default=None)
     mediator: Text | None = describe("Médiateur de la consommation", default=None)
     next_audit: dt.date | None = describe("Date du prochain audit Qualiopi", default=None)
     referential: Literal["V9", "V10"] | None = describe(
-        "Version du référentiel à appliquer (par défaut : V10 pour un audit à partir du 1er novembre 2026)",
-        default=None)
+        "Version du référentiel à appliquer (par défaut : celle en vigueur à la date du prochain audit, "
+        "`next_audit` ; sans date d'audit : V10, en vigueur depuis le 1er novembre 2026)", default=None)
     checks: CheckSettings = describe("Réglages des contrôles de `qualidoc check`", default_factory=CheckSettings)
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _category_names(cls, value: object) -> object:
+        return [category_code(v) for v in value] if isinstance(value, list) else value
+
+
+Hours = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class Duration(Strict):
-    hours: Annotated[float, Field(gt=0)] = describe("Durée en heures")
-    days: Annotated[float, Field(gt=0)] | None = describe("Durée en jours", default=None)
+    hours: Hours | None = describe("Durée en heures (une valeur fixe)", default=None)
+    min_hours: Hours | None = describe("Durée minimale en heures, pour une durée variable (« de 7 à 21 h »)",
+                                       default=None)
+    max_hours: Hours | None = describe("Durée maximale en heures (« 24 h maximum », ou la borne haute d'une "
+                                       "fourchette)", default=None)
+    days: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = describe("Durée en jours", default=None)
+    note: Text | None = describe("Précision sur la durée (« selon le positionnement », « estimée »…)",
+                                 default=None)
+
+    @property
+    def stated(self) -> bool:
+        """Say whether a duration is given at all (fixed, range or maximum)."""
+        return any(v is not None for v in (self.hours, self.min_hours, self.max_hours))
+
+    @property
+    def longest(self) -> float:
+        """The longest duration the course may take, in hours (0 when none is given)."""
+        return self.hours or self.max_hours or self.min_hours or 0
 
 
 class GroupSize(Strict):
     min: Annotated[int, Field(ge=1)] | None = describe("Effectif minimum", default=None)
-    max: Annotated[int, Field(ge=1)] = describe("Effectif maximum")
+    max: Annotated[int, Field(ge=1)] | None = describe("Effectif maximum", default=None)
 
 
 class Access(Strict):
-    modalities: Text = describe("Modalités d'accès : processus d'inscription à l'action")
-    delay: Text = describe(
-        "Délai d'accès : durée estimée entre la demande du bénéficiaire et le début de la prestation")
+    modalities: Text | None = describe("Modalités d'accès : processus d'inscription à l'action", default=None)
+    delay: Text | None = describe(
+        "Délai d'accès : durée estimée entre la demande du bénéficiaire et le début de la prestation", default=None)
 
 
 class Price(Strict):
-    label: Text = describe("Libellé du tarif (inter-entreprises, intra, individuel…)")
-    amount: Annotated[float, Field(ge=0)] | None = describe("Montant en euros (absent si sur devis)", default=None)
-    tax: Literal["HT", "TTC", "net"] = describe("HT, TTC, ou net de taxe (organisme exonéré de TVA)")
-    per: Literal["person", "group", "day", "person_day"] = describe(
-        "Assiette : par personne, par groupe, par jour, par personne et par jour")
+    label: Text | None = describe("Libellé du tarif (inter-entreprises, intra, individuel…)", default=None)
+    amount: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = describe(
+        "Montant en euros (indicatif lorsque le tarif est sur devis)", default=None)
+    tax: Literal["HT", "TTC", "net"] | None = describe(
+        "HT, TTC, ou net (net de taxe : organisme exonéré de TVA)", default=None)
+    per: Literal["person", "group", "day", "person_day", "hour", "person_hour"] | None = describe(
+        "Assiette : par personne (person), par groupe (group), par jour (day), par personne et par jour "
+        "(person_day), par heure (hour), par personne et par heure (person_hour)", default=None)
     on_quote: bool = describe("Sur devis", default=False)
+    basis: Text | None = describe("Ce qui détermine le prix sur devis (nombre de participants, lieu, "
+                                  "adaptation du programme…)", default=None)
+
+    @field_validator("tax", mode="before")
+    @classmethod
+    def _tax_in_french(cls, value: object) -> object:
+        """Accept « net de taxe » and lower case."""
+        if isinstance(value, str):
+            folded = value.strip().lower()
+            return "net" if folded.startswith("net") else folded.upper()
+        return value
+
+
+Format = Literal["presentiel", "distanciel", "mixte"]
+
+
+def format_code(value: object) -> object:
+    """Accept « présentiel » with its accent, and capitals."""
+    return value.replace("é", "e").replace("É", "e").lower().strip() if isinstance(value, str) else value
 
 
 class Module(Strict):
     title: Text = describe("Intitulé du module")
-    hours: Annotated[float, Field(gt=0)] = describe("Durée du module en heures")
-    distance: bool = describe("Module réalisé à distance", default=False)
-    contents: list[Text] = describe("Contenus du module (une ligne par point)", min_length=1)
+    hours: Hours | None = describe("Durée du module en heures", default=None)
+    distance: bool | None = describe("Module réalisé à distance (true) ou en présentiel (false) ; par défaut, "
+                                     "selon la modalité de la formation", default=None)
+    contents: list[Text] = describe("Contenus du module (une ligne par point)", default_factory=list)
 
 
 class Methods(Strict):
-    teaching: list[Text] = describe("Méthodes mobilisées : modalités pédagogiques", min_length=1)
-    resources: list[Text] = describe("Moyens et ressources pédagogiques et techniques", min_length=1)
+    teaching: list[Text] = describe("Méthodes mobilisées : modalités pédagogiques", default_factory=list)
+    resources: list[Text] = describe("Moyens et ressources pédagogiques et techniques", default_factory=list)
     distance_support: Text | None = describe(
         "Formation à distance : assistance technique et pédagogique, activités à distance et leur durée moyenne",
         default=None)
@@ -136,22 +199,42 @@ class Evaluation(Strict):
 
 
 class Results(Strict):
-    period_start: dt.date = describe("Début de la période mesurée")
-    period_end: dt.date = describe("Fin de la période mesurée")
-    trainees: Annotated[int, Field(ge=0)] = describe("Nombre de stagiaires formés")
+    scope: Literal["course", "organisation"] = describe(
+        "Périmètre des chiffres : cette formation (course) ou l'ensemble de l'organisme (organisation)",
+        default="course")
+    period_start: dt.date | None = describe("Début de la période mesurée", default=None)
+    period_end: dt.date | None = describe("Fin de la période mesurée", default=None)
+    trainees: Annotated[int, Field(ge=0)] | None = describe("Nombre de stagiaires (ou bénéficiaires) accueillis",
+                                                           default=None)
     sessions: Annotated[int, Field(ge=0)] | None = describe("Nombre de sessions", default=None)
     satisfaction: Annotated[float, Field(ge=0, le=10)] | None = describe("Satisfaction moyenne sur 10", default=None)
+    satisfaction_rate: Percent | None = describe("Taux de satisfaction (% de satisfaits)", default=None)
     completion_rate: Percent | None = describe("Taux d'assiduité ou d'achèvement (%)", default=None)
     success_rate: Percent | None = describe("Taux de réussite aux évaluations (%)", default=None)
     dropout_rate: Percent | None = describe("Taux d'abandon (%)", default=None)
     method: Text | None = describe("Modalités de calcul des indicateurs", default=None)
 
+    @property
+    def rates(self) -> list[str]:
+        """The names of the rates given."""
+        return [n for n in ("satisfaction", "satisfaction_rate", "completion_rate", "success_rate", "dropout_rate")
+                if getattr(self, n) is not None]
+
 
 class Certification(Strict):
-    title: Text = describe("Libellé exact de la certification")
-    code: Annotated[str, StringConstraints(pattern=r"^(RNCP|RS)\d+$")] = describe("Code RNCP ou RS (ex. RS5890)")
-    certifier: Text = describe("Nom du certificateur")
-    registered: dt.date = describe("Date d'enregistrement de la certification")
+    registry: Literal["RNCP", "RS", "none"] | None = describe(
+        "Répertoire : RNCP, RS, ou none pour un certificat hors répertoire délivré selon un texte de référence "
+        "(CACES®, SST, habilitation électrique…) ; par défaut, celui du code", default=None)
+    title: Text | None = describe("Libellé exact de la certification", default=None)
+    code: Annotated[str, StringConstraints(pattern=r"^(RNCP|RS)\d+$")] | None = describe(
+        "Code RNCP ou RS (ex. RS5890)", default=None)
+    certifier: Text | None = describe("Nom du certificateur (ou de l'organisme qui délivre le certificat)",
+                                      default=None)
+    registered: dt.date | None = describe("Date d'enregistrement de la certification au répertoire", default=None)
+    reference_text: Text | None = describe(
+        "Certificat hors répertoire : texte de référence (recommandation CNAM R489, norme NF C 18-510, "
+        "référentiel INRS…)", default=None)
+    validity: Text | None = describe("Durée de validité du certificat et recyclage", default=None)
     pass_rate: Percent | None = describe("Taux d'obtention de la certification (%)", default=None)
     presentation_rate: Percent | None = describe("Taux de présentation à l'examen (%)", default=None)
     rates_period: Text | None = describe("Période sur laquelle les taux sont calculés", default=None)
@@ -161,38 +244,88 @@ class Certification(Strict):
     follow_on: Text | None = describe("Suites de parcours, poursuites d'études", default=None)
     job_outcomes: Text | None = describe("Débouchés (taux d'insertion de la fiche RNCP le cas échéant)", default=None)
 
+    @property
+    def register(self) -> str | None:
+        """RNCP, RS or none: as stated, else read from the code."""
+        if self.registry:
+            return self.registry
+        if self.code:
+            return "RNCP" if self.code.startswith("RNCP") else "RS"
+        return None
+
+    @property
+    def registered_in_repertoire(self) -> bool:
+        """A certification professionnelle (RNCP or RS), as opposed to a certificate outside the registers."""
+        return self.register in ("RNCP", "RS")
+
+
+class BilanPhases(Strict):
+    preliminary: Text | None = describe("Phase préliminaire : analyse de la demande, définition des modalités",
+                                        default=None)
+    investigation: Text | None = describe("Phase d'investigation : intérêts, compétences, pistes d'évolution",
+                                          default=None)
+    conclusion: Text | None = describe("Phase de conclusion : résultats, projet, étapes, document de synthèse",
+                                       default=None)
+
+
+NO_PREREQUISITE = {"none", "aucun", "aucune", "aucun prérequis", "aucun prérequis n'est exigé", "pas de prérequis",
+                   "aucun pré-requis", "pas de pré-requis", "néant"}
+
+Mention = Literal["audience", "prerequisites", "objectives", "duration", "format", "access_modalities",
+                  "access_delay", "prices", "contacts", "methods", "evaluation", "accessibility", "recognition",
+                  "funding", "results", "certification"]
+
 
 class Course(Strict):
-    title: Text = describe("Intitulé de la formation")
-    reference: Text = describe("Référence interne")
-    updated: dt.date = describe("Date de dernière mise à jour du programme")
-    summary: Text = describe("Présentation de la formation")
-    audience: Text = describe("Public visé")
-    prerequisites: list[Text] | Literal["none"] = describe(
-        "Prérequis : une liste, ou « none » pour indiquer explicitement l'absence de prérequis")
+    title: Text = describe("Intitulé de la formation (ou de la prestation)")
+    category: Category = describe(
+        "Catégorie d'action : AFC (action de formation, par défaut), BC (bilan de compétences), "
+        "VAE (accompagnement à la validation des acquis de l'expérience), CFA (apprentissage)", default="AFC")
+    reference: Text | None = describe("Référence interne", default=None)
+    updated: dt.date | None = describe("Date de dernière mise à jour du programme", default=None)
+    summary: Text | None = describe("Présentation de la formation", default=None)
+    audience: Text | None = describe("Public visé", default=None)
+    prerequisites: list[Text] | Literal["none"] | None = describe(
+        "Prérequis : une liste, ou « none » (ou « aucun ») pour indiquer explicitement l'absence de prérequis",
+        default=None)
     objectives: list[Text] = describe(
-        "Objectifs opérationnels et évaluables (aptitudes et compétences visées)", min_length=1)
-    duration: Duration = describe("Durée")
-    format: Literal["presentiel", "distanciel", "mixte"] = describe("Modalité : présentiel, distanciel ou mixte")
-    delivery: list[Literal["inter", "intra"]] = describe("Inter-entreprises et/ou intra-entreprise", min_length=1)
+        "Objectifs opérationnels et évaluables (aptitudes et compétences visées)", default_factory=list)
+    duration: Duration | None = describe("Durée : fixe (hours), fourchette (min_hours, max_hours) ou maximum "
+                                         "(max_hours)", default=None)
+    format: Format | list[Format] | None = describe(
+        "Modalité : presentiel, distanciel ou mixte ; une liste ([presentiel, distanciel]) pour une modalité "
+        "au choix", default=None)
+    delivery: list[Literal["inter", "intra", "individual"]] = describe(
+        "Inter-entreprises (inter), intra-entreprise (intra), individuel (individual)", default_factory=list)
     group_size: GroupSize | None = describe("Effectif", default=None)
     location: Text | None = describe("Lieu de formation", default=None)
-    access: Access = describe("Modalités et délai d'accès")
-    prices: list[Price] = describe("Tarifs", min_length=1)
+    access: Access | None = describe("Modalités et délai d'accès", default=None)
+    prices: list[Price] = describe("Tarifs", default_factory=list)
     vat_note: Text | None = describe("Mention relative à la TVA (ex. exonération, art. 261-4-4° du CGI)", default=None)
-    modules: list[Module] = describe("Programme : modules dans l'ordre", min_length=1)
-    methods: Methods = describe("Méthodes mobilisées et moyens pédagogiques")
-    evaluation: Evaluation = describe("Modalités d'évaluation")
-    sanction: Text = describe("Sanction de la formation (attestation, certification…)")
+    modules: list[Module] = describe("Programme : modules dans l'ordre", default_factory=list)
+    phases: BilanPhases | None = describe("Bilan de compétences : contenu des trois phases", default=None)
+    methods: Methods | None = describe("Méthodes mobilisées et moyens pédagogiques", default=None)
+    evaluation: Evaluation | None = describe("Modalités d'évaluation", default=None)
+    sanction: Text | None = describe("Sanction de la formation (attestation, certification…)", default=None)
     recognition: Text | None = describe("Type de reconnaissance de la formation délivrée", default=None)
     funding: list[Text] = describe("Modalités de financement", default_factory=list)
-    accessibility: Text = describe("Accessibilité aux personnes en situation de handicap")
+    cpf: bool | None = describe("Éligible au CPF (mon compte formation)", default=None)
+    accessibility: Text | None = describe("Accessibilité aux personnes en situation de handicap", default=None)
     engagement: Text | None = describe("Mesures favorisant l'engagement et prévenant les ruptures de parcours",
                                        default=None)
-    trainers: list[Id] = describe("Intervenants (identifiants des fiches formateurs)", min_length=1)
-    contact: Contact | None = describe("Contact propre à la formation (sinon, ceux de l'organisme)", default=None)
+    trainers: list[Id] = describe("Intervenants (identifiants des fiches formateurs)", default_factory=list)
+    contact: Contact | None = describe("Contact pédagogique propre à la formation (comme pedagogical_contact)",
+                                       default=None)
+    pedagogical_contact: Contact | None = describe(
+        "Référent pédagogique de la formation (sinon, le contact pédagogique de l'organisme)", default=None)
+    administrative_contact: Contact | None = describe(
+        "Contact administratif de la formation (sinon, celui de l'organisme)", default=None)
     results: Results | None = describe("Indicateurs de résultats", default=None)
-    certification: Certification | None = describe("Certification préparée (formations certifiantes)", default=None)
+    certification: Certification | None = describe(
+        "Certification préparée ou certificat délivré (RNCP, RS, ou hors répertoire)", default=None)
+    published_elsewhere: dict[Mention, Text] = describe(
+        "Mentions publiées sur un autre support public que la fiche (CGV, page web) : la mention et le support "
+        "(ex. `prices: CGV, https://…`)", default_factory=dict)
     positioning_questions: list[Text] = describe("Questions de positionnement propres à la formation",
                                                  default_factory=list)
     new: bool = describe("Nouvelle formation, pas encore réalisée (pas encore d'indicateurs de résultats)",
@@ -206,7 +339,10 @@ class Course(Strict):
     @classmethod
     def _none_in_french(cls, value: object) -> object:
         """Accept « aucun » as well as « none » for an explicit absence of prerequisites."""
-        if isinstance(value, str) and value.strip().lower() in {"none", "aucun", "aucune"}:
+        def says_none(text: object) -> bool:
+            return isinstance(text, str) and text.strip().rstrip(".").lower() in NO_PREREQUISITE
+
+        if says_none(value) or (isinstance(value, list) and len(value) == 1 and says_none(value[0])):
             return "none"
         return value
 
@@ -214,7 +350,33 @@ class Course(Strict):
     @classmethod
     def _format_accents(cls, value: object) -> object:
         """Accept the accented spelling of « présentiel »."""
-        return value.replace("é", "e").lower() if isinstance(value, str) else value
+        return [format_code(v) for v in value] if isinstance(value, list) else format_code(value)
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _category_name(cls, value: object) -> object:
+        return category_code(value)
+
+    @property
+    def formats(self) -> list[str]:
+        """The modalities offered: one, or several offered as a choice."""
+        if self.format is None:
+            return []
+        return list(self.format) if isinstance(self.format, list) else [self.format]
+
+    @property
+    def remote(self) -> bool:
+        """Say whether any part of the course may take place at a distance."""
+        return any(f != "presentiel" for f in self.formats) or any(m.distance for m in self.modules)
+
+    @property
+    def pedagogical(self) -> Contact | None:
+        return self.pedagogical_contact or self.contact
+
+    @property
+    def certifying(self) -> bool:
+        """Leads to a certification professionnelle (RNCP or RS)."""
+        return bool(self.certification and self.certification.registered_in_repertoire)
 
 
 class Diploma(Strict):
@@ -240,20 +402,20 @@ class TrainingRecord(Strict):
 
 class Trainer(Strict):
     name: Text = describe("Nom et prénom")
-    status: Literal["employee", "independent", "subcontractor"] = describe(
-        "Statut : salarié (employee), indépendant (independent), sous-traitant (subcontractor)")
+    status: Literal["employee", "independent", "subcontractor"] | None = describe(
+        "Statut : salarié (employee), indépendant (independent), sous-traitant (subcontractor)", default=None)
     company: Text | None = describe("Société du sous-traitant", default=None)
-    role: Text = describe("Fonction")
+    role: Text | None = describe("Fonction", default=None)
     email: Text | None = describe("Adresse électronique", default=None)
     diplomas: list[Diploma] = describe("Diplômes et certifications, avec l'année", default_factory=list)
     experience: list[Experience] = describe("Expérience professionnelle", default_factory=list)
-    skills: list[Text] = describe("Domaines de compétence", min_length=1)
+    skills: list[Text] = describe("Domaines de compétence", default_factory=list)
     training: list[TrainingRecord] = describe("Formation continue suivie (titre, organisme, date, heures)",
                                               default_factory=list)
     last_review: dt.date | None = describe("Date de la dernière revue des compétences", default=None)
     disability_awareness: bool = describe("Sensibilisé à l'accueil des personnes en situation de handicap",
                                           default=False)
-    cv: Text = describe("Résumé du CV")
+    cv: Text | None = describe("Résumé du CV", default=None)
 
 
 Source = Literal["complaint", "trainee_feedback", "funder_feedback", "company_feedback", "trainer_feedback",

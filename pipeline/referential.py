@@ -49,9 +49,12 @@ def load_referential(version: str) -> Referential:
                        indicators)
 
 
-def referential_for(explicit: str | None, next_audit: dt.date | None, today: dt.date) -> Referential:
-    """Choose the version: the one the content names, else the one in force on the date of the next audit."""
+def referential_for(explicit: str | None, next_audit: dt.date | None) -> Referential:
+    """Choose the version: the one the content names, else the one in force on the date of the next audit.
+
+    Without an audit date, the version in force now (V10). Never the content's dates or the clock: the
+    check and the conformity matrix of the same content always apply the same référentiel.
+    """
     if explicit:
         return load_referential(explicit)
-    audit = next_audit or today
-    return load_referential("V10" if audit >= V10_FROM else "V9")
+    return load_referential("V10" if next_audit is None or next_audit >= V10_FROM else "V9")

@@ -72,7 +72,7 @@ class Renderer:
         """Render a document's template to the Markdown handed to pandoc."""
         logo = Md(f"![](logo{image_suffix(self.catalogue.logo)}){{height=15mm}}") if self.catalogue.logo else None
         template = self.env.get_template(document.template)
-        context = document.lazy_context() if document.lazy_context else document.context
+        context = document.lazy_context(document) if document.lazy_context else document.context
         return template.render(org=self.catalogue.organisation, doc=document, logo=logo, **context)
 
     def render(self, documents: list[Document],
@@ -198,8 +198,8 @@ class Renderer:
 
     def _page_texts(self, document: Document) -> dict[str, str]:
         org = self.catalogue.organisation
-        return {"QD_HEADER_LEFT": f"{org.name} – NDA {org.nda}",
-                "QD_HEADER_RIGHT": f"{document.reference} – {document.stamp_text}",
+        return {"QD_HEADER_LEFT": f"{org.name} – NDA {org.nda}" if org.nda else org.name,
+                "QD_HEADER_RIGHT": " – ".join(t for t in (document.reference, document.stamp_text) if t),
                 "QD_FOOTER_LEFT": document.title}
 
 

@@ -19,8 +19,17 @@ from typing import Any
 
 from pipeline.content import Catalogue
 from pipeline.errors import relative
+from pipeline.mentions import (
+    addresses_disability,
+    certification_gaps,
+    gives_way_to_referent,
+    has_text,
+    missing_mentions,
+    reachable,
+)
 from pipeline.referential import Indicator, Referential, referential_for
 from pipeline.state import write_atomic
+from pipeline.yamlfile import field_path
 
 ERROR, WARNING = "error", "warning"
 
@@ -69,7 +78,7 @@ class Context:
         catalogue = self.catalogue
         path = relative(catalogue.file_of(key), catalogue.root)
         line = catalogue.line_of(key, location)
-        field_name = ".".join(str(p + 1) if isinstance(p, int) else p for p in location)
+        field_name = field_path(location)
         self.findings.append(Finding(indicator, severity, path, line, field_name, message))
 
 
@@ -89,36 +98,117 @@ def months_between(earlier: dt.date, later: dt.date) -> int:
     return (later.year - earlier.year) * 12 + later.month - earlier.month - (later.day < earlier.day)
 
 
-def courses(ctx: Context) -> Iterator[tuple[str, str, Any]]:
+def courses(ctx: Context, indicator: int | None = None) -> Iterator[tuple[str, str, Any]]:
+    """The courses an indicator applies to, by their action category (all of them without an indicator)."""
+    categories = ctx.referential.indicator(indicator).categories if indicator else None
     for cid, course in ctx.catalogue.courses.items():
-        yield cid, f"courses/{cid}", course
+        if categories is None or course.category in categories:
+            yield cid, f"courses/{cid}", course
 
 
 # Indicator 1: information to the public ---------------------------------------------------------
 
 @rule(1)
 def mandatory_mentions(ctx: Context) -> None:
-    for _, key, course in courses(ctx):
-        if not course.evaluation.final and not course.evaluation.during:
-            ctx.add(1, ERROR, key, ("evaluation",), "aucune modalité d'évaluation (`evaluation.final`)")
-        if ctx.v10 and not course.recognition:
-            ctx.add(1, ERROR, key, ("title",), "V10 : indiquer le type de reconnaissance de la formation délivrée "
-                    "(`recognition` : attestation, certification RNCP/RS, habilitation…)")
-        if ctx.v10 and not course.funding:
-            ctx.add(1, ERROR, key, ("title",), "V10 : indiquer les modalités de financement (`funding` : CPF, OPCO, "
-                    "plan de développement des compétences, financement personnel…)")
+    org = ctx.catalogue.organisation
+    for _, key, course in courses(ctx, 1):
+        for mention in missing_mentions(course, org, ctx.referential.version).values():
+            support = course.published_elsewhere.get(mention.key)  # type: ignore[call-overload]
+            if support:
+                ctx.add(1, WARNING, key, ("published_elsewhere", mention.key), f"{mention.label} : publié sur un "
+                        f"autre support (« {_excerpt(support)} »), accepté comme preuve, mais la fiche ne l'indique "
+                        "pas ; l'auditeur vérifiera ce support")
+            else:
+                ctx.add(1, ERROR, key, mention.location, f"mention obligatoire absente : {mention.label}"
+                        + _placeholder_note(course, mention.location))
+        for name, label in certification_gaps(course):
+            ctx.add(1, ERROR, key, ("certification", name), f"certification : {label} à indiquer (libellé exact, "
+                    "code RNCP/RS, certificateur et date d'enregistrement figurent sur la fiche)")
+
+
+def _placeholder_note(course: Any, location: tuple[str, ...]) -> str:
+    """Say so when the field holds a placeholder rather than nothing."""
+    value: Any = course
+    for part in location:
+        value = getattr(value, part, None) if value is not None else None
+    if isinstance(value, list):
+        value = " ; ".join(str(v) for v in value) if value else None
+    if isinstance(value, str) and value != "none":
+        return f" (« {_excerpt(value)} » n'est pas une information)"
+    return ""
+
+
+def _excerpt(text: str, limit: int = 60) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@rule(1)
+def sheet_is_consistent(ctx: Context) -> None:
+    org = ctx.catalogue.organisation
+    for _, key, course in courses(ctx, 1):
+        size = course.group_size
+        if size and size.min and size.max and size.min > size.max:
+            ctx.add(1, ERROR, key, ("group_size",), f"effectif minimum ({size.min}) supérieur au maximum "
+                    f"({size.max})")
+        if course.accessibility and has_text(course.accessibility):
+            if not addresses_disability(course.accessibility):
+                ctx.add(1, ERROR, key, ("accessibility",), "l'accessibilité ne traite que des locaux : dire comment "
+                        "les personnes en situation de handicap sont accueillies (adaptations, compensation, "
+                        "référent handicap)")
+            elif not gives_way_to_referent(course, org):
+                ctx.add(1, ERROR, key, ("accessibility",), "aucun moyen de joindre le référent handicap (ni sur la "
+                        "fiche, ni dans `disability_referent` de l'organisme)")
+        _prices_are_verifiable(ctx, key, course)
+        duration = course.duration
+        if duration and duration.min_hours and duration.max_hours and duration.min_hours > duration.max_hours:
+            ctx.add(1, ERROR, key, ("duration",), "durée minimale supérieure à la durée maximale")
+        if course.category == "BC" and duration and duration.longest > 24:
+            ctx.add(1, ERROR, key, ("duration",), f"un bilan de compétences dure 24 h au plus (art. L.6313-4 du "
+                    f"Code du travail) : {duration.longest:g} h annoncées")
+        if course.cpf and course.category == "AFC" and not course.certifying:
+            ctx.add(1, ERROR, key, ("cpf",), "mention de nature à induire en erreur : une action de formation "
+                    "n'est éligible au CPF que si elle prépare une certification enregistrée au RNCP ou au RS")
+
+
+def _prices_are_verifiable(ctx: Context, key: str, course: Any) -> None:
+    for index, price in enumerate(course.prices):
+        where = ("prices", index)
+        if price.amount is None and not price.on_quote:
+            if any(p.amount is not None or p.on_quote for p in course.prices):  # else: the mention is missing
+                ctx.add(1, ERROR, key, where, "tarif sans montant ni mention « sur devis » (`amount` ou `on_quote`)")
+            continue
+        if price.amount is None:
+            ctx.add(1, WARNING, key, where, "tarif sur devis sans montant indicatif : indiquer un prix de "
+                    "référence (« à partir de ») et ce qui le détermine (`basis`)")
+            continue
+        if price.amount is not None and price.per is None:
+            ctx.add(1, WARNING, key, (*where, "per"), "tarif sans assiette : par personne, par groupe, par jour… "
+                    "(`per`)")
+        if price.amount is not None and price.tax is None:
+            ctx.add(1, WARNING, key, (*where, "tax"), "tarif sans mention HT, TTC ou net de taxe (`tax`)")
 
 
 @rule(1)
 def programme_is_current(ctx: Context) -> None:
     limit = ctx.catalogue.organisation.checks.update_max_months
-    for _, key, course in courses(ctx):
+    for _, key, course in courses(ctx, 1):
+        if course.updated is None:
+            continue  # a mention of its own
         age = months_between(course.updated, ctx.as_of)
         if course.updated > ctx.as_of:
             ctx.add(1, ERROR, key, ("updated",), f"la date de mise à jour {course.updated} est dans le futur")
         elif age >= limit:
-            ctx.add(1, ERROR, key, ("updated",), f"mis à jour le {course.updated}, il y a {age} mois : revoir le "
+            ctx.add(1, WARNING, key, ("updated",), f"mis à jour le {course.updated}, il y a {age} mois : revoir le "
                     f"programme et actualiser `updated` (information datée et actualisée, limite {limit} mois)")
+
+
+@rule(1)
+def organisation_mentions(ctx: Context) -> None:
+    org = ctx.catalogue.organisation
+    if not org.nda:
+        ctx.add(1, WARNING, "organisation", ("nda",), "numéro de déclaration d'activité absent : il doit figurer "
+                "sur les documents d'information (art. L.6352-12 du Code du travail)")
 
 
 @rule(1)
@@ -140,19 +230,36 @@ def no_qualiopi_logo_on_course_documents(ctx: Context) -> None:
 @rule(2)
 def results_published(ctx: Context) -> None:
     limit = ctx.catalogue.organisation.checks.results_max_months
-    for _, key, course in courses(ctx):
+    for _, key, course in courses(ctx, 2):
         results = course.results
         if results is None:
-            if not course.new:
-                ctx.add(2, ERROR, key, ("title",), "aucun indicateur de résultats (`results`) ; pour une formation "
-                        "pas encore réalisée, indiquer `new: true`")
+            if course.published_elsewhere.get("results"):
+                ctx.add(2, WARNING, key, ("published_elsewhere", "results"), "indicateurs de résultats publiés sur "
+                        "un autre support : accepté comme preuve, l'auditeur vérifiera ce support")
+            elif not course.new:
+                ctx.add(2, ERROR, key, ("results",), "aucun indicateur de résultats (`results`) ; pour une "
+                        "formation pas encore réalisée, indiquer `new: true`")
             continue
-        age = months_between(results.period_end, ctx.as_of)
-        if age > limit:
+        if results.scope == "organisation":
+            ctx.add(2, ERROR, key, ("results", "scope"), "résultats de l'ensemble de l'organisme : publier les "
+                    "indicateurs de cette formation")
+        if results.period_end is None:
+            ctx.add(2, ERROR, key, ("results", "period_end"), "période de mesure des résultats non précisée "
+                    "(`period_start`, `period_end`)")
+        elif months_between(results.period_end, ctx.as_of) > limit:
+            age = months_between(results.period_end, ctx.as_of)
             ctx.add(2, ERROR, key, ("results", "period_end"), f"résultats arrêtés au {results.period_end}, "
                     f"il y a {age} mois : publier les indicateurs d'une période récente (limite {limit} mois)")
+        if results.trainees is None:
+            ctx.add(2, ERROR, key, ("results", "trainees"), "nombre de stagiaires (ou bénéficiaires) sur lequel "
+                    "portent les résultats non indiqué")
+        elif results.trainees == 0 and results.rates:
+            ctx.add(2, ERROR, key, ("results", "trainees"), "des taux sont publiés pour 0 stagiaire : chiffres "
+                    "invérifiables")
+        if not results.rates:
+            ctx.add(2, ERROR, key, ("results",), "aucun indicateur chiffré (satisfaction, réussite, abandon…)")
         if ctx.v10 and not results.method:
-            ctx.add(2, ERROR, key, ("results",),
+            ctx.add(2, ERROR, key, ("results", "method"),
                     "V10 : préciser les modalités de calcul des indicateurs (`results.method`)")
 
 
@@ -160,21 +267,24 @@ def results_published(ctx: Context) -> None:
 
 @rule(3)
 def certification_outcomes(ctx: Context) -> None:
-    for _, key, course in courses(ctx):
+    for _, key, course in courses(ctx, 3):
         cert = course.certification
-        if cert is None:
+        if cert is None or not cert.registered_in_repertoire:
             continue
         if cert.pass_rate is None:
-            ctx.add(3, ERROR, key, ("certification",), "taux d'obtention absent (`certification.pass_rate`) : "
-                    "son absence n'est jamais une non-conformité mineure")
+            ctx.add(3, ERROR, key, ("certification", "pass_rate"), "taux d'obtention absent "
+                    "(`certification.pass_rate`) : son absence n'est jamais une non-conformité mineure")
         if cert.presentation_rate is None:
-            ctx.add(3, ERROR, key, ("certification",), "le taux d'obtention doit être mis en relation avec le taux de "
-                    "présentation à l'examen (`certification.presentation_rate`)")
+            ctx.add(3, ERROR, key, ("certification", "presentation_rate"), "le taux d'obtention doit être mis en "
+                    "relation avec le taux de présentation à l'examen (`certification.presentation_rate`)")
         for name, label in (("blocks", "blocs de compétences"), ("equivalences", "équivalences"),
                             ("bridges", "passerelles"), ("follow_on", "suites de parcours"),
                             ("job_outcomes", "débouchés")):
+            if name == "blocks" and cert.register == "RS":
+                continue  # a certification of the Répertoire spécifique has no blocks
             if not getattr(cert, name):
-                ctx.add(3, WARNING, key, ("certification",), f"{label} non renseigné(e)s (`certification.{name}`)")
+                ctx.add(3, WARNING, key, ("certification", name), f"{label} non renseignés "
+                        f"(`certification.{name}`)")
 
 
 # Indicator 5: operational, evaluable objectives --------------------------------------------------
@@ -209,6 +319,7 @@ VAGUE_VERBS = {
     "percevoir": "identifier, repérer", "prendre": "identifier, expliquer", "améliorer": "appliquer, réaliser",
     "développer": None, "être": "citer le comportement observable attendu (identifier, appliquer…)",
 }
+INFINITIVE = re.compile(r"^[a-zàâçéèêëîïôûùüÿœ'-]{2,}(?:er|ir|re|oir)$")
 LEADING = re.compile(r"^(?:être capable d[e']\s*|savoir\s+(?=\w+er\b))", re.IGNORECASE)
 
 
@@ -221,7 +332,7 @@ def first_verb(objective: str) -> str:
 
 @rule(5)
 def objectives_are_evaluable(ctx: Context) -> None:
-    for _, key, course in courses(ctx):
+    for _, key, course in courses(ctx, 5):
         for index, objective in enumerate(course.objectives):
             verb = first_verb(objective)
             if verb.startswith(("s'", "se ")):
@@ -229,30 +340,72 @@ def objectives_are_evaluable(ctx: Context) -> None:
             if verb in VAGUE_VERBS and VAGUE_VERBS[verb] is not None:
                 ctx.add(5, ERROR, key, ("objectives", index), f"« {verb} » n'est ni observable ni évaluable : "
                         f"commencer par un verbe d'action comme {VAGUE_VERBS[verb]}")
-            elif verb not in ACTION_VERBS:
-                ctx.add(5, WARNING, key, ("objectives", index), f"« {verb} » ne figure pas dans la liste des verbes "
-                        "d'action observables : vérifier que cet objectif est évaluable")
+            elif verb not in ACTION_VERBS and not INFINITIVE.match(verb):
+                ctx.add(5, WARNING, key, ("objectives", index), f"« {_excerpt(objective, 40)} » n'est pas formulé "
+                        "comme une action observable : commencer par un verbe à l'infinitif (identifier, réaliser…)")
 
 
 # Indicator 6: contents and modalities --------------------------------------------------------------
 
 @rule(6)
 def module_durations_add_up(ctx: Context) -> None:
-    for _, key, course in courses(ctx):
-        total = sum(m.hours for m in course.modules)
-        if abs(total - course.duration.hours) > 0.01:
+    for _, key, course in courses(ctx, 6):
+        timed = [m.hours for m in course.modules if m.hours is not None]
+        duration = course.duration
+        if not timed or len(timed) < len(course.modules) or duration is None or not duration.stated:
+            continue
+        total = sum(timed)
+        if duration.hours is not None and abs(total - duration.hours) > 0.01:
             ctx.add(6, ERROR, key, ("duration", "hours"), f"les modules totalisent {total:g} h mais la formation dure "
-                    f"{course.duration.hours:g} h")
+                    f"{duration.hours:g} h")
+        elif duration.hours is None and total > (duration.max_hours or float("inf")) + 0.01:
+            ctx.add(6, ERROR, key, ("duration", "max_hours"), f"les modules totalisent {total:g} h, plus que la "
+                    f"durée maximale annoncée ({duration.max_hours:g} h)")
+
+
+@rule(6)
+def contents_are_described(ctx: Context) -> None:
+    for _, key, course in courses(ctx, 6):
+        if course.category != "BC" and not course.modules:
+            ctx.add(6, ERROR, key, ("modules",), "contenu de la prestation non décrit : lister les modules ou "
+                    "séquences, avec leur durée (`modules`)")
+
+
+@rule(6)
+def modules_match_modality(ctx: Context) -> None:
+    for _, key, course in courses(ctx, 6):
+        if course.formats == ["distanciel"]:
+            for index, module in enumerate(course.modules):
+                if module.distance is False:
+                    ctx.add(6, ERROR, key, ("modules", index, "distance"), "module en présentiel dans une "
+                            "formation annoncée entièrement à distance : corriger la modalité (mixte) ou le module")
+        elif course.formats == ["presentiel"]:
+            for index, module in enumerate(course.modules):
+                if module.distance:
+                    ctx.add(6, ERROR, key, ("modules", index, "distance"), "module à distance dans une formation "
+                            "annoncée en présentiel : corriger la modalité (mixte) ou le module")
 
 
 @rule(6)
 def distance_learning_assistance(ctx: Context) -> None:
-    for _, key, course in courses(ctx):
-        remote = course.format != "presentiel" or any(m.distance for m in course.modules)
-        if remote and not course.methods.distance_support:
-            ctx.add(6, ERROR, key, ("methods",), "formation à distance : décrire l'assistance technique et "
-                    "pédagogique, les activités à distance et leur durée moyenne (`methods.distance_support`, "
-                    "art. D.6313-3-1 du Code du travail)")
+    for _, key, course in courses(ctx, 6):
+        if course.remote and not (course.methods and has_text(course.methods.distance_support)):
+            ctx.add(6, ERROR, key, ("methods", "distance_support"), "formation à distance : décrire l'assistance "
+                    "technique et pédagogique, les activités à distance et leur durée moyenne "
+                    "(`methods.distance_support`, art. D.6313-3-1 du Code du travail)")
+
+
+@rule(6)
+def bilan_phases(ctx: Context) -> None:
+    for _, key, course in courses(ctx, 6):
+        if course.category != "BC":
+            continue
+        phases = course.phases
+        for name, label in (("preliminary", "préliminaire"), ("investigation", "d'investigation"),
+                            ("conclusion", "de conclusion")):
+            if not (phases and has_text(getattr(phases, name))):
+                ctx.add(6, ERROR, key, ("phases", name), f"bilan de compétences : décrire la phase {label} "
+                        "(art. R.6313-4 du Code du travail)")
 
 
 # Indicator 8: positioning --------------------------------------------------------------------------
@@ -260,10 +413,9 @@ def distance_learning_assistance(ctx: Context) -> None:
 @rule(8)
 def positioning_procedure(ctx: Context) -> None:
     gaps = _PositioningGaps(ctx) if ctx.templates is not None else None
-    for cid, key, course in courses(ctx):
-        if not course.evaluation.entry:
-            ctx.add(8, ERROR, key, ("evaluation",),
-                    "aucune procédure de positionnement à l'entrée (`evaluation.entry`)")
+    for cid, key, course in courses(ctx, 8):
+        # The questionnaire qualidoc generates for every course is its positioning procedure; what can be
+        # wrong is a questionnaire (a changed template) that leaves out an objective or a prerequisite.
         for field_name, index in gaps.of(cid, course) if gaps else ():
             ctx.add(8, ERROR, key, (field_name, index), "le questionnaire de positionnement ne reprend pas cet "
                     "élément : vérifier templates/positionnement.md.j2")
@@ -298,8 +450,8 @@ class _PositioningGaps:
         key = _digest([self.ctx.catalogue.file_of(f"courses/{cid}")], self.common)
         if key not in self.known:
             text = self._questionnaire(cid)
-            items = [("objectives", i, o) for i, o in enumerate(course.objectives)]
-            if course.prerequisites != "none":
+            items = [("objectives", i, objective_text(o)) for i, o in enumerate(course.objectives)]
+            if isinstance(course.prerequisites, list):
                 items += [("prerequisites", i, p) for i, p in enumerate(course.prerequisites)]
             self.known[key] = [[name, index] for name, index, item in items if _escaped(item) not in text]
         self.used[key] = self.known[key]
@@ -340,26 +492,35 @@ def _escaped(text: str) -> str:
     return escape(text)
 
 
+def objective_text(objective: str) -> str:
+    from pipeline.markdown import objective_text as shown
+
+    return shown(objective)
+
+
 # Indicators 11 and 12 ----------------------------------------------------------------------------------
 
 @rule(11)
 def achievement_is_evaluated(ctx: Context) -> None:
-    for _, key, course in courses(ctx):
-        if not course.evaluation.final:
-            ctx.add(11, ERROR, key, ("evaluation",), "préciser comment l'atteinte des objectifs est évaluée en fin "
+    for _, key, course in courses(ctx, 11):
+        if course.category == "BC":
+            continue  # a bilan ends with its document de synthèse, stated on its sheet by law
+        if not (course.evaluation and has_text(course.evaluation.final)):
+            ctx.add(11, ERROR, key, ("evaluation", "final"), "préciser comment l'atteinte des objectifs est évaluée en fin "
                     "de formation (`evaluation.final`)")
 
 
 @rule(12)
 def engagement_measures(ctx: Context) -> None:
-    for _, key, course in courses(ctx):
-        if _over_two_days(course) and not course.engagement:
+    for _, key, course in courses(ctx, 12):
+        if _over_two_days(course) and not has_text(course.engagement):
             ctx.add(12, ERROR, key, ("duration",), "formation de plus de 2 jours : décrire les mesures qui "
                     "favorisent l'engagement et préviennent les ruptures de parcours (`engagement`)")
 
 
 def _over_two_days(course: Any) -> bool:
-    return (course.duration.days or 0) > 2 or course.duration.hours > 14
+    duration = course.duration
+    return bool(duration) and ((duration.days or 0) > 2 or duration.longest > 14)
 
 
 # Indicators 21 and 22: trainers --------------------------------------------------------------------------
@@ -410,7 +571,10 @@ def trainers_keep_learning(ctx: Context) -> None:
 @rule(26)
 def disability_referent(ctx: Context) -> None:
     referent = ctx.catalogue.organisation.disability_referent
-    if not (referent.email or referent.phone):
+    if referent is None:
+        ctx.add(26, ERROR, "organisation", ("disability_referent",), "aucun référent handicap désigné "
+                "(`disability_referent` : nom, courriel, téléphone)")
+    elif not reachable(referent):
         ctx.add(26, ERROR, "organisation", ("disability_referent",),
                 "indiquer le courriel ou le téléphone du référent handicap")
 
@@ -477,7 +641,7 @@ def _organisation_finding(ctx: Context, indicator: int, severity: str, message: 
 # Applicability and the check itself --------------------------------------------------------------------
 
 CONDITIONS: dict[str, tuple[Callable[[Catalogue], bool], str]] = {
-    "certifying": (lambda c: any(x.certification for x in c.courses.values()),
+    "certifying": (lambda c: any(x.certifying for x in c.courses.values()),
                    "aucune formation ne conduit à une certification professionnelle"),
     "alternance": (lambda c: any(x.alternance for x in c.courses.values()), "aucune formation en alternance"),
     "work_situation": (lambda c: any(x.work_situation for x in c.courses.values()),
@@ -491,7 +655,7 @@ CONDITIONS: dict[str, tuple[Callable[[Catalogue], bool], str]] = {
 
 def applicability(indicator: Indicator, catalogue: Catalogue) -> str | None:
     """Return None when an indicator applies to the organisation, else the reason it does not."""
-    categories = set(catalogue.organisation.categories)
+    categories = set(catalogue.organisation.categories) | {c.category for c in catalogue.courses.values()}
     if not categories & set(indicator.categories):
         return (f"réservé aux catégories {', '.join(indicator.categories)} ; l'organisme relève de "
                 f"{', '.join(sorted(categories))}")
@@ -505,7 +669,7 @@ def applicability(indicator: Indicator, catalogue: Catalogue) -> str | None:
 def check(catalogue: Catalogue, as_of: dt.date, project: Any = None) -> CheckResult:
     """Run every rule of the référentiel in force and return the findings."""
     org = catalogue.organisation
-    referential = referential_for(org.referential, org.next_audit, as_of)
+    referential = referential_for(org.referential, org.next_audit)
     ctx = Context(catalogue, referential, as_of, project)
     applying = {i.number: applicability(i, catalogue) for i in referential.indicators}
     for number, function in RULES:

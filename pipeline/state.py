@@ -50,6 +50,7 @@ class BuildState:
     path: Path
     outputs: dict[str, OutputRecord] = field(default_factory=dict)
     snapshot: dict[str, list[int] | str] = field(default_factory=dict)
+    incomplete: list[str] = field(default_factory=list)  # documents that show « À compléter » markers
 
     def unchanged_since(self, snapshot: dict[str, list[int] | str], out_dir: Path) -> bool:
         """Tell whether no source moved since the last complete build and every output is as written."""
@@ -69,7 +70,8 @@ class BuildState:
         if raw.get("version") != STATE_VERSION:
             return cls(path)
         outputs = {key: OutputRecord(value["inputs"], value["files"]) for key, value in raw["outputs"].items()}
-        return cls(path, outputs, raw.get("snapshot", {}))
+        incomplete = [str(p) for p in raw.get("incomplete", []) if isinstance(p, str)]
+        return cls(path, outputs, raw.get("snapshot", {}), incomplete)
 
     def why_stale(self, key: str, inputs: dict[str, str], out_dir: Path, files: list[str]) -> str | None:
         """Say why a document must be rebuilt, or None when it is up to date."""
@@ -96,7 +98,7 @@ class BuildState:
 
     def save(self) -> None:
         """Write the state file atomically."""
-        data = {"version": STATE_VERSION, "snapshot": self.snapshot,
+        data = {"version": STATE_VERSION, "snapshot": self.snapshot, "incomplete": self.incomplete,
                 "outputs": {k: {"inputs": v.inputs, "files": v.files} for k, v in sorted(self.outputs.items())}}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True).encode())

@@ -21,8 +21,8 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 NULL_TAG = "tag:yaml.org,2002:null"
 
 Location = tuple[str | int, ...]
-SYNTAX_HINT = (" (check the indentation, and put in double quotes any text that contains ' : ' or ' #', "
-               "or starts with [ { * & ! | > ' % @ or a backquote)")
+SYNTAX_HINT = (" (vérifiez l'indentation, et mettez entre guillemets droits \"…\" tout texte qui contient ' : ' ou "
+               "' #', ou qui commence par [ { * & ! | > ' % @ ou un accent grave)")
 
 
 @dataclass
@@ -51,10 +51,10 @@ def read_yaml(path: Path, shown_as: str) -> tuple[YamlDocument | None, list[Prob
     try:
         size = path.stat().st_size
     except OSError as e:
-        return None, [Problem(shown_as, 0, "", f"cannot read the file: {e.strerror}")]
+        return None, [Problem(shown_as, 0, "", f"lecture du fichier impossible : {e.strerror}")]
     if size > MAX_FILE_BYTES:
         limit = MAX_FILE_BYTES // (1024 * 1024)
-        return None, [Problem(shown_as, 0, "", f"file is {size:,} bytes; content files are limited to {limit} MB")]
+        return None, [Problem(shown_as, 0, "", f"le fichier fait {size:,} octets ; un fichier de contenu est limité à {limit} Mo".replace(",", " "))]
     text, problem = _decode(path.read_bytes(), shown_as)
     if problem:
         return None, [problem]
@@ -68,13 +68,13 @@ def parse_yaml(text: str, shown_as: str) -> tuple[YamlDocument | None, list[Prob
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         what = " ".join(x for x in (e.context, e.problem) if x)
-        return None, [Problem(shown_as, mark.line + 1 if mark else 0, "", f"YAML syntax error: {what}{SYNTAX_HINT}")]
+        return None, [Problem(shown_as, mark.line + 1 if mark else 0, "", f"erreur de syntaxe YAML : {what}{SYNTAX_HINT}")]
     except yaml.YAMLError as e:
-        return None, [Problem(shown_as, 0, "", f"YAML syntax error: {e}")]
+        return None, [Problem(shown_as, 0, "", f"erreur de syntaxe YAML : {e}")]
     doc = YamlDocument(shown_as, None)
     problems: list[Problem] = []
     if node is None:
-        return None, [Problem(shown_as, 1, "", "the file is empty")]
+        return None, [Problem(shown_as, 1, "", "le fichier est vide")]
     doc.data = _convert(node, (), doc, problems, set())
     return doc, problems
 
@@ -84,7 +84,7 @@ def _decode(raw: bytes, shown_as: str) -> tuple[str, Problem | None]:
         return raw.decode("utf-8-sig"), None
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        hint = "the file is not UTF-8 (perhaps Windows-1252 or Latin-1): re-save it as UTF-8 in your editor"
+        hint = "le fichier n'est pas en UTF-8 (sans doute Windows-1252 ou Latin-1) : enregistrez-le en UTF-8 depuis votre éditeur"
         return "", Problem(shown_as, line, "", hint)
 
 
@@ -93,7 +93,7 @@ def _convert(node: yaml.Node, location: Location, doc: YamlDocument, problems: l
     doc.lines.setdefault(location, node.start_mark.line + 1)
     if id(node) in seen:  # an alias: the composer hands back the anchored node a second time
         problems.append(Problem(doc.path, doc.lines[location], field_path(location),
-                                "YAML aliases (*name) are not supported: write the value out"))
+                                "les alias YAML (*nom) ne sont pas acceptés : écrivez la valeur en entier"))
         return None
     seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
@@ -113,11 +113,11 @@ def _convert_mapping(node: yaml.MappingNode, location: Location, doc: YamlDocume
         line = key_node.start_mark.line + 1
         where = field_path((*location, key or "?"))
         if key is None:
-            problems.append(Problem(doc.path, line, field_path(location), "a key must be a plain name"))
+            problems.append(Problem(doc.path, line, field_path(location), "une clé doit être un simple nom"))
             continue
         if key in result:
             first = doc.lines[(*location, key)]
-            message = f"duplicate key (first given on line {first}); keep only one"
+            message = f"clé en double (déjà donnée ligne {first}) : n'en garder qu'une"
             problems.append(Problem(doc.path, line, where, message))
             continue
         doc.lines[(*location, key)] = line

@@ -48,50 +48,52 @@ def test_yaml_syntax_error(project):
     line = line_of(project, COURSE, "delivery: [inter, intra")
     [message] = problems(project)
     assert message.startswith(f"{COURSE}:")
-    assert "YAML syntax error" in message
+    assert "erreur de syntaxe YAML" in message
     assert int(message.split(":")[1]) >= line
 
 
-def test_missing_required_field(project):
+def test_missing_title_is_the_only_missing_field_that_stops_loading(project):
     replace(project, COURSE, "audience: >-", "public: >-")
+    replace(project, COURSE, "title:", "# title:")  # the mapping then starts on line 2
     found = problems(project)
-    assert f"{COURSE}:1: audience: required field is missing – Public visé" in found
-    assert any(m.startswith(f"{COURSE}:{line_of(project, COURSE, 'public:')}: public: unknown key `public`")
+    assert f"{COURSE}:2: title: champ obligatoire absent – Intitulé de la formation (ou de la prestation)" in found
+    assert any(m.startswith(f"{COURSE}:{line_of(project, COURSE, 'public:')}: public: clé inconnue `public`")
                for m in found)
+    assert len(found) == 2  # a missing audience is a finding of `qualidoc check`, not a load problem
 
 
 def test_wrong_type(project):
     replace(project, COURSE, "  hours: 14\n", "  hours: quatorze\n")
     line = line_of(project, COURSE, "hours: quatorze")
     assert problems(project) == [
-        f"{COURSE}:{line}: duration.hours: expected a number (with a dot for decimals: 12.5), got 'quatorze'"
-        " – Durée en heures"]
+        f"{COURSE}:{line}: duration.hours: attendu : un nombre (avec un point pour les décimales : 12.5), "
+        "trouvé : « quatorze » – Durée en heures (une valeur fixe)"]
 
 
 def test_text_with_colon_gets_a_hint(project):
     replace(project, COURSE, "- Préparer les données sous forme de tableau", "- Étape 1 : préparer les données")
     line = line_of(project, COURSE, "Étape 1 : préparer")
     [message] = problems(project)
-    assert message.startswith(f"{COURSE}:{line}: modules[2].contents[1]: expected text, got a mapping of keys")
-    assert "double quotes" in message
+    assert message.startswith(f"{COURSE}:{line}: modules[2].contents[1]: attendu : un texte, trouvé : des clés")
+    assert "entre guillemets droits" in message
 
 
 def test_unknown_key_suggests_nearest(project):
     replace(project, COURSE, "objectives:", "objectifs:")
     found = problems(project)
     line = line_of(project, COURSE, "objectifs:")
-    assert f"{COURSE}:{line}: objectifs: unknown key `objectifs`; did you mean `objectives`?" in found
+    assert f"{COURSE}:{line}: objectifs: clé inconnue `objectifs` ; vouliez-vous dire `objectives` ?" in found
 
 
 def test_unknown_nested_key(project):
     replace(project, COURSE, "  delay: >-", "  delai: >-")
     line = line_of(project, COURSE, "delai:")
-    assert f"{COURSE}:{line}: access.delai: unknown key `delai`; did you mean `delay`?" in problems(project)
+    assert f"{COURSE}:{line}: access.delai: clé inconnue `delai` ; vouliez-vous dire `delay` ?" in problems(project)
 
 
 def test_duplicate_key(project):
     replace(project, COURSE, "reference: BUR-EXC-02", "reference: BUR-EXC-02\nreference: BUR-EXC-03")
-    assert problems(project) == [f"{COURSE}:3: reference: duplicate key (first given on line 2); keep only one"]
+    assert problems(project) == [f"{COURSE}:3: reference: clé en double (déjà donnée ligne 2) : n'en garder qu'une"]
 
 
 def test_unresolved_references(project):
@@ -99,16 +101,16 @@ def test_unresolved_references(project):
     entry = "content/improvements/2026-03-ecrans-salle-2.yaml"
     replace(project, entry, "courses: [excel-perfectionnement]", "courses: [excel-perfectionement]")
     found = problems(project)
-    assert (f"{COURSE}:{line_of(project, COURSE, 'trainers:')}: trainers[1]: no trainer `claire-martn` in "
-            "content/trainers/; did you mean `claire-martin`?") in found
-    assert (f"{entry}:3: courses[1]: no course `excel-perfectionement` in content/courses/; "
-            "did you mean `excel-perfectionnement`?") in found
+    assert (f"{COURSE}:{line_of(project, COURSE, 'trainers:')}: trainers[1]: aucun intervenant `claire-martn` "
+            "dans content/trainers/ ; vouliez-vous dire `claire-martin` ?") in found
+    assert (f"{entry}:3: courses[1]: aucune formation `excel-perfectionement` dans "
+            "content/courses/ ; vouliez-vous dire `excel-perfectionnement` ?") in found
 
 
 def test_date_that_does_not_exist(project):
     replace(project, COURSE, "updated: 2026-09-14", "updated: 2026-02-30")
     assert problems(project) == [
-        f"{COURSE}:3: updated: expected a date written YYYY-MM-DD that exists, got '2026-02-30'"
+        f"{COURSE}:3: updated: attendu : une date existante écrite AAAA-MM-JJ, trouvé : « 2026-02-30 »"
         " – Date de dernière mise à jour du programme"]
 
 
@@ -118,7 +120,7 @@ def test_all_problems_are_reported_together(project):
     replace(project, "content/organisation.yaml", 'siret: "05234567800027"', 'siret: "0523"')
     found = problems(project)
     assert len(found) == 3
-    assert any(m.startswith("content/trainers/claire-martin.yaml:2: status: expected one of") for m in found)
+    assert any(m.startswith("content/trainers/claire-martin.yaml:2: status: attendu : l'une des valeurs") for m in found)
     assert any(m.startswith("content/organisation.yaml:5: siret:") for m in found)
 
 
@@ -133,14 +135,14 @@ def test_cli_reports_errors_without_traceback_and_keeps_documents(project, capsy
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert f"{COURSE}:3: updated:" in err
-    assert "unknown key `objectifs`" in err
-    assert "3 problems in the content: nothing was built" in err
+    assert "clé inconnue `objectifs`" in err
+    assert "2 problèmes dans le contenu : rien n'a été construit" in err
     assert pdf.read_bytes() == before
 
 
 def test_file_name_is_the_id(project):
     (project / "content/courses/Excel Avancé.yaml").write_text("title: x\n", encoding="utf-8")
-    assert any("content/courses/Excel Avancé.yaml: file name must be lower-case" in m for m in problems(project))
+    assert any("content/courses/Excel Avancé.yaml: le nom du fichier ne doit contenir que des minuscules" in m for m in problems(project))
 
 
 def test_usage_error_exits_2(project, capsys):
