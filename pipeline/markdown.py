@@ -152,7 +152,9 @@ INFINITIVE = re.compile(r"^(?:s['’]|se\s+)?\w+(?:er|ir|re|oir)\b", re.IGNORECA
 def objective_text(objective: str) -> str:
     """An objective as shown after « sera capable de : », without a repeated « Être capable de »."""
     text = CAPABLE.sub("", objective, count=1)
-    return text[:1].upper() + text[1:] if text else objective
+    if text == objective or not text:
+        return objective  # content text stays as typed
+    return text[:1].upper() + text[1:]
 
 
 def infinitive_objectives(objectives: list[str]) -> bool:

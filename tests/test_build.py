@@ -12,7 +12,7 @@ from pipeline.cli import main
 from pipeline.project import Project
 from tests.helpers import REPO, copy_project, pdf_text
 
-ALL = 13
+ALL = 17
 
 
 def sha(path: Path) -> str:
@@ -78,7 +78,7 @@ def test_editing_a_template_rebuilds_that_kind(project):
 
 def test_shared_template_rebuilds_its_users(project):
     edit(project.templates / "_organisation.md.j2", "Cet enregistrement", "Cet  enregistrement")
-    assert len(build(project).rebuilt) == 11  # programmes, questionnaires, and the check of ind. 8 reads them
+    assert len(build(project).rebuilt) == 15  # programmes, questionnaires, and the check of ind. 8 reads them
 
 
 def test_style_edit_reaches_pdfs_built_by_the_same_process(project):

@@ -73,7 +73,7 @@ def test_results_and_calculation_method(sample_out, catalogue):
     results = catalogue.courses["excel-perfectionnement"].results
     for text in both(sample_out, "programmes/excel-perfectionnement"):
         assert f"Période du {date_fr(results.period_start)} au {date_fr(results.period_end)}" in text
-        assert "Stagiaires formés 64" in text
+        assert "Stagiaires accueillis 64" in text
         assert "9,1 / 10" in text
         assert normalise(results.method) in text
 
@@ -189,7 +189,7 @@ def test_conformity_matrix(sample_out):
             assert normalise(indicator.text) in text
         assert "non applicable" in text and "hors périmètre de qualidoc" in text
         assert "Non applicable : aucune formation en alternance" in text
-        assert "programmes/excel-perfectionnement.pdf" in text
+        assert "programmes/*.pdf (7 documents)" in text
         assert "Vigilance : intervenant sous-traitant" in text
     document = docx.Document(str(sample_out / "conformite/matrice-conformite.docx"))
     summary = document.tables[0]

@@ -183,8 +183,8 @@ def test_typst_packages_are_refused(project):
     "![](/etc/hostname)",
     "![](../content/assets/logo-formavenir.png)",
 ])
-@pytest.mark.parametrize("kind, heading", [("positionnement", "# Questionnaire de positionnement"),
-                                           ("programme", "# {{ course.title }}")])
+@pytest.mark.parametrize("kind, heading", [("positionnement", '{% import "_labels.j2" as L %}'),
+                                           ("programme", '{% import "_labels.j2" as L %}')])
 def test_template_images_from_outside_are_refused(project, image, kind, heading):
     """Refused before pandoc writes the DOCX (which would fetch the URL), however the image is written."""
     replace(project.root, f"templates/{kind}.md.j2", heading, f"{image}\n\n{heading}")
@@ -204,8 +204,8 @@ def test_documents_failing_for_one_reason_are_reported_once(project, capsys, mon
     assert main(["build"]) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert errors == [errors[0]] and errors[0].startswith(
-        "error: 5 documents (programmes/accueil-handicap, programmes/excel-perfectionnement, "
-        "programmes/management-proximite and 2 more): pandoc:")
+        "error: 7 documents (programmes/accueil-handicap, programmes/bilan-competences, "
+        "programmes/excel-perfectionnement and 4 more): pandoc:")
     assert "only images prepared by the build" in errors[0]
 
 
@@ -225,7 +225,7 @@ def test_other_encodings_get_a_hint(project):
         load_catalogue(project.content, project.root)
     [problem] = caught.value.problems
     assert problem.file == "content/courses/rgpd-essentiel.yaml" and problem.line == 1
-    assert "not UTF-8" in problem.message and "Windows-1252" in problem.message
+    assert "pas en UTF-8" in problem.message and "Windows-1252" in problem.message
 
 
 def test_yaml_1_1_values_stay_as_typed(project):
@@ -247,7 +247,7 @@ def test_yaml_1_1_values_stay_as_typed(project):
 
 def test_duration_written_as_time_is_not_a_number(project):
     replace(project.root, "content/courses/rgpd-essentiel.yaml", "  hours: 7\n", "  hours: 12:30\n")
-    with pytest.raises(ContentError, match="duration.hours: expected a number"):
+    with pytest.raises(ContentError, match="duration.hours: attendu : un nombre"):
         load_catalogue(project.content, project.root)
 
 
@@ -257,7 +257,7 @@ def test_billion_laughs_is_refused(project):
                     for i in range(9))
     (project.content / "trainers/bomb.yaml").write_text(bomb, encoding="utf-8")
     started = time.perf_counter()
-    with pytest.raises(ContentError, match="aliases"):
+    with pytest.raises(ContentError, match="alias YAML"):
         load_catalogue(project.content, project.root)
     assert time.perf_counter() - started < 5
 
@@ -266,7 +266,7 @@ def test_huge_file_is_refused_quickly(project):
     with open(project.content / "trainers/huge.yaml", "wb") as handle:
         handle.write(b"cv: " + b"x" * (50 * 1024 * 1024) + b"\n")
     started = time.perf_counter()
-    with pytest.raises(ContentError, match="limited to 2 MB"):
+    with pytest.raises(ContentError, match="limité à 2 Mo"):
         load_catalogue(project.content, project.root)
     assert time.perf_counter() - started < 2
 
@@ -304,7 +304,7 @@ def test_unwritable_output_is_reported(project, capsys, monkeypatch):
     assert main(["build"]) == 1
     err = capsys.readouterr().err
     # every questionnaire lost its folder: one line for the five, same reason
-    assert "error: 5 documents (positionnement/accueil-handicap" in err and "cannot write" in err
+    assert "error: 7 documents (positionnement/accueil-handicap" in err and "cannot write" in err
     assert err.count("error:") == 1
     assert (project.out / "programmes/rgpd-essentiel.pdf").read_bytes() != kept  # the others were built
 

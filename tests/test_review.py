@@ -147,7 +147,7 @@ def test_textconv_and_git_diff_of_documents(repo, capsys):
     assert "pre-commit hook" in capsys.readouterr().out
     build(Project.at(repo))
     text = run(capsys, "textconv", "build/programmes/rgpd-essentiel.docx")
-    assert "RGPD : les essentiels pour les équipes" in text and "390 € HT par personne" in text
+    assert "RGPD : les essentiels pour les équipes" in text and "390\u00a0€ HT par personne" in text
     assert "--- page 1 ---" in run(capsys, "textconv", "build/programmes/rgpd-essentiel.pdf")
     git(repo, "add", "-f", "build/programmes/rgpd-essentiel.docx", "build/programmes/rgpd-essentiel.pdf")
     git(repo, "commit", "-q", "--no-verify", "-m", "Documents publiés")
@@ -155,8 +155,8 @@ def test_textconv_and_git_diff_of_documents(repo, capsys):
     build(Project.at(repo))
     diff = git(repo, "diff", "--", "build/programmes/rgpd-essentiel.docx").stdout
     lines = diff.splitlines()
-    assert any(line.startswith("-") and "Inter-entreprises : 390 € HT par personne" in line for line in lines)
-    assert any(line.startswith("+") and "Inter-entreprises : 420 € HT par personne" in line for line in lines)
+    assert any(line.startswith("-") and "Inter-entreprises : 390\u00a0€ HT par personne" in line for line in lines)
+    assert any(line.startswith("+") and "Inter-entreprises : 420\u00a0€ HT par personne" in line for line in lines)
     assert "Binary files" not in git(repo, "diff", "--", "build/programmes/rgpd-essentiel.pdf").stdout
 
 

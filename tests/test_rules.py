@@ -64,8 +64,10 @@ def only(found, indicator, severity="error"):
 
 def test_ind1_v10_recognition_and_funding(project):
     edit(project, EXCEL, "recognition: Attestation", "# recognition: Attestation")
+    assert not [f for f in findings(project) if f.indicator == 1]  # the sanction states the recognition
+    edit(project, EXCEL, "sanction: Attestation", "# sanction: Attestation")
     [f] = only(findings(project), 1)
-    assert (f.file, f.line) == (EXCEL, 1) and "type de reconnaissance" in f.message
+    assert (f.file, f.line, f.field) == (EXCEL, 1, "recognition") and "type de reconnaissance" in f.message
     (project.root / "content/organisation.yaml").write_text(
         (project.root / "content/organisation.yaml").read_text(encoding="utf-8") + "referential: V9\n",
         encoding="utf-8")
@@ -73,7 +75,7 @@ def test_ind1_v10_recognition_and_funding(project):
 
 
 def test_ind1_outdated_programme(project):
-    [f] = only(findings(project, dt.date(2027, 4, 10)), 1)
+    [f] = only(findings(project, dt.date(2027, 4, 10)), 1, "warning")
     assert f.file == "content/courses/prise-de-parole.yaml" and f.field == "updated"
     assert "il y a 12 mois" in f.message
     assert not [f for f in findings(project) if f.indicator == 1]
@@ -120,10 +122,10 @@ def test_ind5_vague_and_unknown_verbs(project):
     edit(project, EXCEL, "  - Concevoir un tableau de bord", "  - Tableau de bord")
     found = findings(project)
     [error] = only(found, 5)
-    assert (error.line, error.field) == (line_of(project, EXCEL, "Connaître les formules"), "objectives.1")
+    assert (error.line, error.field) == (line_of(project, EXCEL, "Connaître les formules"), "objectives[1]")
     assert "citer, identifier, décrire" in error.message
     [warning] = only(found, 5, "warning")
-    assert warning.field == "objectives.3"
+    assert warning.field == "objectives[3]" and "verbe à l'infinitif" in warning.message
 
 
 def test_first_verb():
@@ -147,11 +149,12 @@ def test_ind6_durations_and_distance_support(project):
 
 def test_ind8_positioning(project):
     edit(project, EXCEL, "  entry: Questionnaire de positionnement", "  # entry: Questionnaire")
-    edit(project, "templates/positionnement.md.j2", "{% set _ = rows.append([loop.index ~ \". \" ~ objective,",
-         "{% set _ = rows.append([loop.index ~ \". \" ~ objective[:10],")
+    assert not [f for f in findings(project) if f.indicator == 8]  # the generated questionnaire is the procedure
+    edit(project, "templates/positionnement.md.j2", "(objective | objective), checkbox()",
+         "(objective | objective)[:10], checkbox()")
     found = only(findings(project), 8)
-    assert any(f.file == EXCEL and "positionnement à l'entrée" in f.message for f in found)
-    assert any(f.field == "objectives.1" and "ne reprend pas" in f.message for f in found)
+    assert any(f.file == EXCEL and f.field == "objectives[1]" and "ne reprend pas" in f.message for f in found)
+    assert all(f.file != "content/courses/bilan-competences.yaml" for f in found)  # no indicator 8 for a bilan
 
 
 def test_ind11_and_ind12(project):
@@ -229,9 +232,10 @@ def test_not_applicable_indicators_say_why(project):
 
 def test_referential_versions():
     assert len(load_referential("V9").indicators) == 32 and len(load_referential("V10").indicators) == 33
-    assert referential_for(None, dt.date(2026, 10, 15), TODAY).version == "V9"
-    assert referential_for(None, dt.date(2026, 11, 1), TODAY).version == "V10"
-    assert referential_for("V9", dt.date(2027, 1, 1), TODAY).version == "V9"
+    assert referential_for(None, dt.date(2026, 10, 15)).version == "V9"
+    assert referential_for(None, dt.date(2026, 11, 1)).version == "V10"
+    assert referential_for("V9", dt.date(2027, 1, 1)).version == "V9"
+    assert referential_for(None, None).version == "V10"  # never the clock nor the content's dates
     assert "analyse des risques" in load_referential("V10").indicator(32).text
 
 
@@ -244,6 +248,26 @@ def test_check_cli_exit_codes_and_json(project, capsys, monkeypatch):
     assert main(["check", "--as-of", "2026-11-27", "--strict"]) == 1
     capsys.readouterr()
     assert main(["check", "--as-of", "2026-12-20", "--format", "json"]) == 1
-    items = json.loads(capsys.readouterr().out)
-    assert {"indicator", "severity", "file", "line", "field", "message"} == set(items[0])
+    report = json.loads(capsys.readouterr().out)
+    assert report["referential"] == "V10" and report["loaded"] and report["load_problems"] == []
+    items = report["findings"]
+    assert {"kind", "indicator", "severity", "file", "line", "field", "message"} == set(items[0])
     assert any(i["indicator"] == 32 and i["severity"] == "error" for i in items)
+    assert report["summary"]["errors"] == sum(i["severity"] == "error" for i in items)
+
+
+def test_check_json_when_content_cannot_be_read(project, capsys, monkeypatch):
+    monkeypatch.chdir(project.root)
+    edit(project, EXCEL, "title:", "titre:")
+    edit(project, RGPD, "delivery: [inter, intra]", "delivery: [inter, intra")
+    assert main(["check", "--format", "json"]) == 3
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["loaded"] is False and report["findings"] == [] and report["referential"] is None
+    problems = {(p["kind"], p["file"], p["field"]) for p in report["load_problems"]}
+    assert ("load", EXCEL, "titre") in problems and ("load", EXCEL, "title") in problems
+    assert any(p["file"] == RGPD and p["line"] > 1 for p in report["load_problems"])
+    assert main(["check"]) == 3
+    captured = capsys.readouterr()
+    assert "Contrôle RNQ impossible : 3 problèmes de lecture" in captured.out
+    assert f"{EXCEL}:1: titre: clé inconnue `titre`" in captured.err and "Traceback" not in captured.err
