@@ -75,7 +75,8 @@ def load_catalogue(content_dir: Path, project_root: Path | None = None, cache: P
         if obj is not None:
             loaded[key] = (path, doc, obj)  # type: ignore[assignment]
     if not any(key == "organisation" for key, _, _ in files):
-        problems.append(Problem(relative(content_dir / "organisation.yaml", root), 0, "", "fichier manquant : il décrit l'organisme (au moins `name`)"))
+        problems.append(Problem(relative(content_dir / "organisation.yaml", root), 0, "",
+                                "fichier manquant : il décrit l'organisme (au moins `name`)"))
     catalogue = _assemble(root, loaded)
     problems += check_references(catalogue, known={key for key, _, _ in files})
     problems += _check_logo(catalogue)
@@ -96,7 +97,8 @@ def _content_files(content_dir: Path, problems: list[Problem],
                 continue
             if not ID_PATTERN.match(path.stem):
                 problems.append(Problem(relative(path, root), 0, "",
-                                        "le nom du fichier ne doit contenir que des minuscules sans accent, des chiffres, « - » ou « _ » (c'est l'identifiant)"))
+                                        "le nom du fichier ne doit contenir que des minuscules sans accent, "
+                                        "des chiffres, « - » ou « _ » (c'est l'identifiant)"))
                 continue
             yield f"{folder}/{path.stem}", path, model
 
@@ -179,12 +181,14 @@ def _message(item: Any, location: Location, model: type[BaseModel]) -> str:
     if kind == "literal_error":
         return f"attendu : {_choices(item['ctx']['expected'])}, trouvé : {_shown(value)}{suffix}"
     if kind == "too_short":
-        return f"attendu : au moins {item['ctx']['min_length']} élément{'s' if item['ctx']['min_length'] > 1 else ''}{suffix}"
+        least = item["ctx"]["min_length"]
+        return f"attendu : au moins {least} élément{'s' if least > 1 else ''}{suffix}"
     if kind == "string_too_short":
         return f"ne doit pas être vide{suffix}"
     if kind == "string_pattern_mismatch":
         return f"{_shown(value)} n'a pas la forme attendue{suffix}"
-    return f"valeur refusée ({item['msg']}), trouvé : {_shown(value)}{suffix}" if value is not None else f"valeur refusée ({item['msg']}){suffix}"
+    found = f", trouvé : {_shown(value)}" if value is not None else ""
+    return f"valeur refusée ({item['msg']}){found}{suffix}"
 
 
 def _unknown_key(model: type[BaseModel], location: Location) -> str:
@@ -308,5 +312,6 @@ def _dangling(catalogue: Catalogue, key: str, field_name: str, ids: list[str], k
         close = difflib.get_close_matches(ref, ids_in_folder, n=1)
         hint = f" ; vouliez-vous dire `{close[0]}` ?" if close else ""
         problems.append(Problem(shown, catalogue.line_of(key, (field_name, index)), field_path((field_name, index)),
-                                f"{'aucune formation' if folder == 'courses' else 'aucun intervenant'} `{ref}` dans content/{folder}/{hint}"))
+                                f"{'aucune formation' if folder == 'courses' else 'aucun intervenant'} `{ref}` "
+                                f"dans content/{folder}/{hint}"))
     return problems

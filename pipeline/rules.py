@@ -506,8 +506,8 @@ def achievement_is_evaluated(ctx: Context) -> None:
         if course.category == "BC":
             continue  # a bilan ends with its document de synthèse, stated on its sheet by law
         if not (course.evaluation and has_text(course.evaluation.final)):
-            ctx.add(11, ERROR, key, ("evaluation", "final"), "préciser comment l'atteinte des objectifs est évaluée en fin "
-                    "de formation (`evaluation.final`)")
+            ctx.add(11, ERROR, key, ("evaluation", "final"), "préciser comment l'atteinte des objectifs est évaluée "
+                    "en fin de formation (`evaluation.final`)")
 
 
 @rule(12)

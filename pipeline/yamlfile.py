@@ -54,7 +54,9 @@ def read_yaml(path: Path, shown_as: str) -> tuple[YamlDocument | None, list[Prob
         return None, [Problem(shown_as, 0, "", f"lecture du fichier impossible : {e.strerror}")]
     if size > MAX_FILE_BYTES:
         limit = MAX_FILE_BYTES // (1024 * 1024)
-        return None, [Problem(shown_as, 0, "", f"le fichier fait {size:,} octets ; un fichier de contenu est limité à {limit} Mo".replace(",", " "))]
+        shown = f"{size:,}".replace(",", "\u202f")
+        return None, [Problem(shown_as, 0, "", f"le fichier fait {shown} octets ; un fichier de contenu est limité à "
+                                               f"{limit} Mo")]
     text, problem = _decode(path.read_bytes(), shown_as)
     if problem:
         return None, [problem]
@@ -68,7 +70,8 @@ def parse_yaml(text: str, shown_as: str) -> tuple[YamlDocument | None, list[Prob
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         what = " ".join(x for x in (e.context, e.problem) if x)
-        return None, [Problem(shown_as, mark.line + 1 if mark else 0, "", f"erreur de syntaxe YAML : {what}{SYNTAX_HINT}")]
+        return None, [Problem(shown_as, mark.line + 1 if mark else 0, "",
+                              f"erreur de syntaxe YAML : {what}{SYNTAX_HINT}")]
     except yaml.YAMLError as e:
         return None, [Problem(shown_as, 0, "", f"erreur de syntaxe YAML : {e}")]
     doc = YamlDocument(shown_as, None)
@@ -84,7 +87,8 @@ def _decode(raw: bytes, shown_as: str) -> tuple[str, Problem | None]:
         return raw.decode("utf-8-sig"), None
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        hint = "le fichier n'est pas en UTF-8 (sans doute Windows-1252 ou Latin-1) : enregistrez-le en UTF-8 depuis votre éditeur"
+        hint = ("le fichier n'est pas en UTF-8 (sans doute Windows-1252 ou Latin-1) : enregistrez-le en UTF-8 "
+                "depuis votre éditeur")
         return "", Problem(shown_as, line, "", hint)
 
 

@@ -140,7 +140,8 @@ def test_output_is_byte_identical_across_builds(tmp_path):
 def test_failed_document_keeps_last_good_version(project, capsys, monkeypatch):
     matrix = project.out / "intervenants/matrice-competences.pdf"
     good = matrix.read_bytes()
-    edit(project.templates / "matrice-competences.md.j2", "{{ t.cv | paragraphs if t.cv else todo(\"résumé du CV\") }}", "{{ t.curriculum }}")
+    edit(project.templates / "matrice-competences.md.j2", '{{ t.cv | paragraphs if t.cv else todo("résumé du CV") }}',
+         "{{ t.curriculum }}")
     edit(project.content / "courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
     monkeypatch.chdir(project.root)
     assert main(["build"]) == 1

@@ -120,7 +120,8 @@ def test_all_problems_are_reported_together(project):
     replace(project, "content/organisation.yaml", 'siret: "05234567800027"', 'siret: "0523"')
     found = problems(project)
     assert len(found) == 3
-    assert any(m.startswith("content/trainers/claire-martin.yaml:2: status: attendu : l'une des valeurs") for m in found)
+    assert any(m.startswith("content/trainers/claire-martin.yaml:2: status: attendu : l'une des valeurs")
+               for m in found)
     assert any(m.startswith("content/organisation.yaml:5: siret:") for m in found)
 
 
@@ -142,7 +143,8 @@ def test_cli_reports_errors_without_traceback_and_keeps_documents(project, capsy
 
 def test_file_name_is_the_id(project):
     (project / "content/courses/Excel Avancé.yaml").write_text("title: x\n", encoding="utf-8")
-    assert any("content/courses/Excel Avancé.yaml: le nom du fichier ne doit contenir que des minuscules" in m for m in problems(project))
+    assert any("content/courses/Excel Avancé.yaml: le nom du fichier ne doit contenir que des minuscules" in m
+               for m in problems(project))
 
 
 def test_usage_error_exits_2(project, capsys):
@@ -158,4 +160,7 @@ def test_fields_lists_french_descriptions(capsys):
     assert main(["fields", "course"]) == 0
     out = capsys.readouterr().out
     assert "prerequisites: Prérequis" in out
+    assert "title: Intitulé de la formation (ou de la prestation) (obligatoire)" in out
+    assert "audience: Public visé (mention RNQ : signalée par `qualidoc check` si absente)" in out
+    assert "category: Catégorie d'action : AFC (action de formation, par défaut), BC (bilan de compétences)" in out
     assert "  delay: Délai d'accès : durée estimée entre la demande du bénéficiaire" in out

@@ -105,6 +105,7 @@ def test_placeholders_are_not_mentions(text):
     assert is_placeholder(text)
 
 
-@pytest.mark.parametrize("text", ["Sur demande, sous 15 jours ouvrés", "2 semaines", "Non-voyants : supports en braille"])
+@pytest.mark.parametrize("text", ["Sur demande, sous 15 jours ouvrés", "2 semaines",
+                                  "Non-voyants : supports en braille"])
 def test_real_information_is_not_a_placeholder(text):
     assert not is_placeholder(text)
