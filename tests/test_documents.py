@@ -196,3 +196,96 @@ def test_conformity_matrix(sample_out):
     total = [c.text for c in summary.rows[-1].cells]
     assert total[0] == "Total" and sum(int(x) for x in total[1:]) == 33
     assert int(total[2]) == 0  # nothing to complete in the conforming sample
+
+
+def test_bilan_programme_and_interview_guide(sample_out):
+    for text in both(sample_out, "programmes/bilan-competences"):
+        assert "Programme du bilan de compétences" in text and "le bénéficiaire sera capable de" in text
+        assert "le stagiaire" not in text and "Prérequis" not in text
+        assert "de 18 h à 24 h, selon le format retenu" in text
+        assert "Présentiel ou distanciel au choix, individuel" in text
+        for phase in ("1. Phase préliminaire.", "2. Phase d'investigation.", "3. Phase de conclusion."):
+            assert phase in text
+        assert "pour une durée de 24 heures au plus" in text and "document de synthèse remis au seul" in text
+        assert "Éligible au CPF Oui" in text and "1 980 € net de taxe par personne" in text
+    for text in both(sample_out, "positionnement/bilan-competences"):
+        assert "Guide de l'entretien préliminaire" in text and "Qu'est-ce qui vous amène" in text
+        assert "je ne connais pas" not in text and "Auto-évaluation" not in text
+
+
+def test_certificate_outside_the_registers(sample_out):
+    for text in both(sample_out, "programmes/habilitation-electrique-b0"):
+        assert "Certificat délivré" in text and "Norme NF C 18-510" in text
+        assert "Ce certificat n'est pas enregistré au RNCP ni au répertoire spécifique." in text
+        assert "Code" not in text.split("Certificat délivré")[1].split("Contacts")[0]
+        assert "(45 min)" in text and "(2 h 15)" in text and "(1 h 30)" in text
+        assert ("Intra-entreprise : sur devis (à partir de 1 150 € HT par groupe ; selon le nombre de "
+                "participants (12 au plus) et le lieu)") in text
+        assert "À compléter" not in text
+
+
+def test_rncp_certification_with_blocks(sample_out, catalogue):
+    cert = catalogue.courses["management-proximite"].certification
+    for text in both(sample_out, "programmes/management-proximite"):
+        assert "RNCP38512" in text and "Répertoire national des certifications professionnelles" in text
+        for block in cert.blocks:
+            assert normalise(block) in text
+
+
+def test_group_size_and_objectives_read_as_french(sample_out):
+    for text in both(sample_out, "programmes/rgpd-essentiel"):
+        assert "Effectif Jusqu'à 12 participants" in text
+
+
+def test_objectives_written_as_capable_of(tmp_path):
+    from pipeline.build import build
+    from pipeline.project import Project
+    from tests.helpers import copy_project, edit_yaml
+
+    copy_project(tmp_path)
+    edit_yaml(tmp_path / "content/courses/excel-perfectionnement.yaml",
+              objectives=["Être capable de construire un tableau croisé dynamique", "être capable d'importer des données"])
+    edit_yaml(tmp_path / "content/courses/rgpd-essentiel.yaml",
+              objectives=["Les bases légales du RGPD", "Identifier une donnée sensible"])
+    assert not build(Project.at(tmp_path)).failed
+    for text in both(tmp_path / "build", "programmes/excel-perfectionnement"):
+        assert "sera capable de :" in text and "Construire un tableau croisé dynamique" in text
+        assert "Importer des données" in text and "tre capable" not in text
+    for text in both(tmp_path / "build", "programmes/rgpd-essentiel"):
+        assert "Objectifs visés à l'issue de la formation :" in text and "Les bases légales du RGPD" in text
+        assert "sera capable de" not in text
+
+
+def test_trainer_without_continuing_training_builds(tmp_path):
+    from pipeline.build import build
+    from pipeline.project import Project
+    from tests.helpers import copy_project, edit_yaml
+
+    copy_project(tmp_path)
+    edit_yaml(tmp_path / "content/trainers/claire-martin.yaml", training=None, role=None, cv=None)
+    report = build(Project.at(tmp_path))
+    assert not report.failed, report.failed
+    for text in both(tmp_path / "build", "intervenants/matrice-competences"):
+        assert "Claire Martin" in text and "[À compléter : résumé du CV]" in text
+
+
+def test_conformity_matrix_and_check_agree(sample_out):
+    import re
+
+    from pipeline.content import load_catalogue
+    from pipeline.documents import plan_documents
+    from pipeline.project import Project
+    from pipeline.rules import check
+
+    project = Project.at(sample_out.parent)
+    catalogue = load_catalogue(project.content, project.root)
+    [matrix] = [d for d in plan_documents(catalogue, project) if d.kind == "conformite"]
+    result = check(catalogue, matrix.version, project)
+    for text in both(sample_out, "conformite/matrice-conformite"):
+        assert f"Contrôles établis au {normalise(date_long(matrix.version))}" in text
+        assert f"« qualidoc check --as-of {matrix.version.isoformat()} »" in text
+        assert result.referential.label.split(" (")[0] in text
+        errors = len(result.errors())
+        warnings = len(result.findings) - errors
+        assert re.search(rf"Contrôles automatiques : {errors} écarts? à corriger, {warnings} points? de vigilance",
+                         text)
