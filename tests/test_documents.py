@@ -244,7 +244,8 @@ def test_objectives_written_as_capable_of(tmp_path):
 
     copy_project(tmp_path)
     edit_yaml(tmp_path / "content/courses/excel-perfectionnement.yaml",
-              objectives=["Être capable de construire un tableau croisé dynamique", "être capable d'importer des données"])
+              objectives=["Être capable de construire un tableau croisé dynamique",
+                          "être capable d'importer des données"])
     edit_yaml(tmp_path / "content/courses/rgpd-essentiel.yaml",
               objectives=["Les bases légales du RGPD", "Identifier une donnée sensible"])
     assert not build(Project.at(tmp_path)).failed
