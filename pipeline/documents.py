@@ -98,6 +98,8 @@ def _positioning(catalogue: Catalogue, project: Any = None) -> list[Document]:
                                   f"{title} – {course.title}", course.reference or "",
                                   _course_version(catalogue, cid), ("organisation", f"courses/{cid}"),
                                   {"course": course, "course_id": cid},
+                                  incomplete=course.category != "BC" and (not course.objectives
+                                                                          or course.prerequisites is None),
                                   stamp="" if course.updated else "date de mise à jour à compléter"))
     return documents
 
