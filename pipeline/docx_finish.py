@@ -73,10 +73,29 @@ def _finish_part(name: str, content: bytes, texts: dict[str, str], title: str, c
         return CORE.format(title=xml_escape(title), creator=xml_escape(creator), date=date).encode()
     if name == "word/document.xml":
         return _finish_body(content.decode()).encode()
+    if name == "word/settings.xml":
+        return _french_settings(content.decode()).encode()
     if re.fullmatch(r"word/(header|footer)\d*\.xml", name):
         # One pass, so that a placeholder's name inside a value is not replaced in its turn.
         return PLACEHOLDER.sub(lambda m: xml_escape(texts.get(m.group(), "")), content.decode()).encode()
     return content
+
+
+COMPAT = ('<w:compat><w:compatSetting w:name="compatibilityMode" w:uri="http://schemas.microsoft.com/office/word" '
+          'w:val="15"/></w:compat>')
+
+
+def _french_settings(xml: str) -> str:
+    """Word's current mode (not « Mode de compatibilité »), French language, decimal comma.
+
+    w:compat stands before w:rsids in the schema's order of w:settings.
+    """
+    if "<w:compat>" not in xml:
+        anchor = xml.find("<w:rsids") if "<w:rsids" in xml else xml.find("<w:themeFontLang")
+        xml = xml[:anchor] + COMPAT + xml[anchor:] if anchor >= 0 else xml
+    xml = re.sub(r'<w:themeFontLang w:val="[^"]*"', '<w:themeFontLang w:val="fr-FR"', xml)
+    xml = xml.replace('<w:decimalSymbol w:val="." />', '<w:decimalSymbol w:val="," />')
+    return xml.replace('<w:listSeparator w:val="," />', '<w:listSeparator w:val=";" />')
 
 
 def _finish_body(xml: str) -> str:
@@ -89,6 +108,12 @@ def _finish_body(xml: str) -> str:
     end = xml.index("</w:sectPr>", start) + len("</w:sectPr>")
     portrait = xml[start:end]
     xml = xml.replace('<w:sectPr w:rsidR="QDPORTRAIT"/>', portrait)
+    # A landscape part that ends the document is the last section itself: closing it with a paragraph
+    # would leave an empty portrait section after it, a blank page in Word and LibreOffice.
+    last = xml.rindex("<w:sectPr")
+    ending = re.search(r'<w:p><w:pPr><w:sectPr w:rsidR="QDLANDSCAPE"/></w:pPr></w:p>\s*$', xml[:last])
+    if ending and xml[ending.end():].startswith(portrait):
+        xml = xml[:ending.start()] + _landscape(portrait) + xml[ending.end() + len(portrait):]
     return xml.replace('<w:sectPr w:rsidR="QDLANDSCAPE"/>', _landscape(portrait))
 
 

@@ -14,8 +14,7 @@ import tempfile
 from pathlib import Path
 
 import docx
-from docx.enum.text import WD_TAB_ALIGNMENT
-from docx.oxml import OxmlElement, parse_xml
+from docx.oxml import parse_xml
 from docx.oxml.ns import nsdecls, qn
 from docx.shared import Cm, Pt, RGBColor
 
@@ -32,6 +31,40 @@ TABLE_BORDERS = (
 )
 
 
+# Children of the elements written here, in the order the WordprocessingML schema (ECMA-376) requires.
+ORDER = {
+    "tblPr": ["tblStyle", "tblpPr", "tblOverlap", "bidiVisual", "tblStyleRowBandSize", "tblStyleColBandSize",
+              "tblW", "jc", "tblCellSpacing", "tblInd", "tblBorders", "shd", "tblLayout", "tblCellMar", "tblLook"],
+    "tblStylePr": ["pPr", "rPr", "tblPr", "trPr", "tcPr"],
+    "style": ["name", "aliases", "basedOn", "next", "link", "autoRedefine", "hidden", "uiPriority", "semiHidden",
+              "unhideWhenUsed", "qFormat", "locked", "personal", "personalCompose", "personalReply", "rsid", "pPr",
+              "rPr", "tblPr", "trPr", "tcPr", "tblStylePr"],
+}
+BORDER = '<w:{side} w:val="single" w:sz="4" w:space="0" w:color="A6A6A6"/>'
+ANSWER_BOX = (
+    f'<w:style {nsdecls("w")} w:type="table" w:customStyle="1" w:styleId="AnswerBox"><w:name w:val="AnswerBox"/>'
+    '<w:basedOn w:val="TableNormal"/><w:uiPriority w:val="99"/><w:pPr><w:spacing w:before="0" w:after="0"/></w:pPr>'
+    '<w:tblPr><w:tblW w:w="5000" w:type="pct"/><w:tblBorders>'
+    + "".join(BORDER.format(side=side) for side in ("top", "left", "bottom", "right"))
+    + '</w:tblBorders><w:tblCellMar><w:top w:w="60" w:type="dxa"/><w:left w:w="108" w:type="dxa"/>'
+    '<w:bottom w:w="60" w:type="dxa"/><w:right w:w="108" w:type="dxa"/></w:tblCellMar></w:tblPr></w:style>'
+)
+RUN_PROPERTIES = f'<w:rPr><w:rFonts w:ascii="{FONT}" w:hAnsi="{FONT}" w:cs="{FONT}"/><w:color w:val="595959"/>' \
+                 '<w:sz w:val="16"/><w:szCs w:val="16"/></w:rPr>'
+
+
+def _in_order(parent, child) -> None:  # type: ignore[no-untyped-def]
+    """Insert an element among its siblings where the schema wants it."""
+    order = ORDER[parent.tag.split("}")[1]]
+    name = child.tag.split("}")[1]
+    later = order[order.index(name) + 1:]
+    for sibling in parent:
+        if sibling.tag.split("}")[1] in later:
+            sibling.addprevious(child)
+            return
+    parent.append(child)
+
+
 def build_reference(target: Path) -> None:
     """Write an A4, French-styled reference.docx with header and footer placeholders."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -42,6 +75,7 @@ def build_reference(target: Path) -> None:
     _page_setup(document)
     _styles(document)
     _header_footer(document.sections[0])
+    _french_and_explicit_fonts(document)
     document.core_properties.author = ""
     document.core_properties.title = ""
     document.save(str(target))
@@ -75,68 +109,73 @@ def _styles(document: docx.document.Document) -> None:
 
 def _table_style(style) -> None:  # type: ignore[no-untyped-def]
     tbl_pr = style.element.find(qn("w:tblPr"))
-    tbl_pr.append(parse_xml(TABLE_BORDERS))
+    _in_order(tbl_pr, parse_xml(TABLE_BORDERS))
     margins = tbl_pr.find(qn("w:tblCellMar"))
     for side in ("top", "bottom"):
         margins.find(qn(f"w:{side}")).set(qn("w:w"), "40")
     first_row = style.element.find(qn("w:tblStylePr"))
-    first_row.append(parse_xml(f'<w:rPr {nsdecls("w")}><w:b/></w:rPr>'))
+    _in_order(first_row, parse_xml(f'<w:rPr {nsdecls("w")}><w:b/></w:rPr>'))
     tc_pr = first_row.find(qn("w:tcPr"))
     tc_pr.append(parse_xml(f'<w:shd {nsdecls("w")} w:val="clear" w:color="auto" w:fill="DCE6F2"/>'))
-    first_row.append(parse_xml(f'<w:trPr {nsdecls("w")}><w:tblHeader/></w:trPr>'))
+    _in_order(first_row, parse_xml(f'<w:trPr {nsdecls("w")}><w:tblHeader/></w:trPr>'))
+    style.element.getparent().append(parse_xml(ANSWER_BOX))  # the questionnaires' answer boxes
+
+
+def _french_and_explicit_fonts(document: docx.document.Document) -> None:
+    """French as the language of every style; fonts named, not taken from the theme (Aptos, absent in LibreOffice)."""
+    styles = document.styles.element
+    for fonts in styles.iter(qn("w:rFonts")):
+        for name in list(fonts.attrib):
+            if name.lower().endswith("theme"):
+                del fonts.attrib[name]
+        for name in ("w:ascii", "w:hAnsi", "w:cs", "w:eastAsia"):
+            fonts.set(qn(name), FONT)
+    for language in styles.iter(qn("w:lang")):
+        language.set(qn("w:val"), "fr-FR")
 
 
 def _header_footer(section) -> None:  # type: ignore[no-untyped-def]
-    width = section.page_width - section.left_margin - section.right_margin
-    header = section.header.paragraphs[0]
-    _two_sided(header, width, "QD_HEADER_LEFT", "QD_HEADER_RIGHT")
-    _bottom_border(header)
-    footer = section.footer.paragraphs[0]
-    _two_sided(footer, width, "QD_FOOTER_LEFT", None)
-    _page_x_of_y(footer)
+    """Header and footer as full-width tables: the right part ends at the right margin in portrait and landscape."""
+    _two_sided(section.header, "QD_HEADER_LEFT", "QD_HEADER_RIGHT", (50, 50), border=True)
+    _two_sided(section.footer, "QD_FOOTER_LEFT", None, (78, 22), border=False)
 
 
-def _two_sided(paragraph, width, left: str, right: str | None) -> None:  # type: ignore[no-untyped-def]
-    paragraph.paragraph_format.tab_stops.add_tab_stop(width, WD_TAB_ALIGNMENT.RIGHT)
-    _run(paragraph, left)
-    _run(paragraph, "\t" + right if right else "\t")
+def _two_sided(part, left: str, right: str | None, widths: tuple[int, int], border: bool) -> None:  # type: ignore[no-untyped-def]
+    """Write a two-cell table spanning the text width: text on the left, right-aligned text or page numbers."""
+    cells = []
+    for index, (text, width) in enumerate(zip((left, right), widths)):
+        jc = '<w:jc w:val="right"/>' if index else ""
+        runs = _text_run(text) if text else _page_x_of_y()
+        cells.append(f'<w:tc><w:tcPr><w:tcW w:w="{width * 50}" w:type="pct"/></w:tcPr><w:p><w:pPr>'
+                     f'<w:spacing w:before="0" w:after="40"/>{jc}</w:pPr>{runs}</w:p></w:tc>')
+    borders = f'<w:tblBorders>{BORDER.format(side="bottom")}</w:tblBorders>' if border else ""
+    grid = "".join(f'<w:gridCol w:w="{round(9638 * w / 100)}"/>' for w in widths)
+    table = (f'<w:tbl {nsdecls("w")}><w:tblPr><w:tblW w:w="5000" w:type="pct"/>{borders}'
+             '<w:tblCellMar><w:left w:w="0" w:type="dxa"/><w:right w:w="0" w:type="dxa"/></w:tblCellMar>'
+             '<w:tblLook w:val="0000" w:firstRow="0" w:lastRow="0" w:firstColumn="0" w:lastColumn="0" w:noHBand="0" '
+             f'w:noVBand="0"/></w:tblPr><w:tblGrid>{grid}</w:tblGrid><w:tr>{"".join(cells)}</w:tr></w:tbl>')
+    container = part._element
+    for child in list(container):
+        container.remove(child)
+    container.append(parse_xml(table))
+    # A header or footer ends with a paragraph; this one takes no room.
+    container.append(parse_xml(f'<w:p {nsdecls("w")}><w:pPr><w:spacing w:before="0" w:after="0" w:line="20" '
+                               'w:lineRule="exact"/><w:rPr><w:sz w:val="2"/></w:rPr></w:pPr></w:p>'))
 
 
-def _run(paragraph, text: str):  # type: ignore[no-untyped-def]
-    run = paragraph.add_run(text)
-    run.font.name, run.font.size, run.font.color.rgb = FONT, Pt(8), GREY
-    return run
+def _text_run(text: str) -> str:
+    return f'<w:r>{RUN_PROPERTIES}<w:t xml:space="preserve">{text}</w:t></w:r>'
 
 
-def _bottom_border(paragraph) -> None:  # type: ignore[no-untyped-def]
-    border = parse_xml(f'<w:pBdr {nsdecls("w")}><w:bottom w:val="single" w:sz="4" w:space="4" '
-                       f'w:color="A6A6A6"/></w:pBdr>')
-    paragraph._p.get_or_add_pPr().append(border)
-
-
-def _page_x_of_y(paragraph) -> None:  # type: ignore[no-untyped-def]
-    _run(paragraph, "Page ")
-    _field(paragraph, "PAGE")
-    _run(paragraph, " / ")
-    _field(paragraph, "NUMPAGES")
-
-
-def _field(paragraph, instruction: str) -> None:  # type: ignore[no-untyped-def]
-    run = _run(paragraph, "")
-    parts: list[tuple[str | None, str]] = [("begin", ""), (None, f" {instruction} "), ("separate", ""),
-                                           (None, "1"), ("end", "")]
-    for kind, text in parts:
-        if kind:
-            element = OxmlElement("w:fldChar")
-            element.set(qn("w:fldCharType"), kind)
-        elif text.strip() == instruction:
-            element = OxmlElement("w:instrText")
-            element.set(qn("xml:space"), "preserve")
-            element.text = text
-        else:
-            element = OxmlElement("w:t")
-            element.text = text
-        run._r.append(element)
+def _page_x_of_y() -> str:
+    """« Page X / Y », each part of each field in a run of the same size (LibreOffice sizes fields by their runs)."""
+    def field(instruction: str) -> str:
+        return (f'<w:r>{RUN_PROPERTIES}<w:fldChar w:fldCharType="begin"/></w:r>'
+                f'<w:r>{RUN_PROPERTIES}<w:instrText xml:space="preserve"> {instruction} </w:instrText></w:r>'
+                f'<w:r>{RUN_PROPERTIES}<w:fldChar w:fldCharType="separate"/></w:r>'
+                f'<w:r>{RUN_PROPERTIES}<w:t>1</w:t></w:r>'
+                f'<w:r>{RUN_PROPERTIES}<w:fldChar w:fldCharType="end"/></w:r>')
+    return _text_run("Page ") + field("PAGE") + _text_run(" / ") + field("NUMPAGES")
 
 
 if __name__ == "__main__":

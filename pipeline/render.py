@@ -35,6 +35,7 @@ from pipeline.docx_finish import finish_parts
 from pipeline.docx_split import split_docx
 from pipeline.errors import UserError
 from pipeline.markdown import Md, environment
+from pipeline.pdf_finish import display_doc_title
 from pipeline.project import Project, image_suffix
 from pipeline.tools import pandoc_path
 from pipeline.typst_writer import Unsupported, string_literal, write_typst
@@ -177,7 +178,7 @@ class Renderer:
             log.debug("PDF of %s failed", document.path, exc_info=True)
             outcomes.fail(index, f"internal error: {type(e).__name__}: {e}")
         else:
-            outcomes.add(index, "pdf", pdf)  # type: ignore[arg-type]
+            outcomes.add(index, "pdf", display_doc_title(pdf))  # type: ignore[arg-type]
 
     def _docx_group(self, stage: Path, file: str, indices: list[int], outcomes: _Outcomes) -> None:
         """Split a group DOCX into its documents and finish each one (header, footer, properties)."""

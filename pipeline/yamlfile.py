@@ -9,6 +9,7 @@ expected), refuses duplicate keys and aliases, and records where each value sits
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 NULL_TAG = "tag:yaml.org,2002:null"
 
 Location = tuple[str | int, ...]
+# Characters no document may hold: control characters (a tab, a line break and a carriage return aside), which
+# make a DOCX that no client opens; non-characters; private-use characters, which qualidoc uses as markers.
+FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff\ufdd0-\ufdef"
+                       "\ufffe\uffff\U000f0000-\U0010ffff]")
 SYNTAX_HINT = (" (vérifiez l'indentation, et mettez entre guillemets droits \"…\" tout texte qui contient ' : ' ou "
                "' #', ou qui commence par [ { * & ! | > ' % @ ou un accent grave)")
 
@@ -72,6 +77,10 @@ def parse_yaml(text: str, shown_as: str) -> tuple[YamlDocument | None, list[Prob
         what = " ".join(x for x in (e.context, e.problem) if x)
         return None, [Problem(shown_as, mark.line + 1 if mark else 0, "",
                               f"erreur de syntaxe YAML : {what}{SYNTAX_HINT}")]
+    except yaml.reader.ReaderError as e:
+        line = text[: e.position].count("\n") + 1
+        bad = e.character if isinstance(e.character, str) else chr(e.character)
+        return None, [Problem(shown_as, line, "", _forbidden(bad))]
     except yaml.YAMLError as e:
         return None, [Problem(shown_as, 0, "", f"erreur de syntaxe YAML : {e}")]
     doc = YamlDocument(shown_as, None)
@@ -106,7 +115,17 @@ def _convert(node: yaml.Node, location: Location, doc: YamlDocument, problems: l
         return [_convert(item, (*location, i), doc, problems, seen) for i, item in enumerate(node.value)]
     if node.tag == NULL_TAG and node.style is None:
         return None
+    bad = FORBIDDEN.search(node.value)
+    if bad:
+        problems.append(Problem(doc.path, node.start_mark.line + 1, field_path(location), _forbidden(bad.group())))
     return node.value
+
+
+def _forbidden(character: str) -> str:
+    code = f"U+{ord(character):04X}"
+    if "\ue000" <= character <= "\uf8ff" or character >= "\U000f0000":
+        return f"caractère à usage privé {code} : il ne s'affiche pas de la même façon partout, supprimez-le"
+    return f"caractère invisible {code} (caractère de contrôle) : supprimez-le, il rendrait le document illisible"
 
 
 def _convert_mapping(node: yaml.MappingNode, location: Location, doc: YamlDocument,

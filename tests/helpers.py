@@ -12,6 +12,7 @@ import pypdf
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
 def normalise(text: str) -> str:
@@ -25,12 +26,14 @@ def docx_text(path: Path) -> str:
     document = docx.Document(str(path))
     parts: list[str] = []
     for section in document.sections:
-        parts += [p.text for p in section.header.paragraphs] + [p.text for p in section.footer.paragraphs]
-    body = document.element.body
-    for paragraph in body.iter("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}p"):
-        parts.append("".join(t.text or "" for t in paragraph.iter(
-            "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}t")))
+        parts += [paragraph_text(p) for part in (section.header, section.footer)
+                  for p in part._element.iter(W + "p")]
+    parts += [paragraph_text(p) for p in document.element.body.iter(W + "p")]
     return normalise(" ".join(parts))
+
+
+def paragraph_text(paragraph) -> str:  # type: ignore[no-untyped-def]
+    return "".join(t.text or "" for t in paragraph.iter(W + "t"))
 
 
 def pdf_text(path: Path) -> str:

@@ -14,7 +14,7 @@ import pytest
 from pipeline.build import build
 from pipeline.cli import main
 from pipeline.project import Project
-from tests.helpers import REPO, copy_project
+from tests.helpers import REPO, W, copy_project, paragraph_text
 
 COURSE = "content/courses/rgpd-essentiel.yaml"
 ENV = {**os.environ, "GIT_AUTHOR_DATE": "2026-11-20T10:00:00+00:00", "GIT_COMMITTER_DATE": "2026-11-20T10:00:00+00:00",
@@ -120,7 +120,8 @@ def test_unknown_revision(repo, capsys):
 
 
 def header(repo: Path, name: str) -> str:
-    return docx.Document(str(repo / "build" / name)).sections[0].header.paragraphs[0].text
+    element = docx.Document(str(repo / "build" / name)).sections[0].header._element
+    return " ".join(filter(None, (paragraph_text(p) for p in element.iter(W + "p"))))
 
 
 def test_version_stamp_from_history(repo):
