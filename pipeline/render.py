@@ -38,7 +38,7 @@ from pipeline.markdown import Md, environment
 from pipeline.pdf_finish import display_doc_title
 from pipeline.project import Project, image_suffix
 from pipeline.tools import pandoc_path
-from pipeline.typst_writer import Unsupported, string_literal, write_typst
+from pipeline.typst_writer import Unsupported, breakable, string_literal, write_typst
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +157,9 @@ class Renderer:
         try:
             texts = self._page_texts(document)
             meta = {"title": document.title, "organisation": self.catalogue.organisation.name,
-                    "header_left": texts["QD_HEADER_LEFT"], "header_right": texts["QD_HEADER_RIGHT"],
-                    "footer_left": texts["QD_FOOTER_LEFT"]}
+                    **{name: " ".join(map(breakable, texts[key].split(" "))) for name, key in
+                       (("header_left", "QD_HEADER_LEFT"), ("header_right", "QD_HEADER_RIGHT"),
+                        ("footer_left", "QD_FOOTER_LEFT"))}}
             body = write_typst(json.loads((stage / f"d{index}.json").read_bytes()))
             missing = sorted(set(STYLE_CALL.findall(body)) - self.style_functions)
             if missing:

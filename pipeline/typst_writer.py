@@ -37,6 +37,17 @@ def write_typst(tree: dict[str, Any]) -> str:
     return _blocks(tree["blocks"]) + "\n"
 
 
+LONG_WORD = 24  # characters without a break opportunity before the PDF may break inside a word
+ZWSP = "\u200b"
+
+
+def breakable(word: str) -> str:
+    """A long word (a URL, a long reference) with invisible break opportunities, so it wraps, never overflows."""
+    if len(word) <= LONG_WORD:
+        return word
+    return ZWSP.join(word[i:i + 12] for i in range(0, len(word), 12))
+
+
 def text(value: str) -> str:
     """Typst markup that shows exactly this text."""
     return value.translate(ESCAPES)
@@ -56,7 +67,7 @@ def _inlines(inlines: list[dict[str, Any]]) -> str:
     for inline in inlines:  # runs of words and spaces, most of the tree, are escaped in one go
         kind = inline["t"]
         if kind == "Str":
-            words.append(inline["c"])
+            words.append(breakable(inline["c"]))
         elif kind == "Space" or kind == "SoftBreak":
             words.append(" ")
         else:

@@ -238,3 +238,22 @@ def test_docx_reopens_after_python_docx(sample_out):
     for path in sorted(sample_out.rglob("*.docx")):
         document = docx.Document(io.BytesIO(path.read_bytes()))
         assert document.paragraphs and docx_text(path)
+
+
+def test_long_unbreakable_strings_wrap_in_the_pdf(tmp_path):
+    copy_project(tmp_path)
+    long_reference = "REF-" + "ABCDEFGHIJ" * 13
+    url = "https://www.exemple.example/" + "chemin-sans-espace/" * 6 + "index.html"
+    path = tmp_path / COURSE
+    text = path.read_text(encoding="utf-8").replace("reference: BUR-EXC-02", f"reference: {long_reference}")
+    text = text.replace("  - Construire des formules", f"  - {url} Construire des formules")
+    text = text.replace("  - label: Inter-entreprises", f"  - label: Inter-entreprises {url}")
+    path.write_text(text.replace('title: "Excel perfectionnement', f'title: "{url} Excel perfectionnement'),
+                    encoding="utf-8")
+    assert not build(Project.at(tmp_path)).failed
+    pdf = tmp_path / "build/programmes/excel-perfectionnement.pdf"
+    for width, _, words in pages(pdf):
+        assert max(w[2] for w in words) <= width - MARGIN + 2, "a word runs past the right margin"
+    shown = squash(pdf_text(pdf))  # line breaks aside, the text is whole (the invisible breaks are ignored)
+    assert shown.count(squash(url)) >= 3 and long_reference in shown
+    assert url in docx_text(pdf.with_suffix(".docx"))
