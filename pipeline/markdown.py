@@ -224,6 +224,43 @@ FILTERS = {"date_fr": date_fr, "date_long": date_long, "number": number_fr, "mon
            "percent": percent, "contact": contact, "paragraphs": paragraphs, "bullets": bullets, "strong": strong}
 
 
+TAG = re.compile(r"({{.*?}}|{%.*?%}|{#.*?#})", re.S)
+LITERAL = re.compile(r'"[^"\n]*"')
+TYPOGRAPHY = [
+    (re.compile(r"(?<=[^\W\d_])'(?=[^\W\d_])"), "\u2019"),  # l'action → l’action
+    (re.compile(r"(?:(?<=\S)|\A) :(?=\s|$|\*)", re.M), "\u00a0:"),  # « : » after a non-breaking space
+    (re.compile(r"(?:(?<=\S)|\A) ([;?!])(?=\s|$|\*|\)|\")", re.M), "\u202f\\1"),  # thin one before ; ? !
+    (re.compile("« "), "«\u00a0"), (re.compile(" »"), "\u00a0»"), (re.compile("n° "), "n°\u00a0"),
+]
+
+
+def french_typography(source: str) -> str:
+    """Apply French typography to a template's own words, in its text and its string literals.
+
+    Content values are inserted by `{{ }}` at render time: they stay as typed.
+    """
+    def fix(text: str) -> str:
+        for pattern, replacement in TYPOGRAPHY:
+            text = pattern.sub(replacement, text)
+        return text
+
+    parts = TAG.split(source)
+    for index, part in enumerate(parts):
+        if index % 2 == 0:
+            parts[index] = fix(part)
+        elif not part.startswith("{#"):
+            parts[index] = LITERAL.sub(lambda m: fix(m.group()), part)
+    return "".join(parts)
+
+
+class FrenchLoader(jinja2.FileSystemLoader):
+    """Templates as written, with French typography applied to their own text."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+        source, filename, uptodate = super().get_source(environment, template)
+        return french_typography(source), filename, uptodate
+
+
 @functools.cache
 def environment(template_dir: Path, cache_dir: Path | None = None) -> jinja2.Environment:
     """Return the Jinja2 environment of a templates folder (one per process; compiled templates are cached)."""
@@ -234,7 +271,7 @@ def environment(template_dir: Path, cache_dir: Path | None = None) -> jinja2.Env
             bytecode = jinja2.FileSystemBytecodeCache(str(cache_dir))
         except OSError:
             bytecode = None
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir)), finalize=finalize,
+    env = jinja2.Environment(loader=FrenchLoader(str(template_dir)), finalize=finalize,
                              undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True, bytecode_cache=bytecode)
     env.filters.update(FILTERS)

@@ -17,7 +17,7 @@ W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 def normalise(text: str) -> str:
     """Fold whitespace (and typographic spaces) so that line wrapping does not matter."""
-    text = unicodedata.normalize("NFKC", text).replace("\u00ad", "").replace("\u200b", "")
+    text = unicodedata.normalize("NFKC", text).replace("\u00ad", "").replace("\u200b", "").replace("\u2019", "'")
     return re.sub(r"\s+", " ", text).strip()
 
 

@@ -34,7 +34,7 @@ HOSTILE = [
 
 def squash(text: str) -> str:
     """Compare texts without their whitespace (line wrapping) and in one Unicode normal form."""
-    return "".join(unicodedata.normalize("NFKC", text).replace("\u200b", "").split())
+    return "".join(unicodedata.normalize("NFKC", text).replace("\u200b", "").replace("\u2019", "'").split())
 
 
 def replace(root: Path, name: str, old: str, new: str) -> None:

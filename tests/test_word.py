@@ -257,3 +257,14 @@ def test_long_unbreakable_strings_wrap_in_the_pdf(tmp_path):
     shown = squash(pdf_text(pdf))  # line breaks aside, the text is whole (the invisible breaks are ignored)
     assert shown.count(squash(url)) >= 3 and long_reference in shown
     assert url in docx_text(pdf.with_suffix(".docx"))
+
+
+def test_french_typography_in_template_text_not_in_content(sample_out):
+    reader = pypdf.PdfReader(str(sample_out / "programmes/excel-perfectionnement.pdf"))
+    raw = " ".join(page.extract_text() for page in reader.pages)
+    assert "Modalités d’accès." in raw and "Délai d’accès." in raw  # the template's words
+    assert "Référent handicap\u00a0:" in raw
+    assert "l'affecter à un bouton" in raw  # content stays as typed
+    markdown = " ".join(p.read_text(encoding="utf-8") for p in (Path(__file__).parent / "golden").rglob("*.md"))
+    assert "(s)" not in markdown  # plurals written out where the number is known
+    assert "«\u00a0" in markdown and " :" not in markdown.replace("\\:", "")
