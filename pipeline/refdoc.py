@@ -36,6 +36,8 @@ ORDER = {
     "tblPr": ["tblStyle", "tblpPr", "tblOverlap", "bidiVisual", "tblStyleRowBandSize", "tblStyleColBandSize",
               "tblW", "jc", "tblCellSpacing", "tblInd", "tblBorders", "shd", "tblLayout", "tblCellMar", "tblLook"],
     "tblStylePr": ["pPr", "rPr", "tblPr", "trPr", "tcPr"],
+    "tcPr": ["cnfStyle", "tcW", "gridSpan", "hMerge", "vMerge", "tcBorders", "shd", "noWrap", "tcMar",
+             "textDirection", "tcFitText", "vAlign", "hideMark"],
     "style": ["name", "aliases", "basedOn", "next", "link", "autoRedefine", "hidden", "uiPriority", "semiHidden",
               "unhideWhenUsed", "qFormat", "locked", "personal", "personalCompose", "personalReply", "rsid", "pPr",
               "rPr", "tblPr", "trPr", "tcPr", "tblStylePr"],
@@ -87,6 +89,7 @@ def _page_setup(document: docx.document.Document) -> None:
     section.left_margin = section.right_margin = Cm(2)
     section.top_margin, section.bottom_margin = Cm(2.2), Cm(2)
     section.header_distance = section.footer_distance = Cm(1)
+    section.gutter = Cm(0)  # w:gutter is a required attribute of w:pgMar
 
 
 def _styles(document: docx.document.Document) -> None:
@@ -116,7 +119,7 @@ def _table_style(style) -> None:  # type: ignore[no-untyped-def]
     first_row = style.element.find(qn("w:tblStylePr"))
     _in_order(first_row, parse_xml(f'<w:rPr {nsdecls("w")}><w:b/></w:rPr>'))
     tc_pr = first_row.find(qn("w:tcPr"))
-    tc_pr.append(parse_xml(f'<w:shd {nsdecls("w")} w:val="clear" w:color="auto" w:fill="DCE6F2"/>'))
+    _in_order(tc_pr, parse_xml(f'<w:shd {nsdecls("w")} w:val="clear" w:color="auto" w:fill="DCE6F2"/>'))
     _in_order(first_row, parse_xml(f'<w:trPr {nsdecls("w")}><w:tblHeader/></w:trPr>'))
     style.element.getparent().append(parse_xml(ANSWER_BOX))  # the questionnaires' answer boxes
 

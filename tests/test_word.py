@@ -7,6 +7,7 @@ skip with the reason when it is absent; `.ci/run` installs it, so CI always runs
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -268,3 +269,35 @@ def test_french_typography_in_template_text_not_in_content(sample_out):
     markdown = " ".join(p.read_text(encoding="utf-8") for p in (Path(__file__).parent / "golden").rglob("*.md"))
     assert "(s)" not in markdown  # plurals written out where the number is known
     assert "«\u00a0" in markdown and " :" not in markdown.replace("\\:", "")
+
+
+# ECMA-376 schema validity: the transitional WordprocessingML schema (wml.xsd and the files it imports, as
+# python-docx's repository keeps them under ref/xsd, with a small xml.xsd for xml:space) is looked for in
+# QUALIDOC_OOXML_SCHEMAS or ../shared/reference/ooxml/; it is not vendored here.
+SCHEMAS = [Path(p) for p in (os.environ.get("QUALIDOC_OOXML_SCHEMAS", ""),
+                             str(Path(__file__).resolve().parents[2] / "shared/reference/ooxml")) if p]
+WML = next((folder / "wml.xsd" for folder in SCHEMAS if (folder / "wml.xsd").is_file()), None)
+EXTENSIONS = ("{http://schemas.microsoft.com/office/word/2010/wordml}",
+              "{http://schemas.openxmlformats.org/markup-compatibility/2006}")
+
+
+@pytest.mark.skipif(WML is None, reason="ECMA-376 schema files absent: set QUALIDOC_OOXML_SCHEMAS to a folder "
+                                        "holding wml.xsd and its imports (python-docx's ref/xsd)")
+def test_every_docx_part_is_valid_wordprocessingml(sample_out):
+    from lxml import etree
+
+    schema = etree.XMLSchema(etree.parse(str(WML)))
+    for path in sorted(sample_out.rglob("*.docx")):
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if not re.fullmatch(r"word/(document|styles|settings|numbering|header\d*|footer\d*|footnotes|"
+                                    r"comments|fontTable|webSettings)\.xml", name):
+                    continue
+                tree = etree.fromstring(archive.read(name))
+                for element in list(tree.iter()):  # Word's w14 extensions are read through mc:Ignorable
+                    if isinstance(element.tag, str) and element.tag.startswith(EXTENSIONS):
+                        element.getparent().remove(element)
+                    elif isinstance(element.tag, str):
+                        for attribute in [a for a in element.attrib if a.startswith(EXTENSIONS)]:
+                            del element.attrib[attribute]
+                assert schema.validate(tree), f"{path.name} {name}: {schema.error_log.last_error}"
