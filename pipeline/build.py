@@ -26,7 +26,7 @@ from pipeline import __version__
 from pipeline.errors import UserError
 from pipeline.history import head_commit
 from pipeline.project import Project
-from pipeline.state import BuildState, file_hash, source_snapshot, write_atomic
+from pipeline.state import TEMPORARY, BuildState, file_hash, source_snapshot, write_atomic
 
 if TYPE_CHECKING:
     from pipeline.content import Catalogue
@@ -101,7 +101,7 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
     from pipeline.history import load_history
     from pipeline.render import Renderer
 
-    catalogue = load_catalogue(project.content, project.root, cache=project.state_dir / "parsed.json")
+    catalogue = load_catalogue(project.content, project.root, cache=project.cache_dir / "parsed.json")
     documents = plan_documents(catalogue, project, load_history(project.content))
     inputs = InputHasher(project, catalogue)
     report = BuildReport(total=len(documents), incomplete=[d.path for d in documents if d.incomplete])
@@ -187,8 +187,9 @@ def _remove_orphans(documents: list[Document], state: BuildState, project: Proje
 
 def _remove_leftovers(project: Project) -> None:
     """Delete the temporary files of a build that was killed (we hold the lock: none is running)."""
-    for leftover in project.out.rglob(".*.tmp"):
-        leftover.unlink(missing_ok=True)
+    for leftover in project.out.rglob(f".*{TEMPORARY}"):  # only what write_atomic names: never a user's file
+        if leftover.is_file() and not leftover.is_symlink():
+            leftover.unlink(missing_ok=True)
     for stage in project.state_dir.glob("stage-*"):
         shutil.rmtree(stage, ignore_errors=True)
 

@@ -54,9 +54,15 @@ def run() -> None:
     """
     if "watch" not in sys.argv[1:]:
         gc.disable()
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # `qualidoc fields course | head`: the reader has what it wanted
+        code = EXIT_OK
+    try:
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
     os._exit(code)
 
 

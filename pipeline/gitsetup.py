@@ -17,10 +17,13 @@ from pipeline.errors import ContentError, UserError
 from pipeline.history import git, repository_top
 from pipeline.project import Project, sandbox
 
+MARK = "Installed by `make git-setup`"
 HOOK = """#!/bin/sh
 # Installed by `make git-setup`: refuse a commit whose content adds errors against the RNQ.
 # Bypass when you must, as usual: git commit --no-verify
-exec {command} check --staged
+{chain}exec {command} check --staged
+"""
+CHAIN = """if [ -x "{previous}" ]; then "{previous}" "$@" || exit $?; fi
 """
 
 
@@ -36,9 +39,20 @@ def setup(project: Project) -> list[str]:
     hooks = Path(git(["rev-parse", "--git-path", "hooks"], top).strip())
     hook = (top / hooks if not hooks.is_absolute() else hooks) / "pre-commit"
     hook.parent.mkdir(parents=True, exist_ok=True)
-    hook.write_text(HOOK.format(command=command), encoding="utf-8")
+    done = [f"diff.docx.textconv, diff.pdf.textconv → {command} textconv"]
+    existing = hook.read_text(encoding="utf-8", errors="replace") if hook.is_file() else ""
+    if existing and MARK not in existing:
+        # Another tool's hook is kept and run first: its name changes, never its content.
+        previous = hook.with_name("pre-commit.before-qualidoc")
+        if previous.exists():
+            raise UserError(f"{hook} and {previous} both exist and are not qualidoc's: merge them by hand, then "
+                            "run `make git-setup` again")
+        hook.rename(previous)
+        done.append(f"existing hook kept as {previous}, run before qualidoc's check")
+    chained = CHAIN.format(previous=hook.with_name("pre-commit.before-qualidoc"))
+    hook.write_text(HOOK.format(command=command, chain=chained), encoding="utf-8")
     hook.chmod(0o755)
-    return [f"diff.docx.textconv, diff.pdf.textconv → {command} textconv", f"pre-commit hook → {hook}"]
+    return done + [f"pre-commit hook → {hook}"]
 
 
 def textconv(path: Path, kind: str) -> str:

@@ -256,24 +256,21 @@ def french_typography(source: str) -> str:
 class FrenchLoader(jinja2.FileSystemLoader):
     """Templates as written, with French typography applied to their own text."""
 
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
         source, filename, uptodate = super().get_source(environment, template)
         return french_typography(source), filename, uptodate
 
 
 @functools.cache
-def environment(template_dir: Path, cache_dir: Path | None = None) -> jinja2.Environment:
-    """Return the Jinja2 environment of a templates folder (one per process; compiled templates are cached)."""
-    bytecode = None
-    if cache_dir is not None:
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            bytecode = jinja2.FileSystemBytecodeCache(str(cache_dir))
-        except OSError:
-            bytecode = None
+def environment(template_dir: Path) -> jinja2.Environment:
+    """Return the Jinja2 environment of a templates folder (one per process, templates compiled once).
+
+    No bytecode cache on disk: compiled templates are code, and nothing read back from an output folder
+    (shared, committed, mounted) may be run.
+    """
     env = jinja2.Environment(loader=FrenchLoader(str(template_dir)), finalize=finalize,
                              undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True, bytecode_cache=bytecode)
+                             trim_blocks=True, lstrip_blocks=True)
     env.filters.update(FILTERS)
     env.globals.update(table=table, checkbox=checkbox, tick=tick, todo=todo, mention=mention)
     return env

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import shutil
 import struct
@@ -39,6 +41,17 @@ class Project:
     def state_dir(self) -> Path:
         """The folder where the build keeps its state and stages its work."""
         return self.out / ".qualidoc"
+
+    @property
+    def cache_dir(self) -> Path:
+        """The per-user folder for what only saves time (parsed content, check answers), one per project.
+
+        Never the output folder: that one gets shared (network drives, Docker volumes, a committed build/),
+        and nothing read back from it may change what a build writes.
+        """
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        digest = hashlib.sha256(f"{self.root}\0{self.content}\0{self.out}".encode()).hexdigest()[:20]
+        return base / "qualidoc" / digest
 
     def shown(self, path: Path) -> str:
         """Show a path relative to the project."""

@@ -433,7 +433,7 @@ class _PositioningGaps:
 
     def __init__(self, ctx: Context):
         self.ctx, self.project = ctx, ctx.templates
-        self.path = self.project.state_dir / "positioning-check.json"
+        self.path = self.project.cache_dir / "positioning-check.json"
         try:
             self.known: dict[str, list[list[Any]]] = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):

@@ -67,11 +67,16 @@ class BuildState:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return cls(path)
-        if raw.get("version") != STATE_VERSION:
+        try:
+            if raw.get("version") != STATE_VERSION:
+                return cls(path)
+            outputs = {str(key): OutputRecord(dict(value["inputs"]), dict(value["files"]))
+                       for key, value in raw["outputs"].items()}
+            incomplete = [str(p) for p in raw.get("incomplete", []) if isinstance(p, str)]
+            snapshot = raw.get("snapshot", {})
+            return cls(path, outputs, snapshot if isinstance(snapshot, dict) else {}, incomplete)
+        except (AttributeError, KeyError, TypeError, ValueError):  # a damaged state: everything is stale
             return cls(path)
-        outputs = {key: OutputRecord(value["inputs"], value["files"]) for key, value in raw["outputs"].items()}
-        incomplete = [str(p) for p in raw.get("incomplete", []) if isinstance(p, str)]
-        return cls(path, outputs, raw.get("snapshot", {}), incomplete)
 
     def why_stale(self, key: str, inputs: dict[str, str], out_dir: Path, files: list[str]) -> str | None:
         """Say why a document must be rebuilt, or None when it is up to date."""
@@ -133,10 +138,13 @@ def _stat_record(path: Path) -> dict[str, object]:
     return {"sha256": file_hash(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
+TEMPORARY = ".qualidoc-tmp"  # the end of the name of every temporary file qualidoc writes
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file through a temporary file and a rename: readers see the old or the new file, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY}")
     try:
         with open(temporary, "wb") as handle:
             handle.write(data)

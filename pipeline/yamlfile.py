@@ -181,10 +181,15 @@ class ParseCache:
         except OSError:
             return read_yaml(path, shown_as)
         stamp = [stat.st_size, stat.st_mtime_ns]
-        entry = self.entries.get(str(path))
-        if entry and entry["stamp"] == stamp:
-            self.kept[str(path)] = entry
-            return YamlDocument(shown_as, entry["data"], {tuple(k): v for k, v in entry["lines"]}), []
+        entry = self.entries.get(str(path)) if isinstance(self.entries, dict) else None
+        if isinstance(entry, dict) and entry.get("stamp") == stamp:
+            try:
+                lines = {tuple(k): int(v) for k, v in entry["lines"]}
+            except (KeyError, TypeError, ValueError):
+                lines = None  # a damaged cache only costs time: the file is read again
+            if lines is not None and "data" in entry:
+                self.kept[str(path)] = entry
+                return YamlDocument(shown_as, entry["data"], lines), []
         doc, problems = read_yaml(path, shown_as)
         if doc is not None and not problems:
             self.kept[str(path)] = {"stamp": stamp, "data": doc.data,

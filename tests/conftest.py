@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,9 @@ from pipeline.build import build
 from pipeline.content import load_catalogue
 from pipeline.project import Project
 from tests.helpers import REPO, copy_project
+
+# Caches that only save time live in a per-user folder: the tests use their own.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="qualidoc-test-cache-")
 
 
 @pytest.fixture(scope="session")

@@ -186,5 +186,5 @@ def test_killed_build_never_leaves_a_truncated_document(project):
             assert len(pypdf.PdfReader(str(path)).pages) >= 1, path
     report = build(project)
     assert not report.failed
-    assert not list(project.out.rglob(".*.tmp")) and not list(project.state_dir.glob("stage-*"))
+    assert not list(project.out.rglob(".*.qualidoc-tmp")) and not list(project.state_dir.glob("stage-*"))
     assert build(project).rebuilt == []

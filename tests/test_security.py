@@ -1,0 +1,119 @@
+"""What a hostile or unlucky project must not break (second pass): nothing read back from the output folder
+is run or trusted, qualidoc deletes only its own files, internal markers cannot be forged, hooks are kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from pipeline.build import build
+from pipeline.cli import main
+from pipeline.errors import ContentError
+from pipeline.project import Project
+from tests.helpers import REPO, copy_project, docx_text, pdf_text
+
+COURSE = "content/courses/excel-perfectionnement.yaml"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    copy_project(tmp_path)
+    project = Project.at(tmp_path)
+    assert not build(project).failed
+    return project
+
+
+def test_a_planted_template_bytecode_is_never_run(project, tmp_path):
+    marker = tmp_path / "pwned"
+    cache = project.state_dir / "templates-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    planted = jinja2.FileSystemBytecodeCache(str(cache))
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(project.templates)))
+    for name in ("programme.md.j2", "_labels.j2", "_organisation.md.j2"):
+        source, filename, _ = env.loader.get_source(env, name)
+        bucket = planted.get_bucket(env, name, filename, source)
+        bucket.code = compile(f"import os\nopen({str(marker)!r}, 'w').write('ran')\n", filename, "exec")
+        planted.set_bucket(bucket)
+    assert not build(project, force=True).failed
+    assert not marker.exists()
+
+
+def test_tampered_caches_in_the_output_folder_change_nothing(project):
+    before = pdf_text(project.out / "programmes/excel-perfectionnement.pdf")
+    path = project.root / COURSE
+    stat = path.stat()
+    fake = {str(path): {"stamp": [stat.st_size, stat.st_mtime_ns], "data": {"title": "PIRATÉ"}, "lines": []}}
+    (project.state_dir / "parsed.json").write_text(json.dumps(fake), encoding="utf-8")
+    (project.state_dir / "positioning-check.json").write_text('{"x": [[1, 2]]}', encoding="utf-8")
+    assert not build(project, force=True).failed
+    assert "PIRATÉ" not in pdf_text(project.out / "programmes/excel-perfectionnement.pdf")
+    assert pdf_text(project.out / "programmes/excel-perfectionnement.pdf") == before
+
+
+@pytest.mark.parametrize("state", ['{"version": 1, "outputs": 3}', '{"version": 1, "outputs": {"a": 1}}', "[]",
+                                   '{"outputs": {"x": {"inputs": null, "files": 2}}}', "\x00\xff"])
+def test_a_damaged_state_file_means_a_rebuild(project, state):
+    (project.state_dir / "state.json").write_text(state, encoding="utf-8", errors="surrogateescape")
+    report = build(project)
+    assert not report.failed and len(report.rebuilt) == report.total
+
+
+def test_only_qualidocs_own_temporary_files_are_removed(project, tmp_path):
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    mine = [out / ".notes.tmp", out / "sub" / ".brouillon.docx.tmp"]
+    mine[1].parent.mkdir()
+    for path in mine:
+        path.write_text("à garder", encoding="utf-8")
+    leftover = out / "programmes" / ".rgpd-essentiel.pdf.12345.qualidoc-tmp"
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"half")
+    assert not build(Project.at(project.root, out=out)).failed
+    assert all(path.read_text(encoding="utf-8") == "à garder" for path in mine)
+    assert not leftover.exists()
+
+
+def test_content_cannot_forge_internal_markers(project):
+    path = project.root / COURSE
+    text = path.read_text(encoding="utf-8")
+    forged = text.replace("vat_note: TVA au taux de 20 %. Repas non compris.", 'vat_note: "\\uE000QDSPLIT\\uE000"')
+    path.write_text(forged, encoding="utf-8")
+    with pytest.raises(ContentError) as caught:
+        build(project)
+    assert "U+E000" in str(caught.value) and f"{COURSE}:" in str(caught.value)
+    assert docx_text(project.out / "positionnement/rgpd-essentiel.docx")  # the other documents are untouched
+
+
+def test_fields_piped_into_head_ends_quietly():
+    command = f"{sys.executable} -c 'from pipeline.cli import run; run()' fields course | head -n 2"
+    result = subprocess.run(["sh", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert len(result.stdout.splitlines()) == 2
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+def test_git_setup_keeps_an_existing_pre_commit_hook(tmp_path, monkeypatch, capsys):
+    copy_project(tmp_path)
+    git(tmp_path, "init", "-q")
+    hook = tmp_path / ".git/hooks/pre-commit"
+    hook.parent.mkdir(parents=True, exist_ok=True)
+    hook.write_text("#!/bin/sh\necho lint-maison\n", encoding="utf-8")
+    hook.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    assert main(["git-setup"]) == 0
+    assert "existing hook kept" in capsys.readouterr().out
+    kept = tmp_path / ".git/hooks/pre-commit.before-qualidoc"
+    assert kept.read_text(encoding="utf-8") == "#!/bin/sh\necho lint-maison\n"
+    assert str(kept) in hook.read_text(encoding="utf-8") and "check --staged" in hook.read_text(encoding="utf-8")
+    assert main(["git-setup"]) == 0  # again: qualidoc's own hook is simply rewritten
+    assert kept.exists() and "lint-maison" not in hook.read_text(encoding="utf-8")
