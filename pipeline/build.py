@@ -49,6 +49,7 @@ class BuildReport:
     removed: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
     incomplete: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)  # files read outside content/ and templates/
     seconds: float = 0.0
 
     @property
@@ -79,11 +80,15 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
     with build_lock(project):
         _remove_leftovers(project)
         state = BuildState.load(project.state_dir)
-        snapshot = source_snapshot(project, {**tool_versions(), "git:head": head_commit(project.root)})
+        tools = {**tool_versions(), "git:head": head_commit(project.root)}
+        snapshot = source_snapshot(project, tools, state.extra)
         if not force and not strict and state.unchanged_since(snapshot, project.out):
-            report = BuildReport(total=len(state.outputs), incomplete=list(state.incomplete))
+            report = BuildReport(total=len(state.outputs), incomplete=list(state.incomplete), extra=list(state.extra))
         else:
             report = _build_changed(project, state, force, jobs, progress, strict)
+            if report.extra != state.extra:
+                state.extra = report.extra
+                snapshot = source_snapshot(project, tools, state.extra)
             state.snapshot = snapshot if not report.failed else {}
             state.incomplete = report.incomplete
             try:
@@ -105,6 +110,9 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
     documents = plan_documents(catalogue, project, load_history(project.content))
     inputs = InputHasher(project, catalogue)
     report = BuildReport(total=len(documents), incomplete=[d.path for d in documents if d.incomplete])
+    outside = (project.content, project.templates)
+    if catalogue.logo and not any(catalogue.logo.is_relative_to(folder) for folder in outside):
+        report.extra = [str(catalogue.logo)]
     allowed = _refuse_rnq_errors(documents, catalogue, project, state, report) if strict else documents
     stale = _stale_documents(allowed, state, inputs, project, force, report)
     for outcome in Renderer(project, catalogue, jobs).render(stale, progress):

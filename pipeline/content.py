@@ -89,18 +89,53 @@ def load_catalogue(content_dir: Path, project_root: Path | None = None, cache: P
 def _content_files(content_dir: Path, problems: list[Problem],
                    root: Path) -> typing.Iterator[tuple[str, Path, type[BaseModel]]]:
     organisation = content_dir / "organisation.yaml"
-    if organisation.is_file():
-        yield "organisation", organisation, Organisation
+    if organisation.is_symlink() or organisation.exists():
+        if _readable(organisation, root, problems):
+            yield "organisation", organisation, Organisation
     for folder, model in COLLECTIONS.items():
-        for path in sorted((content_dir / folder).glob("*.y*ml")):
-            if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
+        directory = content_dir / folder
+        if (directory.is_symlink() or directory.exists()) and not _readable(directory, root, problems, folder=True):
+            continue
+        seen: dict[str, Path] = {}
+        for path in sorted(directory.glob("*")) if directory.is_dir() else ():
+            if path.name.startswith(".") or path.suffix.lower() not in (".yaml", ".yml"):
+                continue
+            shown = relative(path, root)
+            if path.suffix not in (".yaml", ".yml"):
+                problems.append(Problem(shown, 0, "", f"extension « {path.suffix} » : renommez le fichier en "
+                                        f"{path.stem}.yaml (en minuscules), sinon il serait ignoré"))
                 continue
             if not ID_PATTERN.match(path.stem):
-                problems.append(Problem(relative(path, root), 0, "",
+                problems.append(Problem(shown, 0, "",
                                         "le nom du fichier ne doit contenir que des minuscules sans accent, "
                                         "des chiffres, « - » ou « _ » (c'est l'identifiant)"))
                 continue
-            yield f"{folder}/{path.stem}", path, model
+            if path.stem in seen:
+                problems.append(Problem(shown, 0, "", f"même identifiant que {relative(seen[path.stem], root)} : "
+                                        "gardez un seul des deux fichiers"))
+                continue
+            seen[path.stem] = path
+            if _readable(path, root, problems):
+                yield f"{folder}/{path.stem}", path, model
+
+
+def _readable(path: Path, root: Path, problems: list[Problem], folder: bool = False) -> bool:
+    """Refuse, without reading a byte of it, a content file or folder that leads outside the project."""
+    shown = relative(path, root)
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        problems.append(Problem(shown, 0, "", "lien symbolique cassé ou en boucle : supprimez-le ou réparez-le"))
+        return False
+    if not target.is_relative_to(root.resolve()):
+        problems.append(Problem(shown, 0, "", "lien symbolique vers un fichier hors du projet : refusé (le contenu "
+                                "doit se trouver dans le projet)"))
+        return False
+    if folder != target.is_dir():
+        what = "un dossier" if folder else "un fichier YAML"
+        problems.append(Problem(shown, 0, "", f"attendu : {what}"))
+        return False
+    return True
 
 
 def _assemble(root: Path, loaded: dict[str, tuple[Path, YamlDocument, BaseModel]]) -> Catalogue:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.errors import ContentError, UserError
 from pipeline.history import git, repository_top
-from pipeline.project import Project, sandbox
+from pipeline.project import Project, inside, sandbox
 from pipeline.yamlfile import parse_yaml
 
 IDENTITY_KEYS = ("title", "label", "name", "code", "role")
@@ -71,8 +71,8 @@ def files_at(top: Path, project: Project, revision: str | None) -> dict[str, str
         names = [n for n in git(["ls-files", "--", prefix], top).splitlines() if n.endswith((".yaml", ".yml"))]
         return dict(zip([n[len(prefix) + 1:] for n in names], _blobs(top, [f":{n}" for n in names])))
     if revision is None:
-        return {p.relative_to(project.content).as_posix(): p.read_text(encoding="utf-8-sig")
-                for p in sorted(project.content.rglob("*.y*ml")) if p.is_file()}
+        return {p.relative_to(project.content).as_posix(): p.read_text(encoding="utf-8-sig", errors="replace")
+                for p in sorted(project.content.rglob("*.y*ml")) if inside(p, project.root) and p.is_file()}
     prefix = project.content.relative_to(top).as_posix()
     git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], top)
     names = git(["ls-tree", "-r", "--name-only", revision, "--", prefix], top).splitlines()
@@ -90,7 +90,7 @@ def _blobs(top: Path, specs: list[str]) -> list[str]:
     for _ in specs:
         header_end = data.index(b"\n", position)
         size = int(data[position:header_end].split()[2])
-        texts.append(data[header_end + 1:header_end + 1 + size].decode("utf-8-sig"))
+        texts.append(data[header_end + 1:header_end + 1 + size].decode("utf-8-sig", errors="replace"))
         position = header_end + 1 + size + 1
     return texts
 

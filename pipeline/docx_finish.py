@@ -54,7 +54,7 @@ def finish_parts(parts: dict[str, bytes], texts: dict[str, str], title: str, cre
                  version: dt.date) -> bytes:
     """Zip a document's parts (name → bytes, written in that order) into finished DOCX bytes."""
     out = io.BytesIO()
-    stamp = (max(version.year, 1980), version.month, version.day, 0, 0, 0)
+    stamp = (min(max(version.year, 1980), 2107), version.month, version.day, 0, 0, 0)  # what a ZIP can date
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for name, data in parts.items():
             content = _finish_part(name, data, texts, title, creator, version)

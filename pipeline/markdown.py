@@ -258,6 +258,8 @@ class FrenchLoader(jinja2.FileSystemLoader):
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
         source, filename, uptodate = super().get_source(environment, template)
+        if not Path(filename).resolve().is_relative_to(Path(self.searchpath[0]).resolve()):
+            raise jinja2.TemplateNotFound(f"{template} (lien symbolique hors du dossier templates/ : refusé)")
         return french_typography(source), filename, uptodate
 
 

@@ -397,7 +397,7 @@ class TrainingRecord(Strict):
     title: Text = describe("Intitulé de la formation suivie")
     organisation: Text = describe("Organisme")
     date: dt.date = describe("Date")
-    hours: Annotated[float, Field(gt=0)] = describe("Durée en heures")
+    hours: Hours = describe("Durée en heures")
 
 
 class Trainer(Strict):

@@ -69,6 +69,14 @@ def sandbox(project: Project, files: dict[str, str], root: Path) -> Project:
     return Project.at(root)
 
 
+def inside(path: Path, root: Path) -> bool:
+    """Say whether a path, symbolic links followed, stays inside a folder (False for a loop)."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):
+        return False
+
+
 def resolve_image(root: Path, value: str, shown_as: str, line: int, field: str) -> tuple[Path | None, Problem | None]:
     """Resolve an image path from the content: inside the project, a real PNG, JPEG or SVG of sensible size."""
     def refuse(reason: str) -> tuple[None, Problem]:

@@ -28,18 +28,26 @@ class OutputRecord:
     files: dict[str, dict[str, object]]  # file name -> {"sha256", "size", "mtime_ns"}
 
 
-def source_snapshot(project, tools: dict[str, str]) -> dict[str, list[int] | str]:  # type: ignore[no-untyped-def]
-    """Size and modification time of every file in content/ and templates/, and the tool versions.
+def source_snapshot(project, tools: dict[str, str],  # type: ignore[no-untyped-def]
+                    extra: list[str] = ()) -> dict[str, list[int] | str]:  # type: ignore[assignment]
+    """Size and modification time of every file in content/ and templates/ (and of the other files the
+    last build read, such as a logo kept elsewhere), and the tool versions.
 
     When nothing in it moved since a complete build, and no output was touched, the build has
     nothing to do and needs not even read the content. Any difference falls back to hashing.
     """
     snapshot: dict[str, list[int] | str] = dict(tools)
-    for folder in (project.content, project.templates):
-        for path in folder.rglob("*"):
+    paths = [p for folder in (project.content, project.templates) for p in folder.rglob("*")]
+    for path in [*paths, *map(Path, extra)]:
+        try:
             stat = path.stat()
-            if not path.is_dir():
-                snapshot[str(path)] = [stat.st_size, stat.st_mtime_ns]
+        except OSError:  # a broken link: the build reports it, and runs again until it is mended
+            snapshot[str(path)] = [-1, -1]
+            continue
+        if not path.is_dir():
+            snapshot[str(path)] = [stat.st_size, stat.st_mtime_ns]
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            snapshot[str(path)] = [-1, stat.st_mtime_ns]  # a folder named like a content file: reported
     return snapshot
 
 
@@ -51,6 +59,7 @@ class BuildState:
     outputs: dict[str, OutputRecord] = field(default_factory=dict)
     snapshot: dict[str, list[int] | str] = field(default_factory=dict)
     incomplete: list[str] = field(default_factory=list)  # documents that show « À compléter » markers
+    extra: list[str] = field(default_factory=list)  # files read outside content/ and templates/ (a logo)
 
     def unchanged_since(self, snapshot: dict[str, list[int] | str], out_dir: Path) -> bool:
         """Tell whether no source moved since the last complete build and every output is as written."""
@@ -74,7 +83,8 @@ class BuildState:
                        for key, value in raw["outputs"].items()}
             incomplete = [str(p) for p in raw.get("incomplete", []) if isinstance(p, str)]
             snapshot = raw.get("snapshot", {})
-            return cls(path, outputs, snapshot if isinstance(snapshot, dict) else {}, incomplete)
+            extra = [str(p) for p in raw.get("extra", []) if isinstance(p, str)]
+            return cls(path, outputs, snapshot if isinstance(snapshot, dict) else {}, incomplete, extra)
         except (AttributeError, KeyError, TypeError, ValueError):  # a damaged state: everything is stale
             return cls(path)
 
@@ -103,7 +113,7 @@ class BuildState:
 
     def save(self) -> None:
         """Write the state file atomically."""
-        data = {"version": STATE_VERSION, "snapshot": self.snapshot, "incomplete": self.incomplete,
+        data = {"version": STATE_VERSION, "snapshot": self.snapshot, "incomplete": self.incomplete, "extra": self.extra,
                 "outputs": {k: {"inputs": v.inputs, "files": v.files} for k, v in sorted(self.outputs.items())}}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True).encode())

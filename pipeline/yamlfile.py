@@ -22,6 +22,8 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 NULL_TAG = "tag:yaml.org,2002:null"
 
 Location = tuple[str | int, ...]
+CONFLICT = re.compile(r"^(?:<{7}|={7}|>{7})(?: |$)", re.M)
+MAX_DEPTH = 40
 # Characters no document may hold: control characters (a tab, a line break and a carriage return aside), which
 # make a DOCX that no client opens; non-characters; private-use characters, which qualidoc uses as markers.
 FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff\ufdd0-\ufdef"
@@ -70,10 +72,18 @@ def read_yaml(path: Path, shown_as: str) -> tuple[YamlDocument | None, list[Prob
 
 def parse_yaml(text: str, shown_as: str) -> tuple[YamlDocument | None, list[Problem]]:
     """Parse YAML text into a YamlDocument."""
+    conflict = CONFLICT.search(text)
+    if conflict:
+        line = text[: conflict.start()].count("\n") + 1
+        return None, [Problem(shown_as, line, "", "marqueurs de conflit git (<<<<<<<, =======, >>>>>>>) : "
+                              "terminez la fusion en gardant la bonne version, puis supprimez ces lignes")]
     try:
         node = yaml.compose(text, Loader=_Loader)
+    except RecursionError:
+        return None, [Problem(shown_as, 0, "", "imbrication trop profonde pour un fichier de contenu")]
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
+        quoted = e.context and "quoted scalar" in e.context and e.context_mark
+        mark = e.context_mark if quoted else (e.problem_mark or e.context_mark)
         what = " ".join(x for x in (e.context, e.problem) if x)
         return None, [Problem(shown_as, mark.line + 1 if mark else 0, "",
                               f"erreur de syntaxe YAML : {what}{SYNTAX_HINT}")]
@@ -104,6 +114,11 @@ def _decode(raw: bytes, shown_as: str) -> tuple[str, Problem | None]:
 def _convert(node: yaml.Node, location: Location, doc: YamlDocument, problems: list[Problem],
              seen: set[int]) -> Any:
     doc.lines.setdefault(location, node.start_mark.line + 1)
+    if len(location) > MAX_DEPTH:
+        problems.append(Problem(doc.path, doc.lines[location], field_path(location[:3]) + "…",
+                                f"imbrication de plus de {MAX_DEPTH} niveaux : un fichier de contenu n'en a pas "
+                                "besoin"))
+        return None
     if id(node) in seen:  # an alias: the composer hands back the anchored node a second time
         problems.append(Problem(doc.path, doc.lines[location], field_path(location),
                                 "les alias YAML (*nom) ne sont pas acceptés : écrivez la valeur en entier"))

@@ -117,3 +117,96 @@ def test_git_setup_keeps_an_existing_pre_commit_hook(tmp_path, monkeypatch, caps
     assert str(kept) in hook.read_text(encoding="utf-8") and "check --staged" in hook.read_text(encoding="utf-8")
     assert main(["git-setup"]) == 0  # again: qualidoc's own hook is simply rewritten
     assert kept.exists() and "lint-maison" not in hook.read_text(encoding="utf-8")
+
+
+def run_cli(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=root, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def break_project(root: Path, secret: Path) -> None:
+    """Every broken input of the second robustness pass, in one project."""
+    courses = root / "content/courses"
+    secret.write_text("PRIVATE-KEY-MATERIAL-0123456789\n", encoding="utf-8")
+    (root / "content/trainers/zz.yaml").symlink_to(secret)
+    (courses / "dangling.yaml").symlink_to(root / "nowhere.yaml")
+    (courses / "loop.yaml").symlink_to(courses / "loop.yaml")
+    (courses / ".#excel-perfectionnement.yaml").symlink_to("root@host.1234:1700000000")  # an Emacs lock
+    (courses / "dossier.yaml").mkdir()
+    (courses / "deep.yaml").write_text("title: x\nsummary: " + "[" * 700 + "]" * 700 + "\n", encoding="utf-8")
+    (courses / "latin1.yaml").write_bytes("title: Créée\n".encode("latin-1"))
+    (courses / "MAJ.YAML").write_text("title: x\n", encoding="utf-8")
+    (courses / "rgpd-essentiel.yml").write_text("title: x\n", encoding="utf-8")
+    (courses / "quote.yaml").write_text('title: "pas fermé\naudience: x\n' + "\n" * 60 + "summary: y\n",
+                                        encoding="utf-8")
+    (courses / "conflict.yaml").write_text("title: a\n<<<<<<< HEAD\naudience: x\n=======\naudience: y\n"
+                                           ">>>>>>> autre\n", encoding="utf-8")
+    (courses / "infinite.yaml").write_text("title: x\nduration:\n  hours: .inf\n", encoding="utf-8")
+
+
+def test_no_traceback_for_any_broken_project(tmp_path):
+    root = copy_project(tmp_path / "project")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"], cwd=root, check=True)
+    break_project(root, tmp_path / "secret.txt")
+    outputs = {}
+    for args in (["build"], ["build", "--strict"], ["check"], ["check", "--format", "json"], ["diff"],
+                 ["diff", "--format", "markdown"], ["check", "--staged"], ["fields", "trainer"]):
+        result = run_cli(root, *args)
+        outputs[" ".join(args)] = result
+        assert "Traceback" not in result.stdout + result.stderr, (args, result.stderr[-2000:])
+        assert result.returncode in (0, 1, 2, 3), (args, result.returncode)
+        assert "PRIVATE-KEY-MATERIAL" not in result.stdout + result.stderr
+    build_err = outputs["build"].stderr
+    for expected in ("content/trainers/zz.yaml: lien symbolique vers un fichier hors du projet",
+                     "content/courses/dangling.yaml: lien symbolique cassé ou en boucle",
+                     "content/courses/loop.yaml: lien symbolique cassé ou en boucle",
+                     "content/courses/dossier.yaml: attendu : un fichier YAML",
+                     "imbrication de plus de 40 niveaux", "content/courses/latin1.yaml:1:",
+                     "content/courses/MAJ.YAML: extension « .YAML »",
+                     "content/courses/rgpd-essentiel.yml: même identifiant que content/courses/rgpd-essentiel.yaml",
+                     "content/courses/quote.yaml:1: erreur de syntaxe YAML",
+                     "content/courses/conflict.yaml:2: marqueurs",
+                     "content/courses/infinite.yaml:3: duration.hours"):
+        assert expected in build_err, expected
+    assert outputs["build"].returncode == 1 and outputs["check"].returncode == 3
+    assert json.loads(outputs["check --format json"].stdout)["loaded"] is False
+    assert not (root / "build/programmes").exists()  # nothing was built from broken content
+
+
+def test_a_date_far_in_the_future_builds(tmp_path):
+    copy_project(tmp_path)
+    path = tmp_path / COURSE
+    path.write_text(path.read_text(encoding="utf-8").replace("updated: 2026-09-14", "updated: 9999-12-31"),
+                    encoding="utf-8")
+    report = build(Project.at(tmp_path))
+    assert not report.failed, report.failed
+    assert "31 décembre 9999" in pdf_text(tmp_path / "build/programmes/excel-perfectionnement.pdf")
+
+
+def test_a_logo_kept_elsewhere_is_an_input(tmp_path):
+    copy_project(tmp_path)
+    (tmp_path / "images").mkdir()
+    logo = tmp_path / "images/logo.png"
+    logo.write_bytes((REPO / "content/assets/logo-formavenir.png").read_bytes())
+    organisation = tmp_path / "content/organisation.yaml"
+    organisation.write_text(organisation.read_text(encoding="utf-8").replace(
+        "logo: content/assets/logo-formavenir.png", "logo: images/logo.png"), encoding="utf-8")
+    project = Project.at(tmp_path)
+    assert not build(project).failed and build(project).rebuilt == []
+    logo.write_bytes(small_png())  # another image, same path
+    report = build(project)
+    assert len(report.rebuilt) == report.total  # every document shows the logo
+
+
+def small_png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pixels = b"".join(b"\x00" + b"\xff\x00\x00" * 20 for _ in range(20))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20, 20, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b""))
