@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import shutil
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -53,15 +54,39 @@ class ContentDiff:
 
 def diff_revisions(project: Project, base: str | None, head: str | None) -> ContentDiff:
     """Compare the content at two revisions (None for head: the working tree)."""
+    if shutil.which("git") is None:
+        raise UserError("git est introuvable : installez git pour comparer des révisions avec `qualidoc diff`")
     top = repository_top(project.content if project.content.exists() else project.root)
     if top is None:
-        raise UserError(f"{project.root} is not inside a git repository: `qualidoc diff` compares git revisions")
+        raise UserError(f"{project.root} n'est pas dans un dépôt git : `qualidoc diff` compare des révisions git")
     base = base or "HEAD"
+    for revision in (base, head):
+        if revision not in (None, ":"):
+            _check_revision(top, revision)
     old_files = files_at(top, project, base)
     new_files = files_at(top, project, head)
     old, new = _parse_all(old_files), _parse_all(new_files)
     objects = compare(old, new)
     return ContentDiff(base, head or "copie de travail", objects, affected_documents(project, old_files, new_files))
+
+
+def _check_revision(top: Path, revision: str) -> None:
+    """Refuse, with what to do, a revision git does not know (a typo, HEAD~99, a shallow clone, no commit yet)."""
+    if not revision or revision.startswith("-"):
+        raise UserError(f"révision « {revision} » invalide : donnez BASE [HEAD] ou BASE..HEAD (ex. main..ma-branche)")
+    found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], cwd=top,
+                           capture_output=True, text=True, check=False)
+    if found.returncode == 0:
+        return
+    commits = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=top, capture_output=True,
+                             text=True, check=False)
+    if commits.returncode != 0:
+        raise UserError("le dépôt n'a encore aucun commit : validez le contenu (`git commit`) avant de comparer")
+    shallow = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=top, capture_output=True,
+                             text=True, check=False).stdout.strip() == "true"
+    hint = " (clone partiel : `git fetch --unshallow` récupère l'historique)" if shallow else ""
+    raise UserError(f"révision « {revision} » inconnue de git{hint} : vérifiez le nom de la branche, de "
+                    "l'étiquette ou du commit (`git log --oneline` les liste)")
 
 
 def files_at(top: Path, project: Project, revision: str | None) -> dict[str, str]:
@@ -210,8 +235,12 @@ def _show(path: tuple[str | int, ...]) -> str:
 
 
 def affected_documents(project: Project, old_files: dict[str, str], new_files: dict[str, str]) -> list[str]:
-    """List the documents whose sources differ between the two sides."""
-    old_docs, new_docs = _documents(project, old_files), _documents(project, new_files)
+    """List the documents whose sources differ between the two sides.
+
+    New content that cannot be read raises its content errors: they, not a list of every document, are
+    what the reviewer needs to see.
+    """
+    old_docs, new_docs = _documents(project, old_files), _documents(project, new_files, strict=True)
     affected = []
     for path in sorted(old_docs.keys() | new_docs.keys()):
         if old_docs.get(path) != new_docs.get(path):
@@ -219,7 +248,7 @@ def affected_documents(project: Project, old_files: dict[str, str], new_files: d
     return affected
 
 
-def _documents(project: Project, files: dict[str, str]) -> dict[str, Any]:
+def _documents(project: Project, files: dict[str, str], strict: bool = False) -> dict[str, Any]:
     """Plan the documents of one side and return {output path: what it reads}, without rendering."""
     from pipeline.content import load_catalogue
     from pipeline.documents import plan_documents
@@ -229,6 +258,8 @@ def _documents(project: Project, files: dict[str, str]) -> dict[str, Any]:
         try:
             catalogue = load_catalogue(copy.content, copy.root)
         except ContentError:
+            if strict:
+                raise
             return {f"(contenu invalide : {name})": text for name, text in files.items()}
         documents = plan_documents(catalogue)
         return {d.path: [_source_data(catalogue, s) for s in d.sources] for d in documents}
@@ -293,8 +324,12 @@ def format_markdown(diff: ContentDiff) -> str:
     return "\n".join(lines) + "\n"
 
 
+MARKDOWN_SPECIAL = frozenset("\\`*_[]<>#|~@:$&{}")
+
+
 def _md(text: str) -> str:
-    return "".join("\\" + c if c in "\\`*_[]<>#|" else c for c in text)
+    """Text that GitHub and GitLab show as typed: no emphasis, strike, mention, emoji, math, entity, table cell."""
+    return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in " ".join(text.split()))
 
 
 def format_json(diff: ContentDiff) -> str:

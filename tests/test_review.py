@@ -60,8 +60,8 @@ def test_price_change(repo, capsys):
     assert "  programmes/rgpd-essentiel (.docx, .pdf)" in text
     assert "intervenants/matrice-competences" not in text
     markdown = run(capsys, "diff", "--format", "markdown")
-    assert "**`courses/rgpd-essentiel`** – RGPD : les essentiels pour les équipes *(modifié)*" in markdown
-    assert "- prices\\[Inter-entreprises\\].amount : 390 → 420" in markdown
+    assert "**`courses/rgpd-essentiel`** – RGPD \\: les essentiels pour les équipes *(modifié)*" in markdown
+    assert "- prices\\[Inter-entreprises\\].amount \\: 390 → 420" in markdown
     data = json.loads(run(capsys, "diff", "--format", "json"))
     [obj] = data["objects"]
     assert obj["key"] == "courses/rgpd-essentiel" and obj["status"] == "modified"
@@ -110,13 +110,13 @@ def test_outside_git_is_a_clear_error(tmp_path, capsys, monkeypatch):
     copy_project(tmp_path)
     monkeypatch.chdir(tmp_path)
     assert main(["diff"]) == 1
-    assert "is not inside a git repository" in capsys.readouterr().err
+    assert "n'est pas dans un dépôt git" in capsys.readouterr().err
     monkeypatch.chdir(tmp_path)
 
 
 def test_unknown_revision(repo, capsys):
     assert main(["diff", "nope"]) == 1
-    assert "git rev-parse" in capsys.readouterr().err
+    assert "révision « nope » inconnue de git" in capsys.readouterr().err
 
 
 def header(repo: Path, name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -210,3 +211,54 @@ def small_png() -> bytes:
     pixels = b"".join(b"\x00" + b"\xff\x00\x00" * 20 for _ in range(20))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20, 20, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b""))
+
+
+def committed_project(root: Path) -> Path:
+    copy_project(root)
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+    return root
+
+
+@pytest.mark.parametrize("revision, expected", [
+    ("nope", "révision « nope » inconnue de git"), ("HEAD~99", "révision « HEAD~99 » inconnue de git"),
+    ("..", "invalide : donnez BASE [HEAD] ou BASE..HEAD")])
+def test_diff_says_what_is_wrong_with_a_revision(tmp_path, revision, expected):
+    root = committed_project(tmp_path)
+    result = run_cli(root, "diff", revision)
+    assert result.returncode == 1 and expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_diff_without_commits_or_git(tmp_path):
+    copy_project(tmp_path)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    result = run_cli(tmp_path, "diff")
+    assert result.returncode == 1 and "aucun commit" in result.stderr
+    no_git = subprocess.run([sys.executable, "-m", "pipeline", "diff"], cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO), "PATH": str(Path(sys.executable).parent)})
+    assert no_git.returncode == 1 and "git est introuvable" in no_git.stderr
+
+
+def test_diff_shows_the_real_content_error(tmp_path):
+    root = committed_project(tmp_path)
+    path = root / COURSE
+    path.write_text("<<<<<<< HEAD\n" + path.read_text(encoding="utf-8") + "=======\ntitle: x\n>>>>>>> autre\n",
+                    encoding="utf-8")
+    result = run_cli(root, "diff")
+    assert result.returncode == 1 and f"{COURSE}:1: marqueurs de conflit git" in result.stderr
+    assert "contenu invalide" not in result.stdout + result.stderr
+
+
+def test_diff_markdown_escapes_what_forges_interpret(tmp_path):
+    root = committed_project(tmp_path)
+    path = root / COURSE
+    hostile = "~~barré~~ @equipe :tada: $x^2$ &amp; a|b <b>gras</b>"
+    path.write_text(path.read_text(encoding="utf-8").replace("reference: BUR-EXC-02", f"reference: '{hostile}'"),
+                    encoding="utf-8")
+    result = run_cli(root, "diff", "--format", "markdown")
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if "barré" in line)
+    shown = line[line.index("\\~\\~barré"):line.rindex("b\\>") + 3]
+    assert not re.search(r"(?<!\\)[~@:$&|<>]", shown), shown
+    for escaped in ("\\~\\~barré", "\\@equipe", "\\:tada\\:", "\\$x", "\\&amp;", "a\\|b", "\\<b\\>"):
+        assert escaped in line, escaped
