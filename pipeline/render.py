@@ -172,7 +172,12 @@ class Renderer:
                 pdf = compiler.compile(input=source, format="pdf", root=str(stage),
                                        timestamp=_timestamp(document.version))
         except typst.TypstError as e:
-            outcomes.fail(index, f"typst: {e.message} {getattr(e, 'diagnostic', '')}".strip())
+            if "package" in e.message:
+                outcomes.fail(index, "templates/style.typ imports a typst package: packages come from the network, "
+                                     "which a build never uses; copy the package into templates/ and import it by "
+                                     f"path (typst: {e.message[:120]})")
+            else:
+                outcomes.fail(index, f"typst: {e.message} {getattr(e, 'diagnostic', '')}".strip())
         except Unsupported as e:
             outcomes.fail(index, str(e))
         except Exception as e:  # noqa: BLE001 - reported with the document, the others go on
@@ -225,8 +230,10 @@ class _Compilers:
             free = self._free.setdefault(key, [])
             compiler = free.pop() if free else None
         if compiler is None:
+            no_packages = tempfile.mkdtemp(prefix="qualidoc-no-packages-")  # empty: no package is ever found
             compiler = typst.Compiler(root=str(fonts.parent), ignore_system_fonts=True,
-                                      font_paths=[str(fonts)] if fonts.is_dir() else [])
+                                      font_paths=[str(fonts)] if fonts.is_dir() else [],
+                                      package_path=no_packages, package_cache_path=no_packages)
         try:
             yield compiler
         finally:
@@ -235,6 +242,13 @@ class _Compilers:
 
 
 COMPILERS = _Compilers()
+# The PDF compiler never reaches the network, whatever a template says (a package name built at run time
+# escapes any scan of the text): its downloads go through a proxy that does not exist, on this machine, so
+# not even a DNS request leaves it. qualidoc itself uses no network.
+NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:1", "HTTP_PROXY": "http://127.0.0.1:1",
+              "ALL_PROXY": "http://127.0.0.1:1", "NO_PROXY": ""}
+os.environ.update(NO_NETWORK)
+os.environ.update({name.lower(): value for name, value in NO_NETWORK.items()})
 
 
 class _Pandoc:

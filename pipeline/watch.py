@@ -87,6 +87,8 @@ class Watcher:
         observer = PollingObserver(timeout=0.25) if self.poll else Observer()
         for folder in (self.project.content, self.project.templates):
             observer.schedule(collector, str(folder), recursive=True)
+        self._observer, self._collector = observer, collector
+        self._watched: set[str] = set()
         observer.start()  # before the first build, so that a save during it is not missed
         self._rebuild([])
         self.ready.set()
@@ -117,7 +119,21 @@ class Watcher:
         except (ContentError, UserError) as e:
             self.on_rebuild(Rebuild(shown, None, e))
             return
+        except Exception as e:  # noqa: BLE001 - watch reports it and keeps watching
+            log.debug("rebuild failed", exc_info=True)
+            self.on_rebuild(Rebuild(shown, None, UserError(f"internal error: {type(e).__name__}: {e}")))
+            return
         finally:
             gc.enable()
+        self._watch_extra(report.extra)
         self.on_rebuild(Rebuild(shown, report, None))
         gc.collect()
+
+    def _watch_extra(self, files: list[str]) -> None:
+        """Watch the folders of the files a build read outside content/ and templates/ (a logo kept elsewhere)."""
+        for folder in {str(Path(f).parent) for f in files} - self._watched:
+            try:
+                self._observer.schedule(self._collector, folder, recursive=False)
+                self._watched.add(folder)
+            except OSError:
+                log.debug("cannot watch %s", folder)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -262,3 +263,46 @@ def test_diff_markdown_escapes_what_forges_interpret(tmp_path):
     assert not re.search(r"(?<!\\)[~@:$&|<>]", shown), shown
     for escaped in ("\\~\\~barré", "\\@equipe", "\\:tada\\:", "\\$x", "\\&amp;", "a\\|b", "\\<b\\>"):
         assert escaped in line, escaped
+
+
+BYPASS = '#let p = "@pre" + "view/cetz:0.3.4"\n#import p: *\n#let q = "@pre" + "view/tablex:0.0.8"\n#include q\n'
+
+
+def network_project(root: Path) -> Path:
+    copy_project(root)
+    style = root / "templates/style.typ"
+    style.write_text(BYPASS + style.read_text(encoding="utf-8"), encoding="utf-8")
+    return root
+
+
+def test_a_template_cannot_make_the_pdf_compiler_download(tmp_path):
+    report = build(Project.at(network_project(tmp_path)))
+    assert len(report.failed) == report.total and not report.rebuilt
+    assert all("imports a typst package" in reason and "never uses" in reason for reason in report.failed.values())
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="strace absent (Debian package strace; .ci/run installs it)")
+def test_no_connection_leaves_the_machine_during_a_build(tmp_path):
+    root = network_project(tmp_path)
+    trace = tmp_path / "trace.txt"
+    subprocess.run(["strace", "-f", "-qq", "-e", "trace=connect", "-o", str(trace), sys.executable, "-m", "pipeline",
+                    "build"], cwd=root, capture_output=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    calls = [line for line in trace.read_text().splitlines() if "connect(" in line and "AF_INET" in line]
+    assert calls, "the template's download was not even attempted through the dead proxy"
+    outside = [c for c in calls if "127.0.0.1" not in c and "::1" not in c]
+    assert outside == [], outside  # no DNS request, no connection to a package registry
+
+
+def test_a_build_with_the_network_denied_by_the_system(tmp_path):
+    if subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -rn is not permitted here (user namespaces disabled)")
+    root = network_project(tmp_path)
+    result = subprocess.run(["unshare", "-rn", sys.executable, "-m", "pipeline", "build"], cwd=root,
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "imports a typst package" in result.stderr
+    style = root / "templates/style.typ"
+    style.write_text(style.read_text(encoding="utf-8").replace(BYPASS, ""), encoding="utf-8")
+    result = subprocess.run(["unshare", "-rn", sys.executable, "-m", "pipeline", "build"], cwd=root,
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr  # and a normal build needs no network at all
