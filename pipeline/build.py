@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from pipeline import __version__
 from pipeline.errors import UserError
 from pipeline.history import head_commit
-from pipeline.project import Project
+from pipeline.project import Project, inside
 from pipeline.state import TEMPORARY, BuildState, file_hash, source_snapshot, write_atomic
 
 if TYPE_CHECKING:
@@ -286,7 +286,10 @@ class InputHasher:
     def _templates(self, name: str) -> tuple[str, ...]:
         """Return a template and every template it imports or includes, recursively."""
         found = [name]
-        for child in TEMPLATE_REFERENCE.findall((self.project.templates / name).read_text(encoding="utf-8")):
+        path = self.project.templates / name
+        if not inside(path, self.project.templates):
+            return (name,)  # missing, broken or outside templates/: its documents fail with the reason
+        for child in TEMPLATE_REFERENCE.findall(path.read_text(encoding="utf-8", errors="replace")):
             found += [t for t in self._templates(child) if t not in found]
         return tuple(found)
 

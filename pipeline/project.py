@@ -64,8 +64,8 @@ def sandbox(project: Project, files: dict[str, str], root: Path) -> Project:
         (root / "content" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "content" / name).write_text(text, encoding="utf-8")
     if (project.content / "assets").is_dir():
-        shutil.copytree(project.content / "assets", root / "content" / "assets", dirs_exist_ok=True)
-    shutil.copytree(project.templates, root / "templates", dirs_exist_ok=True)
+        shutil.copytree(project.content / "assets", root / "content" / "assets", dirs_exist_ok=True, symlinks=True)
+    shutil.copytree(project.templates, root / "templates", dirs_exist_ok=True, symlinks=True)  # links stay links
     return Project.at(root)
 
 

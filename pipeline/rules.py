@@ -27,6 +27,7 @@ from pipeline.mentions import (
     missing_mentions,
     reachable,
 )
+from pipeline.project import inside
 from pipeline.referential import Indicator, Referential, referential_for
 from pipeline.state import write_atomic
 from pipeline.yamlfile import field_path
@@ -442,7 +443,7 @@ class _PositioningGaps:
         self.loaded = set(self.known)
         from pipeline.build import package_hash
 
-        templates = sorted(self.project.templates.rglob("*.j2"))
+        templates = sorted(p for p in self.project.templates.rglob("*.j2") if inside(p, self.project.templates))
         self.common = _digest([ctx.catalogue.file_of("organisation"), *templates], package_hash())
         self._questionnaires: Callable[[str], str] | None = None
 

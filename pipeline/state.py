@@ -18,8 +18,11 @@ STATE_VERSION = 1
 
 
 def file_hash(path: Path) -> str:
-    """Return the sha256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """Return the sha256 of a file's bytes ("unreadable" for a missing file or a broken link)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"
 
 
 @dataclass

@@ -144,6 +144,8 @@ def break_project(root: Path, secret: Path) -> None:
     (courses / "conflict.yaml").write_text("title: a\n<<<<<<< HEAD\naudience: x\n=======\naudience: y\n"
                                            ">>>>>>> autre\n", encoding="utf-8")
     (courses / "infinite.yaml").write_text("title: x\nduration:\n  hours: .inf\n", encoding="utf-8")
+    (root / "templates/broken.md.j2").symlink_to(root / "nowhere.j2")
+    (root / "templates/outside.md.j2").symlink_to(secret)
 
 
 def test_no_traceback_for_any_broken_project(tmp_path):
@@ -306,3 +308,32 @@ def test_a_build_with_the_network_denied_by_the_system(tmp_path):
     result = subprocess.run(["unshare", "-rn", sys.executable, "-m", "pipeline", "build"], cwd=root,
                             capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr  # and a normal build needs no network at all
+
+
+def test_a_template_outside_templates_is_refused_unread(tmp_path):
+    copy_project(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("PRIVATE-KEY-MATERIAL", encoding="utf-8")
+    (tmp_path / "templates/outside.md.j2").symlink_to(secret)
+    (tmp_path / "templates/broken.md.j2").symlink_to(tmp_path / "nowhere.j2")
+    programme = tmp_path / "templates/programme.md.j2"
+    programme.write_text(programme.read_text(encoding="utf-8") + '{% include "outside.md.j2" %}\n', encoding="utf-8")
+    report = build(Project.at(tmp_path))
+    assert {p for p in report.failed} == {f"programmes/{p.stem}" for p in (tmp_path / "content/courses").glob("*")}
+    assert all("hors du dossier templates/" in reason for reason in report.failed.values())
+    assert not any("PRIVATE" in pdf_text(p) for p in (tmp_path / "build").rglob("*.pdf"))
+
+
+def test_watch_reports_a_broken_link_and_keeps_watching(tmp_path):
+    from tests.test_watch import Session
+
+    copy_project(tmp_path)
+    project = Project.at(tmp_path)
+    build(project)
+    with Session(project, poll=False) as running:
+        link = tmp_path / "content/courses/lien.yaml"
+        link.symlink_to(tmp_path / "nowhere.yaml")
+        failed = running.next()
+        assert failed.error is not None and "lien symbolique cassé" in str(failed.error)
+        link.unlink()
+        assert running.next().error is None
