@@ -346,3 +346,38 @@ def test_large_project_builds_paginated_documents(tmp_path):
     document = docx.Document(str(project.out / "amelioration/registre-amelioration.docx"))
     header_rows = document.tables[2].rows[0]._tr.xml
     assert "tblHeader" in header_rows  # repeated at the top of each page in Word
+
+
+@pytest.mark.parametrize("point", ["state.json", "parsed.json", "positioning-check.json", ".docx", ".pdf", "stage"])
+def test_a_full_disk_at_any_point_is_a_message_and_loses_nothing(project, monkeypatch, capsys, point):
+    import pipeline.render as render_module
+    import pipeline.state as state_module
+
+    build(project)
+    kept = {p: p.read_bytes() for p in project.out.rglob("*.pdf")}
+    replace(project.root, "content/courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
+    real_write, real_mkdtemp = state_module.write_atomic, render_module.tempfile.mkdtemp
+
+    def full(path: Path, data: bytes) -> None:
+        if str(path).endswith(point):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, data)
+
+    def no_stage(*args: object, **kwargs: object) -> str:
+        if point == "stage":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_mkdtemp(*args, **kwargs)  # type: ignore[arg-type]
+
+    for module in (state_module, build_module):
+        monkeypatch.setattr(module, "write_atomic", full)
+    monkeypatch.setattr(render_module.tempfile, "mkdtemp", no_stage)
+    monkeypatch.chdir(project.root)
+    code = main(["build"])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    if point in (".docx", ".pdf", "stage", "state.json"):
+        assert code == 1 and "No space left on device" in captured.err
+    for path, data in kept.items():  # the last good documents: unchanged, or replaced by complete new ones
+        assert path.exists() and (path.read_bytes() == data or path.read_bytes().startswith(b"%PDF"))
+    monkeypatch.undo()
+    assert not build(project).failed  # and once there is room again, the build completes
