@@ -264,15 +264,22 @@ class FrenchLoader(jinja2.FileSystemLoader):
 
 
 @functools.cache
-def environment(template_dir: Path) -> jinja2.Environment:
+def environment(template_dir: Path, cache_dir: Path | None = None) -> jinja2.Environment:
     """Return the Jinja2 environment of a templates folder (one per process, templates compiled once).
 
-    No bytecode cache on disk: compiled templates are code, and nothing read back from an output folder
-    (shared, committed, mounted) may be run.
+    Compiled templates are code: their cache lives in the user's own cache folder (`cache_dir`), keyed by
+    each template's source, never in an output folder (shared, committed, mounted) whose files could be run.
     """
+    bytecode = None
+    if cache_dir is not None:
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            bytecode = jinja2.FileSystemBytecodeCache(str(cache_dir))
+        except OSError:
+            bytecode = None
     env = jinja2.Environment(loader=FrenchLoader(str(template_dir)), finalize=finalize,
                              undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True)
+                             trim_blocks=True, lstrip_blocks=True, bytecode_cache=bytecode)
     env.filters.update(FILTERS)
     env.globals.update(table=table, checkbox=checkbox, tick=tick, todo=todo, mention=mention)
     return env

@@ -66,7 +66,7 @@ class Renderer:
     def __init__(self, project: Project, catalogue: Catalogue, jobs: int = 0):
         self.project, self.catalogue = project, catalogue
         self.jobs = jobs or os.cpu_count() or 1
-        self.env = environment(project.templates)
+        self.env = environment(project.templates, project.cache_dir / "templates")
         self.style_functions: set[str] = set()  # the `style-<Name>` functions style.typ offers
 
     def markdown(self, document: Document) -> str:
