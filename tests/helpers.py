@@ -58,3 +58,14 @@ def edit_yaml(path: Path, **changes: object) -> None:
         else:
             data[key] = value
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def logo_outside_content(root: Path) -> Path:
+    """Move the sample's logo to images/logo.png, outside content/ and templates/; return its path."""
+    (root / "images").mkdir()
+    logo = root / "images/logo.png"
+    logo.write_bytes((root / "content/assets/logo-formavenir.png").read_bytes())
+    organisation = root / "content/organisation.yaml"
+    organisation.write_text(organisation.read_text(encoding="utf-8").replace(
+        "logo: content/assets/logo-formavenir.png", "logo: images/logo.png"), encoding="utf-8")
+    return logo

@@ -18,7 +18,7 @@ from pipeline.build import build
 from pipeline.cli import main
 from pipeline.errors import ContentError
 from pipeline.project import Project
-from tests.helpers import REPO, copy_project, docx_text, pdf_text
+from tests.helpers import REPO, copy_project, docx_text, logo_outside_content, pdf_text
 
 COURSE = "content/courses/excel-perfectionnement.yaml"
 
@@ -190,13 +190,7 @@ def test_a_date_far_in_the_future_builds(tmp_path):
 
 
 def test_a_logo_kept_elsewhere_is_an_input(tmp_path):
-    copy_project(tmp_path)
-    (tmp_path / "images").mkdir()
-    logo = tmp_path / "images/logo.png"
-    logo.write_bytes((REPO / "content/assets/logo-formavenir.png").read_bytes())
-    organisation = tmp_path / "content/organisation.yaml"
-    organisation.write_text(organisation.read_text(encoding="utf-8").replace(
-        "logo: content/assets/logo-formavenir.png", "logo: images/logo.png"), encoding="utf-8")
+    logo = logo_outside_content(copy_project(tmp_path))
     project = Project.at(tmp_path)
     assert not build(project).failed and build(project).rebuilt == []
     logo.write_bytes(small_png())  # another image, same path

@@ -167,15 +167,10 @@ def test_relevant_files(name, relevant):
 
 
 def test_a_logo_kept_outside_content_is_watched(tmp_path):
+    from tests.helpers import logo_outside_content
     from tests.test_security import small_png
 
-    copy_project(tmp_path)
-    (tmp_path / "images").mkdir()
-    logo = tmp_path / "images/logo.png"
-    logo.write_bytes((tmp_path / "content/assets/logo-formavenir.png").read_bytes())
-    organisation = tmp_path / "content/organisation.yaml"
-    organisation.write_text(organisation.read_text(encoding="utf-8").replace(
-        "logo: content/assets/logo-formavenir.png", "logo: images/logo.png"), encoding="utf-8")
+    logo = logo_outside_content(copy_project(tmp_path))
     project = Project.at(tmp_path)
     build(project)
     with Session(project, poll=False) as running:
