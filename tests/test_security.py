@@ -155,8 +155,12 @@ def test_no_traceback_for_any_broken_project(tmp_path):
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"], cwd=root, check=True)
     break_project(root, tmp_path / "secret.txt")
     outputs = {}
+    (root / "build").mkdir(exist_ok=True)
+    (root / "build/faux.docx").write_text("pas un docx", encoding="utf-8")
+    (root / "build/faux.pdf").write_text("pas un pdf", encoding="utf-8")
     for args in (["build"], ["build", "--strict"], ["check"], ["check", "--format", "json"], ["diff"],
-                 ["diff", "--format", "markdown"], ["check", "--staged"], ["fields", "trainer"]):
+                 ["diff", "--format", "markdown"], ["check", "--staged"], ["fields", "trainer"], ["git-setup"],
+                 ["textconv", "build/faux.docx"], ["textconv", "build/faux.pdf"], ["textconv", "nulle-part.pdf"]):
         result = run_cli(root, *args)
         outputs[" ".join(args)] = result
         assert "Traceback" not in result.stdout + result.stderr, (args, result.stderr[-2000:])
@@ -177,6 +181,7 @@ def test_no_traceback_for_any_broken_project(tmp_path):
     assert outputs["build"].returncode == 1 and outputs["check"].returncode == 3
     assert json.loads(outputs["check --format json"].stdout)["loaded"] is False
     assert not (root / "build/programmes").exists()  # nothing was built from broken content
+    assert "not a readable DOCX" in outputs["textconv build/faux.docx"].stderr
 
 
 def test_a_date_far_in_the_future_builds(tmp_path):
@@ -331,3 +336,48 @@ def test_watch_reports_a_broken_link_and_keeps_watching(tmp_path):
         assert failed.error is not None and "lien symbolique cassé" in str(failed.error)
         link.unlink()
         assert running.next().error is None
+
+
+def test_diff_in_a_shallow_clone_says_so(tmp_path):
+    origin = committed_project(tmp_path / "origin")
+    path = origin / COURSE
+    path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "y"], cwd=origin, check=True)
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{origin}", str(tmp_path / "shallow")], check=True)
+    result = run_cli(tmp_path / "shallow", "diff", "HEAD~1")
+    assert result.returncode == 1 and "clone partiel" in result.stderr and "git fetch --unshallow" in result.stderr
+
+
+def test_a_watch_rebuild_with_the_network_denied(tmp_path):
+    if subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -rn is not permitted here (user namespaces disabled)")
+    import select
+    import time
+
+    root = copy_project(tmp_path)
+    watch = subprocess.Popen(["unshare", "-rn", sys.executable, "-m", "pipeline", "watch"], cwd=root, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env={**os.environ, "PYTHONPATH": str(REPO)})
+    lines: list[str] = []
+
+    def wait_for(text: str, seconds: float = 120) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([watch.stdout], [], [], 1)
+            if ready:
+                line = watch.stdout.readline()
+                lines.append(line)
+                if text in line:
+                    return True
+        return False
+
+    try:
+        assert wait_for("first build"), lines
+        path = root / COURSE
+        path.write_text(path.read_text(encoding="utf-8").replace("amount: 890", "amount: 950"), encoding="utf-8")
+        assert wait_for("excel-perfectionnement.yaml →"), lines
+        assert "rebuilt programmes/excel-perfectionnement" in lines[-1] and "FAILED" not in lines[-1]
+    finally:
+        watch.terminate()
+        watch.wait(10)
+    assert "Traceback" not in "".join(lines)
