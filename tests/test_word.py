@@ -241,7 +241,7 @@ def test_docx_reopens_after_python_docx(sample_out):
         assert document.paragraphs and docx_text(path)
 
 
-@pytest.mark.skipif(not shutil.which("pdftotext"), reason="pdftotext absent (Debian: poppler-utils; .ci/run installs it)")
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="pdftotext absent (Debian: poppler-utils; .ci/run installs)")
 def test_long_unbreakable_strings_wrap_in_the_pdf(tmp_path):
     copy_project(tmp_path)
     long_reference = "REF-" + "ABCDEFGHIJ" * 13
