@@ -152,9 +152,7 @@ def gives_way_to_referent(course: Course, org: Organisation | None) -> bool:
 def sheet_context(course: Course, org: Organisation | None, version: str) -> dict[str, Any]:
     """What a template needs to show the mentions: the missing ones and where the others are published."""
     missing = missing_mentions(course, org, version)
-    return {"missing": {k: m.label for k, m in missing.items()},
-            "elsewhere": dict(course.published_elsewhere),
-            "certification_missing": dict(certification_gaps(course))}
+    return {"missing": {k: m.label for k, m in missing.items()}, "elsewhere": dict(course.published_elsewhere)}
 
 
 def sheet_gaps(course: Course, org: Organisation | None, version: str) -> list[str]:
