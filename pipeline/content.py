@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from pipeline.errors import ContentError, Problem, relative
+from pipeline.errors import ContentError, Problem, excerpt, relative
 from pipeline.model import Course, ImprovementEntry, Organisation, Trainer
 from pipeline.project import resolve_image
 from pipeline.yamlfile import Location, ParseCache, YamlDocument, field_path
@@ -305,10 +305,9 @@ def _kind(value: Any) -> str:
     return _shown(value)
 
 
-def _shown(value: Any, limit: int = 60) -> str:
+def _shown(value: Any) -> str:
     """Quote a value in a message: a short excerpt, never a whole file."""
-    text = " ".join(str(value).split())
-    return "« " + (text if len(text) <= limit else text[: limit - 1] + "…") + " »"
+    return f"« {excerpt(value)} »"
 
 
 def _choices(expected: str) -> str:

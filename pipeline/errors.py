@@ -44,6 +44,12 @@ class ToolError(QualidocError):
         super().__init__(f"{tool} failed: {detail.strip()}")
 
 
+def excerpt(value: object, limit: int = 60) -> str:
+    """A short excerpt of a value for a message: on one line, never a whole file."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def relative(path: Path, root: Path) -> str:
     """Show a path relative to the project when it lies inside it."""
     prefix = str(root).rstrip("/") + "/"

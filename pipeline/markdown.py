@@ -146,7 +146,7 @@ def todo(label: str = "") -> Md:
 
 CAPABLE = re.compile(r"^\s*(?:(?:l[ea]\s+\w+\s+)?(?:sera|seront|serez|être|etre)\s+(?:capables?|en mesure)\s+"
                      r"(?:de\s+|d['’]\s*))", re.IGNORECASE)
-INFINITIVE = re.compile(r"^(?:s['’]|se\s+)?\w+(?:er|ir|re|oir)\b", re.IGNORECASE)
+INFINITIVE = re.compile(r"^(?:s['’]|se\s+)?[\w'’-]+(?:er|ir|re|oir)\b", re.IGNORECASE)
 
 
 def objective_text(objective: str) -> str:

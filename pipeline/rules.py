@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.content import Catalogue
-from pipeline.errors import relative
+from pipeline.errors import excerpt, relative
+from pipeline.markdown import INFINITIVE
 from pipeline.mentions import (
     addresses_disability,
     certification_gaps,
@@ -117,7 +118,7 @@ def mandatory_mentions(ctx: Context) -> None:
             support = course.published_elsewhere.get(mention.key)  # type: ignore[call-overload]
             if support:
                 ctx.add(1, WARNING, key, ("published_elsewhere", mention.key), f"{mention.label} : publié sur un "
-                        f"autre support (« {_excerpt(support)} »), accepté comme preuve, mais la fiche ne l'indique "
+                        f"autre support (« {excerpt(support)} »), accepté comme preuve, mais la fiche ne l'indique "
                         "pas ; l'auditeur vérifiera ce support")
             else:
                 ctx.add(1, ERROR, key, mention.location, f"mention obligatoire absente : {mention.label}"
@@ -135,13 +136,10 @@ def _placeholder_note(course: Any, location: tuple[str, ...]) -> str:
     if isinstance(value, list):
         value = " ; ".join(str(v) for v in value) if value else None
     if isinstance(value, str) and value != "none":
-        return f" (« {_excerpt(value)} » n'est pas une information)"
+        return f" (« {excerpt(value)} » n'est pas une information)"
     return ""
 
 
-def _excerpt(text: str, limit: int = 60) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @rule(1)
@@ -320,7 +318,6 @@ VAGUE_VERBS = {
     "percevoir": "identifier, repérer", "prendre": "identifier, expliquer", "améliorer": "appliquer, réaliser",
     "développer": None, "être": "citer le comportement observable attendu (identifier, appliquer…)",
 }
-INFINITIVE = re.compile(r"^[a-zàâçéèêëîïôûùüÿœ'-]{2,}(?:er|ir|re|oir)$")
 LEADING = re.compile(r"^(?:être capable d[e']\s*|savoir\s+(?=\w+er\b))", re.IGNORECASE)
 
 
@@ -341,8 +338,8 @@ def objectives_are_evaluable(ctx: Context) -> None:
             if verb in VAGUE_VERBS and VAGUE_VERBS[verb] is not None:
                 ctx.add(5, ERROR, key, ("objectives", index), f"« {verb} » n'est ni observable ni évaluable : "
                         f"commencer par un verbe d'action comme {VAGUE_VERBS[verb]}")
-            elif verb not in ACTION_VERBS and not INFINITIVE.match(verb):
-                ctx.add(5, WARNING, key, ("objectives", index), f"« {_excerpt(objective, 40)} » n'est pas formulé "
+            elif verb not in ACTION_VERBS and not INFINITIVE.fullmatch(verb):
+                ctx.add(5, WARNING, key, ("objectives", index), f"« {excerpt(objective, 40)} » n'est pas formulé "
                         "comme une action observable : commencer par un verbe à l'infinitif (identifier, réaliser…)")
 
 
