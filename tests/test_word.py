@@ -273,13 +273,26 @@ def test_french_typography_in_template_text_not_in_content(sample_out):
 
 
 # ECMA-376 schema validity: the transitional WordprocessingML schema (wml.xsd and the files it imports, as
-# python-docx's repository keeps them under ref/xsd, with a small xml.xsd for xml:space) is looked for in
-# QUALIDOC_OOXML_SCHEMAS or ../shared/reference/ooxml/; it is not vendored here.
-SCHEMAS = [Path(p) for p in (os.environ.get("QUALIDOC_OOXML_SCHEMAS", ""),
-                             str(Path(__file__).resolve().parents[2] / "shared/reference/ooxml")) if p]
+# python-docx's repository keeps them under ref/xsd, with a small xml.xsd for xml:space) is kept in tests/ooxml/
+# (see its README); QUALIDOC_OOXML_SCHEMAS may point elsewhere.
+SCHEMAS = [Path(p) for p in (os.environ.get("QUALIDOC_OOXML_SCHEMAS", ""), str(Path(__file__).parent / "ooxml")) if p]
 WML = next((folder / "wml.xsd" for folder in SCHEMAS if (folder / "wml.xsd").is_file()), None)
 EXTENSIONS = ("{http://schemas.microsoft.com/office/word/2010/wordml}",
               "{http://schemas.openxmlformats.org/markup-compatibility/2006}")
+
+
+@pytest.mark.skipif(WML is None, reason="ECMA-376 schema files absent: set QUALIDOC_OOXML_SCHEMAS to a folder "
+                                        "holding wml.xsd and its imports (python-docx's ref/xsd)")
+def test_the_schema_refuses_elements_out_of_order():
+    from lxml import etree
+
+    schema = etree.XMLSchema(etree.parse(str(WML)))
+    w = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    pair = ('<w:pPr><w:keepNext/></w:pPr>', '<w:rPr><w:b/></w:rPr>')  # a style's pPr comes before its rPr
+    style = (f'<w:styles xmlns:w="{w}"><w:style w:type="paragraph" w:styleId="A"><w:name w:val="A"/>{{}}'
+             '</w:style></w:styles>')
+    assert schema.validate(etree.fromstring(style.format("".join(pair))))
+    assert not schema.validate(etree.fromstring(style.format("".join(reversed(pair)))))
 
 
 @pytest.mark.skipif(WML is None, reason="ECMA-376 schema files absent: set QUALIDOC_OOXML_SCHEMAS to a folder "
