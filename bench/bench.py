@@ -126,8 +126,8 @@ def naive_route(root: Path) -> tuple[float, int]:
     """Render the same documents the naive way: one pandoc process per conversion, typst once per document."""
     sys.path.insert(0, str(REPO))
     from pipeline.content import load_catalogue
-    from pipeline.documents import plan_documents
     from pipeline.docx_finish import finish_docx
+    from pipeline.plan import plan_project
     from pipeline.project import Project
     from pipeline.render import READER, Renderer, typst_source
     from pipeline.tools import pandoc_path
@@ -135,7 +135,7 @@ def naive_route(root: Path) -> tuple[float, int]:
     project = Project.at(root)
     started = time.perf_counter()
     catalogue = load_catalogue(project.content, project.root)
-    documents = plan_documents(catalogue)
+    documents = plan_project(project, catalogue)
     renderer = Renderer(project, catalogue, 1)
     with tempfile.TemporaryDirectory() as tmp:
         stage = Path(tmp)

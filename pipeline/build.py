@@ -7,36 +7,29 @@ a build with nothing to do answers from the state file in a few milliseconds.
 from __future__ import annotations
 
 import fcntl
-import functools
 import hashlib
-import importlib.util
 import json
-import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline import __version__
 from pipeline.errors import UserError
 from pipeline.history import head_commit
-from pipeline.project import Project, inside
+from pipeline.inputs import is_content
+from pipeline.project import Project
 from pipeline.state import TEMPORARY, BuildState, file_hash, source_snapshot, write_atomic
+from pipeline.tools import tool_versions
 
 if TYPE_CHECKING:
     from pipeline.content import Catalogue
     from pipeline.documents import Document
+    from pipeline.inputs import Reads
     from pipeline.render import Failed, Rendered
 
 FORMATS = ("docx", "pdf")
-STYLE_FILES = ("reference.docx", "style.typ")
-FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
-TEMPLATE_REFERENCE = re.compile(r"""{%-?\s*(?:import|include|extends|from)\s+["']([^"']+)["']""")
 
 
 @dataclass
@@ -102,12 +95,12 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
 def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
                    progress: Progress | None, strict: bool = False) -> BuildReport:
     from pipeline.content import load_catalogue
-    from pipeline.documents import plan_documents
     from pipeline.history import load_history
+    from pipeline.plan import plan_project
     from pipeline.render import Renderer
 
     catalogue = load_catalogue(project.content, project.root, cache=project.cache_dir / "parsed.json")
-    documents = plan_documents(catalogue, project, load_history(project.content))
+    documents = plan_project(project, catalogue, load_history(project.content))
     inputs = InputHasher(project, catalogue)
     report = BuildReport(total=len(documents), incomplete=[d.path for d in documents if d.incomplete])
     outside = (project.content, project.templates)
@@ -126,14 +119,16 @@ def _refuse_rnq_errors(documents: list[Document], catalogue: Catalogue, project:
     """Fail the documents that read a content file with RNQ errors (`build --strict`); keep the others."""
     import datetime as dt
 
-    from pipeline.rules import check
+    from pipeline.plan import check_project
 
     errors: dict[str, int] = {}
-    for finding in check(catalogue, dt.date.today(), project).errors():
+    for finding in check_project(project, catalogue, dt.date.today()).errors():
         errors[finding.file] = errors.get(finding.file, 0) + 1
     kept = []
     for document in documents:
-        files = {project.shown(catalogue.file_of(key.partition("#")[0])) for key in document.sources}
+        read = state.outputs[document.path].inputs if document.path in state.outputs else {}
+        keys = {*document.dated_by, *(name.partition("#")[0] for name in read if is_content(name))}
+        files = {project.shown(catalogue.file_of(key)) for key in keys if key in catalogue.files}
         count = sum(errors.get(f, 0) for f in files)
         if count:
             named = ", ".join(sorted(f for f in files if f in errors))
@@ -149,8 +144,8 @@ def _stale_documents(documents: list[Document], state: BuildState, inputs: Input
                      force: bool, report: BuildReport) -> list[Document]:
     stale = []
     for document in documents:
-        reason = "--force" if force else state.why_stale(document.path, inputs.of(document), project.out,
-                                                         output_files(document))
+        reason = "--force" if force else state.why_stale(document.path, inputs.current(document, state),
+                                                         project.out, output_files(document), inputs.show)
         if reason:
             report.reasons[document.path] = reason
             stale.append(document)
@@ -174,7 +169,7 @@ def _write(outcome: Rendered | Failed, state: BuildState, inputs: InputHasher, p
         report.failed[document.path] = f"cannot write {e.filename or project.out}: {e.strerror}"
         state.forget(document.path)
         return
-    state.record(document.path, inputs.of(document), project.out, output_files(document))
+    state.record(document.path, inputs.recorded(document, outcome.reads), project.out, output_files(document))
     report.rebuilt.append(document.path)
 
 
@@ -229,96 +224,71 @@ def build_lock(project: Project) -> Iterator[None]:
 
 
 class InputHasher:
-    """Compute what each document reads, as {name: hash}, hashing each file once per build."""
+    """Hash the inputs documents read (names recorded while they rendered, see inputs.py), each once per build."""
 
     def __init__(self, project: Project, catalogue: Catalogue):
         self.project, self.catalogue = project, catalogue
         self.cache: dict[str, str] = {}
 
-    def of(self, document: Document) -> dict[str, str]:
-        """Return every input of a document with its hash."""
-        hashes = {self._name(source): self._source_hash(source) for source in document.sources}
-        hashes.update(self._files_of((document.template, *document.extra_templates)))
-        hashes["stamp"] = f"{document.version} {document.stamp_text}"
-        return hashes
+    def current(self, document: Document, state: BuildState) -> dict[str, str]:
+        """The inputs the document read when last built, with their hashes now."""
+        record = state.outputs.get(document.path)
+        names = record.inputs if record else {}
+        return {**{name: self.hash(name) for name in names if name != "document"}, "document": self.identity(document)}
 
-    @functools.cache  # noqa: B019 - one hasher per build
-    def _files_of(self, templates: tuple[str, ...]) -> dict[str, str]:
-        """The files a kind of document reads whatever its content: templates, style, fonts, logo; and the tools."""
-        names = [t for name in templates for t in self._templates(name)]
-        paths = [self.project.templates / name for name in dict.fromkeys(names)]
-        paths += [self.project.templates / name for name in STYLE_FILES]
-        paths += sorted(p for p in (self.project.templates / "fonts").glob("*") if p.suffix in FONT_SUFFIXES)
-        if self.catalogue.logo:
-            paths.append(self.catalogue.logo)
-        return {**{self._shown(path): self._file_hash(path) for path in paths}, **tool_versions()}
+    def recorded(self, document: Document, reads: Reads) -> dict[str, str]:
+        """The inputs a document has just read while it rendered, with their hashes."""
+        return {**{name: self.hash(name) for name in reads.names}, "document": self.identity(document)}
 
-    def _name(self, source: str) -> str:
-        name = "name:" + source
+    @staticmethod
+    def identity(document: Document) -> str:
+        """What the plan gives a document besides its reads: title, reference, template, date and stamp."""
+        return f"{document.template} {document.title} {document.reference} {document.version} {document.stamp_text}"
+
+    def hash(self, name: str) -> str:
         if name not in self.cache:
-            key, _, fields = source.partition("#")
-            shown = self.project.shown(self.catalogue.file_of(key))
-            self.cache[name] = f"{shown}#{fields}" if fields else shown
+            self.cache[name] = self._hash(name)
         return self.cache[name]
 
-    def _source_hash(self, source: str) -> str:
-        if source not in self.cache:
-            key, _, fields = source.partition("#")
-            if fields:
-                data = self.catalogue.get(key).model_dump(mode="json", include=set(fields.split(",")))
-                self.cache[source] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-            else:
-                self.cache[source] = self._file_hash(self.catalogue.file_of(key))
-        return self.cache[source]
+    def _hash(self, name: str) -> str:
+        kind, _, rest = name.partition(":")
+        if kind == "template":
+            return file_hash(self.project.templates / rest)
+        if kind == "file":
+            return file_hash(self.project.root / rest)
+        if kind == "tool":
+            return tool_versions().get(name, "absent")
+        if kind == "referential":
+            from pipeline.referential import referential_text
 
-    def _shown(self, path: Path) -> str:
-        name = "shown:" + str(path)
-        if name not in self.cache:
-            self.cache[name] = self.project.shown(path)
-        return self.cache[name]
+            try:
+                return hashlib.sha256(referential_text(rest).encode()).hexdigest()
+            except OSError:
+                return "absent"
+        key, _, field_name = name.partition("#")
+        folder, _, ident = key.partition("/")
+        if ident == "*":
+            return hashlib.sha256("\0".join(getattr(self.catalogue, folder, {})).encode()).hexdigest()
+        if key not in self.catalogue.files:
+            return "absent"
+        if not field_name:
+            return file_hash(self.catalogue.file_of(key))
+        data = self.catalogue.get(key).model_dump(mode="json", include={field_name})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
-    def _file_hash(self, path: Path) -> str:
-        if str(path) not in self.cache:
-            self.cache[str(path)] = file_hash(path)
-        return self.cache[str(path)]
-
-    @functools.cache  # noqa: B019 - one hasher per build
-    def _templates(self, name: str) -> tuple[str, ...]:
-        """Return a template and every template it imports or includes, recursively."""
-        found = [name]
-        path = self.project.templates / name
-        if not inside(path, self.project.templates):
-            return (name,)  # missing, broken or outside templates/: its documents fail with the reason
-        for child in TEMPLATE_REFERENCE.findall(path.read_text(encoding="utf-8", errors="replace")):
-            found += [t for t in self._templates(child) if t not in found]
-        return tuple(found)
-
-
-@functools.cache
-def tool_versions() -> dict[str, str]:
-    """The versions of pandoc, typst and qualidoc's own rendering code: a change rebuilds everything."""
-    return {"tool:pandoc": _installed("pypandoc", "pypandoc_binary"), "tool:typst": _installed("typst", "typst"),
-            "tool:qualidoc": f"{__version__}+{package_hash()}"}
-
-
-def _installed(module: str, distribution: str) -> str:
-    """A package's installed version, from its `.dist-info` folder name (importlib.metadata costs 40 ms)."""
-    spec = importlib.util.find_spec(module)
-    folder = Path(spec.origin).parent.parent if spec and spec.origin else None
-    prefix = distribution.lower() + "-"
-    for entry in sorted(os.listdir(folder)) if folder else ():
-        if entry.lower().startswith(prefix) and entry.endswith(".dist-info"):
-            return entry[len(prefix):-len(".dist-info")]
-    from importlib import metadata
-
-    return metadata.version(distribution)
-
-
-@functools.cache
-def package_hash() -> str:
-    """A hash of qualidoc's own code: what it renders changes when the code does."""
-    digest = hashlib.sha256()
-    package = resources.files("pipeline")
-    for name in sorted(p.name for p in package.iterdir() if p.name.endswith((".py", ".lua"))):
-        digest.update(name.encode() + package.joinpath(name).read_bytes())
-    return digest.hexdigest()[:16]
+    def show(self, name: str) -> str:
+        """Name an input as a user knows it: `content/courses/x.yaml#title`, `templates/programme.md.j2`."""
+        kind, _, rest = name.partition(":")
+        if kind == "template":
+            return f"{self.project.shown(self.project.templates)}/{rest}"
+        if kind == "file":
+            return rest
+        if kind in ("tool", "referential"):
+            return name
+        if name == "document":
+            return "title, reference or version"
+        key, _, field_name = name.partition("#")
+        if key.endswith("/*"):
+            return f"{self.project.shown(self.project.content)}/{key[:-2]}/ (list of files)"
+        where = self.project.shown(self.catalogue.file_of(key)) if key in self.catalogue.files else key
+        return f"{where}#{field_name}" if field_name else where

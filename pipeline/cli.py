@@ -220,7 +220,8 @@ def _check(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from pipeline.content import load_catalogue
-    from pipeline.rules import check, describe_result
+    from pipeline.plan import check_project
+    from pipeline.rules import describe_result
 
     project = _project(argparse.Namespace(content=args.content, out=None))
     today = args.as_of or dt.date.today()
@@ -230,7 +231,7 @@ def _check(args: argparse.Namespace) -> int:
         catalogue = load_catalogue(project.content, project.root)
     except ContentError as e:
         return _unreadable(e, today, args.format, args.summary)
-    result = check(catalogue, today, project)
+    result = check_project(project, catalogue, today)
     if args.format == "json":
         _print_json(today, result.referential.version, [], result.findings, len(result.errors(args.strict)))
     else:

@@ -235,10 +235,11 @@ def _show(path: tuple[str | int, ...]) -> str:
 
 
 def affected_documents(project: Project, old_files: dict[str, str], new_files: dict[str, str]) -> list[str]:
-    """List the documents whose sources differ between the two sides.
+    """List the documents that change between the two sides: those whose text or title would differ.
 
-    New content that cannot be read raises its content errors: they, not a list of every document, are
-    what the reviewer needs to see.
+    Each side's documents are rendered to Markdown (not to DOCX and PDF): what they read is what counts,
+    whatever the templates show. New content that cannot be read raises its content errors: they, not a
+    list of every document, are what the reviewer needs to see.
     """
     old_docs, new_docs = _documents(project, old_files), _documents(project, new_files, strict=True)
     affected = []
@@ -249,9 +250,12 @@ def affected_documents(project: Project, old_files: dict[str, str], new_files: d
 
 
 def _documents(project: Project, files: dict[str, str], strict: bool = False) -> dict[str, Any]:
-    """Plan the documents of one side and return {output path: what it reads}, without rendering."""
+    """Plan and render the documents of one side: {output path: (title, reference, Markdown)}."""
+    import jinja2
+
     from pipeline.content import load_catalogue
-    from pipeline.documents import plan_documents
+    from pipeline.plan import plan_project
+    from pipeline.render import Renderer
 
     with tempfile.TemporaryDirectory() as tmp:
         copy = sandbox(project, files, Path(tmp))
@@ -261,13 +265,14 @@ def _documents(project: Project, files: dict[str, str], strict: bool = False) ->
             if strict:
                 raise
             return {f"(contenu invalide : {name})": text for name, text in files.items()}
-        documents = plan_documents(catalogue)
-        return {d.path: [_source_data(catalogue, s) for s in d.sources] for d in documents}
-
-
-def _source_data(catalogue: Any, source: str) -> Any:
-    key, _, fields = source.partition("#")
-    return catalogue.get(key).model_dump(mode="json", include=set(fields.split(",")) if fields else None)
+        renderer = Renderer(copy, catalogue, 1)
+        shown: dict[str, Any] = {}
+        for document in plan_project(copy, catalogue):
+            try:
+                shown[document.path] = (document.title, document.reference, renderer.markdown(document))
+            except jinja2.TemplateError as e:
+                shown[document.path] = (document.title, document.reference, f"template error: {e}")
+        return shown
 
 
 # Output -----------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The document kinds: what each reads, which template renders it, where it lands.
 
 Adding a kind means adding a template and one entry in KINDS; the build never names a kind.
+A kind's plan says which documents the content calls for, their titles and dates; what each one reads
+is recorded while it renders (inputs.py), never listed here.
 """
 
 from __future__ import annotations
@@ -8,14 +10,29 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.content import Catalogue
+from pipeline.inputs import CatalogueView
+from pipeline.mentions import sheet_context, sheet_gaps
+from pipeline.referential import referential_for
+
+if TYPE_CHECKING:
+    from pipeline.history import History
+    from pipeline.rules import CheckResult
+
+
+Context = Callable[["CatalogueView", "Document"], dict[str, Any]]
+Check = Callable[[Catalogue, dt.date], "CheckResult"]
 
 
 @dataclass(frozen=True)
 class Document:
-    """One document to produce, as DOCX and PDF, from the content it reads."""
+    """One document to produce, as DOCX and PDF.
+
+    What it reads is not declared here: its `context` function reads the content through a recording view
+    while the document renders, and the build keeps what was read (see inputs.py).
+    """
 
     kind: str
     path: str  # output path without extension, relative to the output folder
@@ -23,14 +40,13 @@ class Document:
     title: str
     reference: str
     version: dt.date
-    # What the document reads: catalogue keys ("organisation", "courses/<id>"), or only some fields of an
-    # object ("courses/<id>#reference,title"), so that an aggregate is not rebuilt for a change it does not show.
-    sources: tuple[str, ...]
-    context: dict[str, Any] = field(hash=False, compare=False, default_factory=dict)
-    extra_templates: tuple[str, ...] = ()  # templates read besides its own (the conformity check reads some)
-    lazy_context: Callable[[Document], dict[str, Any]] | None = field(default=None, hash=False, compare=False)
+    # The content whose last change dates the document (its version, and the commit in its header): a
+    # programme is dated by its course sheet and the organisation, not by a trainer's CV.
+    dated_by: tuple[str, ...]
+    context: Context = field(hash=False, compare=False, default=lambda view, document: {})
     incomplete: bool = False  # shows « À compléter » where a mandatory mention is missing
     stamp: str = ""  # shown in the header: "version du 14/09/2026 (a1b2c3d)" or "version de travail, non validée"
+    last: bool = False  # its context takes time (the RNQ check): rendered after the others
 
     @property
     def stamp_text(self) -> str:
@@ -40,7 +56,9 @@ class Document:
 @dataclass(frozen=True)
 class DocumentKind:
     name: str
-    plan: Callable[[Catalogue, Any], list[Document]]  # the documents of this kind the content calls for
+    # The documents of this kind the content calls for, given those of the kinds planned before it and the
+    # RNQ check (which only the conformity matrix runs).
+    plan: Callable[[Catalogue, list[Document], Check], list[Document]]
 
 
 def _dates(catalogue: Catalogue, keys: list[str]) -> list[dt.date]:
@@ -68,60 +86,69 @@ def _course_version(catalogue: Catalogue, cid: str) -> dt.date:
     return catalogue.courses[cid].updated or version_of(catalogue, [])
 
 
-def _programmes(catalogue: Catalogue, project: Any = None) -> list[Document]:
-    from pipeline.mentions import sheet_context, sheet_gaps
-    from pipeline.referential import referential_for
-
+def _programmes(catalogue: Catalogue, planned: list[Document], check: Check) -> list[Document]:
     org = catalogue.organisation
     version = referential_for(org.referential, org.next_audit).version
     documents = []
     for cid, course in catalogue.courses.items():
-        sources = ["organisation", f"courses/{cid}", *(f"trainers/{t}#name,role" for t in course.trainers)]
         kind = {"BC": "Programme du bilan de compétences", "VAE": "Programme de l'accompagnement VAE"}.get(
             course.category, "Programme de formation")
+
+        def context(view: CatalogueView, document: Document, cid: str = cid) -> dict[str, Any]:
+            course, org = view.courses[cid], view.organisation
+            version = referential_for(org.referential, org.next_audit).version
+            return {"course": course, "course_id": cid, "trainers": [view.trainers[t] for t in course.trainers],
+                    **sheet_context(course, org, version)}
+
         documents.append(Document(
             "programme", f"programmes/{cid}", "programme.md.j2", f"{kind} – {course.title}",
-            course.reference or "", _course_version(catalogue, cid), tuple(sources),
-            {"course": course, "course_id": cid, "trainers": [catalogue.trainers[t] for t in course.trainers],
-             **sheet_context(course, org, version)},
+            course.reference or "", _course_version(catalogue, cid),
+            ("organisation", f"courses/{cid}", *(f"trainers/{t}" for t in course.trainers)), context,
             incomplete=bool(sheet_gaps(course, org, version)),
             stamp="" if course.updated else "date de mise à jour à compléter"))
     return documents
 
 
-def _positioning(catalogue: Catalogue, project: Any = None) -> list[Document]:
+def _positioning(catalogue: Catalogue, planned: list[Document], check: Check) -> list[Document]:
     documents = []
     for cid, course in catalogue.courses.items():
         title = ("Guide de l'entretien préliminaire" if course.category == "BC"
                  else "Questionnaire de positionnement")
+
+        def context(view: CatalogueView, document: Document, cid: str = cid) -> dict[str, Any]:
+            return {"course": view.courses[cid], "course_id": cid}
+
         documents.append(Document("positionnement", f"positionnement/{cid}", "positionnement.md.j2",
                                   f"{title} – {course.title}", course.reference or "",
-                                  _course_version(catalogue, cid), ("organisation", f"courses/{cid}"),
-                                  {"course": course, "course_id": cid},
+                                  _course_version(catalogue, cid), ("organisation", f"courses/{cid}"), context,
                                   incomplete=course.category != "BC" and (not course.objectives
                                                                           or course.prerequisites is None),
                                   stamp="" if course.updated else "date de mise à jour à compléter"))
     return documents
 
 
-def _skills_matrix(catalogue: Catalogue, project: Any = None) -> list[Document]:
+def _skills_matrix(catalogue: Catalogue, planned: list[Document], check: Check) -> list[Document]:
     trainers = [f"trainers/{t}" for t in catalogue.trainers]
-    sources = ["organisation", *trainers, *(f"courses/{c}#reference,title,trainers" for c in catalogue.courses)]
+
+    def context(view: CatalogueView, document: Document) -> dict[str, Any]:
+        return {"trainers": view.trainers, "courses": view.courses}
+
     return [Document("matrice-competences", "intervenants/matrice-competences", "matrice-competences.md.j2",
-                     "Matrice des compétences des intervenants", "MAT-COMP",
-                     version_of(catalogue, trainers), tuple(sources),
-                     {"trainers": catalogue.trainers, "courses": catalogue.courses})]
+                     "Matrice des compétences des intervenants", "MAT-COMP", version_of(catalogue, trainers),
+                     ("organisation", *trainers, *(f"courses/{c}" for c in catalogue.courses)), context)]
 
 
-def _improvement_log(catalogue: Catalogue, project: Any = None) -> list[Document]:
+def _improvement_log(catalogue: Catalogue, planned: list[Document], check: Check) -> list[Document]:
     cited = sorted({c for entry in catalogue.improvements.values() for c in entry.courses})
-    sources = ["organisation", *(f"improvements/{e}" for e in catalogue.improvements),
-               *(f"courses/{c}#reference,title" for c in cited)]
-    version = version_of(catalogue, [f"improvements/{e}" for e in catalogue.improvements])
-    entries = sorted(catalogue.improvements.items(), key=lambda item: (item[1].date, item[0]))
+    entries = [f"improvements/{e}" for e in catalogue.improvements]
+
+    def context(view: CatalogueView, document: Document) -> dict[str, Any]:
+        ordered = sorted(view.improvements.items(), key=lambda item: (item[1].date, item[0]))
+        return {"entries": ordered, "courses": view.courses, "as_of": document.version}
+
     return [Document("registre-amelioration", "amelioration/registre-amelioration", "registre-amelioration.md.j2",
-                     "Registre d'amélioration continue", "REG-AMEL", version, tuple(sources),
-                     {"entries": entries, "courses": catalogue.courses, "as_of": version})]
+                     "Registre d'amélioration continue", "REG-AMEL", version_of(catalogue, entries),
+                     ("organisation", *entries, *(f"courses/{c}" for c in cited)), context)]
 
 
 # Which generated documents carry the evidence of each indicator.
@@ -140,36 +167,33 @@ def _evidence(documents: list[Document], kind: str) -> str:
     return f"{paths[0].rsplit('/', 1)[0]}/*.pdf ({len(paths)} documents)"
 
 
-def _conformity(catalogue: Catalogue, project: Any = None) -> list[Document]:
-    sources = ["organisation", *(f"{folder}/{ident}" for folder in ("courses", "trainers", "improvements")
-                                 for ident in getattr(catalogue, folder))]
+def _conformity(catalogue: Catalogue, planned: list[Document], check: Check) -> list[Document]:
+    """The conformity matrix: each indicator, its status from the RNQ check, the planned documents as evidence."""
+    everything = ("organisation", *(f"{folder}/{ident}" for folder in ("courses", "trainers", "improvements")
+                                    for ident in getattr(catalogue, folder)))
 
-    def context(document: Document) -> dict[str, Any]:
+    def context(view: CatalogueView, document: Document) -> dict[str, Any]:
         """Run the check only when the document is rendered, at the document's own date (its commit's)."""
-        from pipeline.mentions import sheet_gaps
-        from pipeline.rules import check, indicator_status
+        from pipeline.rules import indicator_status
 
-        result = check(catalogue, document.version, project)
-        others = [d for kind in KINDS if kind.name != "conformite" for d in kind.plan(catalogue, project)]
+        result = check(view.everything(), document.version)
         rows = []
         for indicator in result.referential.indicators:
-            evidence = [_evidence(others, kind) for kind in EVIDENCE_KINDS.get(indicator.number, [])]
+            evidence = [_evidence(planned, kind) for kind in EVIDENCE_KINDS.get(indicator.number, [])]
             rows.append({"indicator": indicator, "status": indicator_status(result, indicator),
                          "reason": result.applicability[indicator.number], "evidence": evidence,
                          "findings": result.of(indicator.number)})
-        org = catalogue.organisation
         incomplete = []
-        for cid, course in catalogue.courses.items():
-            gaps = sheet_gaps(course, org, result.referential.version)
+        for cid, course in view.courses.items():
+            gaps = sheet_gaps(course, view.organisation, result.referential.version)
             if gaps:
                 incomplete.append({"path": f"programmes/{cid}.pdf", "title": course.title, "missing": gaps})
         return {"result": result, "rows": rows, "as_of": document.version, "incomplete": incomplete,
                 "working": document.stamp.startswith("version de travail")}
 
-    as_of = version_of(catalogue, sources)
     return [Document("conformite", "conformite/matrice-conformite", "conformite.md.j2",
-                     "Tableau de conformité au Référentiel national qualité", "MAT-CONF", as_of, tuple(sources),
-                     extra_templates=("programme.md.j2", "positionnement.md.j2"), lazy_context=context)]
+                     "Tableau de conformité au Référentiel national qualité", "MAT-CONF",
+                     version_of(catalogue, list(everything)), everything, context, last=True)]
 
 
 KINDS: list[DocumentKind] = [
@@ -181,15 +205,22 @@ KINDS: list[DocumentKind] = [
 ]
 
 
-def plan_documents(catalogue: Catalogue, project: Any = None, history: Any = None) -> list[Document]:
-    """List every document the content calls for (`project` lets the conformity check read templates)."""
-    documents = [doc for kind in KINDS for doc in kind.plan(catalogue, project)]
+def plan_documents(catalogue: Catalogue, check: Check, history: History | None = None,
+                   kinds: list[str] | None = None) -> list[Document]:
+    """List every document the content calls for (or those of some kinds), stamped by git when there is one.
+
+    `check` runs the RNQ check of this content at a date (pipeline.plan.check_project gives the project's).
+    """
+    documents: list[Document] = []
+    for kind in KINDS:
+        if kinds is None or kind.name in kinds:
+            documents += kind.plan(catalogue, list(documents), check)
     return [stamp(doc, catalogue, history) for doc in documents] if history else documents
 
 
-def stamp(document: Document, catalogue: Catalogue, history: Any) -> Document:
-    """Date a document by the last commit of its sources; say so when one of them is not committed."""
-    files = sorted({catalogue.file_of(key.partition("#")[0]).resolve() for key in document.sources})
+def stamp(document: Document, catalogue: Catalogue, history: History) -> Document:
+    """Date a document by the last commit of what dates it; say so when one of those files is not committed."""
+    files = sorted({catalogue.file_of(key).resolve() for key in document.dated_by})
     commit, dirty = history.stamp(files)
     if dirty or commit is None:
         return replace(document, stamp="version de travail, non validée")

@@ -91,12 +91,12 @@ def staged_errors(project: Project, today: dt.date) -> tuple[list[str], int]:
 
 def _errors(project: Project, files: dict[str, str], today: dt.date) -> list[str]:
     from pipeline.content import load_catalogue
-    from pipeline.rules import check
+    from pipeline.plan import check_project
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
             copy = sandbox(project, files, Path(tmp))
-            result = check(load_catalogue(copy.content, copy.root), today, copy)
+            result = check_project(copy, load_catalogue(copy.content, copy.root), today)
         except ContentError as e:
             return [str(p) for p in e.problems]
         return [f"{f.file}:{f.line}: {f.field}: {f.message}" for f in result.errors()]

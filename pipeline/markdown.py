@@ -16,6 +16,8 @@ from typing import Any
 
 import jinja2
 
+from pipeline.inputs import record
+
 PUNCTUATION = frozenset(string.punctuation) - frozenset(",;?'\"/%")  # these mean nothing to pandoc here
 ESCAPES = str.maketrans({c: "\\" + c for c in PUNCTUATION})
 CHECKBOX_MARKER = "\ue000QDCHECKBOX\ue000"
@@ -263,6 +265,23 @@ class FrenchLoader(jinja2.FileSystemLoader):
         return french_typography(source), filename, uptodate
 
 
+class RecordingEnvironment(jinja2.Environment):
+    """Records every template a document loads (its own, and those it imports or includes) as an input."""
+
+    def get_template(self, name: str | jinja2.Template, parent: str | None = None,  # type: ignore[override]
+                     globals: Any = None) -> jinja2.Template:
+        if isinstance(name, str):
+            record(f"template:{self.join_path(name, parent) if parent else name}")
+        return super().get_template(name, parent, globals)
+
+    def select_template(self, names: Any, parent: str | None = None,  # type: ignore[override]
+                        globals: Any = None) -> jinja2.Template:
+        for name in names if not isinstance(names, jinja2.Undefined) else ():
+            if isinstance(name, str):
+                record(f"template:{name}")  # each one tried: one that appears later changes the choice
+        return super().select_template(names, parent, globals)
+
+
 @functools.cache
 def environment(template_dir: Path, cache_dir: Path | None = None) -> jinja2.Environment:
     """Return the Jinja2 environment of a templates folder (one per process, templates compiled once).
@@ -277,7 +296,7 @@ def environment(template_dir: Path, cache_dir: Path | None = None) -> jinja2.Env
             bytecode = jinja2.FileSystemBytecodeCache(str(cache_dir))
         except OSError:
             bytecode = None
-    env = jinja2.Environment(loader=FrenchLoader(str(template_dir)), finalize=finalize,
+    env = RecordingEnvironment(loader=FrenchLoader(str(template_dir)), finalize=finalize,
                              undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True, bytecode_cache=bytecode)
     env.filters.update(FILTERS)

@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.errors import Problem, UserError, relative
@@ -26,6 +26,7 @@ class Project:
     content: Path
     templates: Path
     out: Path
+    cache: Path | None = None  # the cache folder, when not the project's own (a copy uses its original's)
 
     @classmethod
     def at(cls, root: Path, content: Path | None = None, out: Path | None = None) -> Project:
@@ -49,6 +50,8 @@ class Project:
         Never the output folder: that one gets shared (network drives, Docker volumes, a committed build/),
         and nothing read back from it may change what a build writes.
         """
+        if self.cache is not None:
+            return self.cache
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         digest = hashlib.sha256(f"{self.root}\0{self.content}\0{self.out}".encode()).hexdigest()[:20]
         return base / "qualidoc" / digest
@@ -66,7 +69,7 @@ def sandbox(project: Project, files: dict[str, str], root: Path) -> Project:
     if (project.content / "assets").is_dir():
         shutil.copytree(project.content / "assets", root / "content" / "assets", dirs_exist_ok=True, symlinks=True)
     shutil.copytree(project.templates, root / "templates", dirs_exist_ok=True, symlinks=True)  # links stay links
-    return Project.at(root)
+    return replace(Project.at(root), cache=project.cache_dir / "copies")
 
 
 def inside(path: Path, root: Path) -> bool:

@@ -13,6 +13,8 @@ from importlib import resources
 
 import yaml
 
+from pipeline.inputs import record
+
 V10_FROM = dt.date(2026, 11, 1)
 
 
@@ -41,7 +43,7 @@ class Referential:
 @functools.cache
 def load_referential(version: str) -> Referential:
     """Read one version of the référentiel from the package data."""
-    text = resources.files("pipeline").joinpath(f"data/rnq-{version.lower()}.yaml").read_text(encoding="utf-8")
+    text = referential_text(version)
     data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C loader: 8 times faster
     indicators = tuple(Indicator(i["number"], i["criterion"], i["text"], tuple(i["categories"]), i.get("when"),
                                  i["scope"], i.get("evidence")) for i in data["indicators"])
@@ -55,6 +57,11 @@ def referential_for(explicit: str | None, next_audit: dt.date | None) -> Referen
     Without an audit date, the version in force now (V10). Never the content's dates or the clock: the
     check and the conformity matrix of the same content always apply the same référentiel.
     """
-    if explicit:
-        return load_referential(explicit)
-    return load_referential("V10" if next_audit is None or next_audit >= V10_FROM else "V9")
+    version = explicit or ("V10" if next_audit is None or next_audit >= V10_FROM else "V9")
+    record(f"referential:{version}")
+    return load_referential(version)
+
+
+def referential_text(version: str) -> str:
+    """The package data of one version (what a document that applies it has read)."""
+    return resources.files("pipeline").joinpath(f"data/rnq-{version.lower()}.yaml").read_text(encoding="utf-8")

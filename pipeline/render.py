@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import typst
@@ -34,16 +35,19 @@ from pipeline.documents import Document
 from pipeline.docx_finish import finish_parts
 from pipeline.docx_split import split_docx
 from pipeline.errors import UserError
+from pipeline.inputs import CatalogueView, Reads, recording
 from pipeline.markdown import Md, environment
 from pipeline.pdf_finish import display_doc_title
 from pipeline.project import Project, image_suffix
-from pipeline.tools import pandoc_path
+from pipeline.tools import pandoc_path, tool_versions
 from pipeline.typst_writer import Unsupported, breakable, string_literal, write_typst
 
 log = logging.getLogger(__name__)
 
 # CommonMark (twice as fast to read as pandoc's Markdown) with only the extensions the templates use;
 # no raw HTML, no raw blocks, no math: the content cannot reach any of them anyway (see markdown.py).
+STYLE_FILES = ("reference.docx", "style.typ")
+FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 READER = "commonmark+pipe_tables+fenced_divs+bracketed_spans+attributes-raw_html"
 
 
@@ -52,6 +56,7 @@ class Rendered:
     document: Document
     docx: bytes
     pdf: bytes
+    reads: Reads  # what the document read while it rendered: the build keeps it to know when to rebuild
 
 
 @dataclass
@@ -68,13 +73,30 @@ class Renderer:
         self.jobs = jobs or os.cpu_count() or 1
         self.env = environment(project.templates, project.cache_dir / "templates")
         self.style_functions: set[str] = set()  # the `style-<Name>` functions style.typ offers
+        fonts = project.templates / "fonts"
+        # What every document reads besides its template and content: the files handed to pandoc and typst
+        # (style, fonts, logo) and the tools themselves.
+        self.common_reads = {f"file:{project.shown(project.templates / name)}" for name in STYLE_FILES}
+        self.common_reads |= {f"file:{project.shown(p)}" for p in (sorted(fonts.iterdir()) if fonts.is_dir() else [])
+                              if p.suffix.lower() in FONT_SUFFIXES}
+        if catalogue.logo:
+            self.common_reads |= {"organisation#logo", f"file:{project.shown(catalogue.logo)}"}
+        self.common_reads |= set(tool_versions())
+        self.reads: dict[str, Reads] = {}
+        self.page_texts: dict[str, dict[str, str]] = {}
 
     def markdown(self, document: Document) -> str:
-        """Render a document's template to the Markdown handed to pandoc."""
-        logo = Md(f"![](logo{image_suffix(self.catalogue.logo)}){{height=15mm}}") if self.catalogue.logo else None
-        template = self.env.get_template(document.template)
-        context = document.lazy_context(document) if document.lazy_context else document.context
-        return template.render(org=self.catalogue.organisation, doc=document, logo=logo, **context)
+        """Render a document's template to the Markdown handed to pandoc, recording what it reads."""
+        reads = Reads()
+        with recording(reads):
+            view = CatalogueView(self.catalogue, reads)
+            logo = Md(f"![](logo{image_suffix(self.catalogue.logo)}){{height=15mm}}") if self.catalogue.logo else None
+            template = self.env.get_template(document.template)
+            text = template.render(org=view.organisation, doc=document, logo=logo, **document.context(view, document))
+            self.page_texts[document.path] = _page_texts(document, view.organisation)
+            reads.names |= self.common_reads
+        self.reads[document.path] = reads
+        return text
 
     def render(self, documents: list[Document],
                progress: Callable[[int, int], None] | None = None) -> Iterator[Rendered | Failed]:
@@ -102,10 +124,9 @@ class Renderer:
         takes time to compute (the conformity matrix runs the RNQ check) goes last, pandoc busy meanwhile.
         """
         self._prepare_stage(stage)
-        outcomes = _Outcomes(documents)
+        outcomes = _Outcomes(documents, self.reads)
         script = resources.files("pipeline").joinpath("convert.lua")
-        order = sorted(range(len(documents)),
-                       key=lambda i: (documents[i].lazy_context is not None, -len(documents[i].sources)))
+        order = sorted(range(len(documents)), key=lambda i: (documents[i].last, -len(documents[i].dated_by)))
         with resources.as_file(script) as lua, ThreadPoolExecutor(max_workers=self.jobs) as pool:
 
             def on_event(event: dict) -> None:
@@ -155,7 +176,7 @@ class Renderer:
         """Compile a document's typst source to PDF."""
         document = outcomes.documents[index]
         try:
-            texts = self._page_texts(document)
+            texts = self.page_texts[document.path]
             meta = {"title": document.title, "organisation": self.catalogue.organisation.name,
                     **{name: " ".join(map(breakable, texts[key].split(" "))) for name, key in
                        (("header_left", "QD_HEADER_LEFT"), ("header_right", "QD_HEADER_RIGHT"),
@@ -192,7 +213,7 @@ class Renderer:
             data = (stage / file).read_bytes()
             for index, parts in zip(indices, split_docx(data, len(indices)), strict=True):
                 document = outcomes.documents[index]
-                docx = finish_parts(parts, self._page_texts(document),
+                docx = finish_parts(parts, self.page_texts[document.path],
                                     document.title, self.catalogue.organisation.name, document.version)
                 outcomes.add(index, "docx", docx)
         except (OSError, ValueError, zipfile.BadZipFile) as e:
@@ -203,11 +224,12 @@ class Renderer:
             for index in indices:
                 outcomes.fail(index, f"internal error: {type(e).__name__}: {e}")
 
-    def _page_texts(self, document: Document) -> dict[str, str]:
-        org = self.catalogue.organisation
-        return {"QD_HEADER_LEFT": f"{org.name} – NDA {org.nda}" if org.nda else org.name,
-                "QD_HEADER_RIGHT": " – ".join(t for t in (document.reference, document.stamp_text) if t),
-                "QD_FOOTER_LEFT": document.title}
+
+def _page_texts(document: Document, org: Any) -> dict[str, str]:
+    """The header and footer texts of a document (the organisation read through the document's view)."""
+    return {"QD_HEADER_LEFT": f"{org.name} – NDA {org.nda}" if org.nda else org.name,
+            "QD_HEADER_RIGHT": " – ".join(t for t in (document.reference, document.stamp_text) if t),
+            "QD_FOOTER_LEFT": document.title}
 
 
 class _Compilers:
@@ -308,8 +330,8 @@ class _Pandoc:
 class _Outcomes:
     """Each document's outcome, given exactly once: Rendered when both files are done, or its first failure."""
 
-    def __init__(self, documents: list[Document]):
-        self.documents = documents
+    def __init__(self, documents: list[Document], reads: dict[str, Reads]):
+        self.documents, self.reads = documents, reads
         self.finished: queue.Queue[Rendered | Failed] = queue.Queue()
         self._files: dict[int, dict[str, bytes]] = {}
         self._closed: set[int] = set()
@@ -323,7 +345,8 @@ class _Outcomes:
             files[kind] = data
             if len(files) == 2:
                 self._closed.add(index)
-                self.finished.put(Rendered(self.documents[index], files["docx"], files["pdf"]))
+                document = self.documents[index]
+                self.finished.put(Rendered(document, files["docx"], files["pdf"], self.reads[document.path]))
 
     def fail(self, index: int, reason: str) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline.content import Catalogue
 from pipeline.errors import excerpt, relative
+from pipeline.inputs import Reads, record, recording
 from pipeline.markdown import INFINITIVE
 from pipeline.mentions import (
     addresses_disability,
@@ -31,6 +32,7 @@ from pipeline.mentions import (
 from pipeline.project import inside
 from pipeline.referential import Indicator, Referential, referential_for
 from pipeline.state import write_atomic
+from pipeline.tools import package_hash
 from pipeline.yamlfile import field_path
 
 ERROR, WARNING = "error", "warning"
@@ -63,12 +65,30 @@ class CheckResult:
         return [f for f in self.findings if f.indicator == number]
 
 
+@dataclass(frozen=True)
+class TemplateAccess:
+    """What the rules read of a project's templates, given by the caller: rules render nothing themselves.
+
+    `pipeline.plan.check_project` gives the project's; a test may give its own.
+    """
+
+    folder: Path  # the templates folder, whose text the rules read (the Qualiopi logo)
+    cache: Path  # where the positioning check keeps what it found, between runs
+    questionnaire: Callable[[str], str]  # a course id → the Markdown of its positioning questionnaire
+
+    def text(self, name: str) -> tuple[Path, str]:
+        """A template's path and text ("" when absent); what a document that runs the check has read."""
+        record(f"template:{name}")
+        path = self.folder / name
+        return path, (path.read_text(encoding="utf-8") if path.is_file() and inside(path, self.folder) else "")
+
+
 @dataclass
 class Context:
     catalogue: Catalogue
     referential: Referential
     as_of: dt.date
-    templates: Any = None  # pipeline.project.Project, for rules that read templates
+    templates: TemplateAccess
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -212,11 +232,8 @@ def organisation_mentions(ctx: Context) -> None:
 
 @rule(1)
 def no_qualiopi_logo_on_course_documents(ctx: Context) -> None:
-    if ctx.templates is None:
-        return
     for name in ("programme.md.j2", "positionnement.md.j2"):
-        path = ctx.templates.templates / name
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        path, text = ctx.templates.text(name)
         for number, line in enumerate(text.splitlines(), 1):
             if "qualiopi" in line.lower() and ("![" in line or "image" in line.lower()):
                 ctx.findings.append(Finding(1, ERROR, relative(path, ctx.catalogue.root), number, "",
@@ -410,15 +427,14 @@ def bilan_phases(ctx: Context) -> None:
 
 @rule(8)
 def positioning_procedure(ctx: Context) -> None:
-    gaps = _PositioningGaps(ctx) if ctx.templates is not None else None
+    gaps = _PositioningGaps(ctx)
     for cid, key, course in courses(ctx, 8):
         # The questionnaire qualidoc generates for every course is its positioning procedure; what can be
         # wrong is a questionnaire (a changed template) that leaves out an objective or a prerequisite.
-        for field_name, index in gaps.of(cid, course) if gaps else ():
+        for field_name, index in gaps.of(cid, course):
             ctx.add(8, ERROR, key, (field_name, index), "le questionnaire de positionnement ne reprend pas cet "
                     "élément : vérifier templates/positionnement.md.j2")
-    if gaps:
-        gaps.save()
+    gaps.save()
 
 
 class _PositioningGaps:
@@ -430,30 +446,34 @@ class _PositioningGaps:
     """
 
     def __init__(self, ctx: Context):
-        self.ctx, self.project = ctx, ctx.templates
-        self.path = self.project.cache_dir / "positioning-check.json"
+        self.ctx, self.templates = ctx, ctx.templates
+        self.path = self.templates.cache / "positioning-check.json"
         try:
-            self.known: dict[str, list[list[Any]]] = json.loads(self.path.read_text(encoding="utf-8"))
+            self.known: dict[str, dict[str, Any]] = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             self.known = {}
-        self.used: dict[str, list[list[Any]]] = {}
+        self.used: dict[str, dict[str, Any]] = {}
         self.loaded = set(self.known)
-        from pipeline.build import package_hash
-
-        templates = sorted(p for p in self.project.templates.rglob("*.j2") if inside(p, self.project.templates))
+        folder = self.templates.folder
+        templates = sorted(p for p in folder.rglob("*.j2") if inside(p, folder))
         self.common = _digest([ctx.catalogue.file_of("organisation"), *templates], package_hash())
-        self._questionnaires: Callable[[str], str] | None = None
 
     def of(self, cid: str, course: Any) -> list[tuple[str, int]]:
         key = _digest([self.ctx.catalogue.file_of(f"courses/{cid}")], self.common)
-        if key not in self.known:
-            text = self._questionnaire(cid)
+        known = self.known.get(key)
+        if not isinstance(known, dict) or not isinstance(known.get("gaps"), list):
+            with recording(Reads()) as reads:  # what the questionnaire reads, the document running the check reads
+                text = self.templates.questionnaire(cid)
             items = [("objectives", i, objective_text(o)) for i, o in enumerate(course.objectives)]
             if isinstance(course.prerequisites, list):
                 items += [("prerequisites", i, p) for i, p in enumerate(course.prerequisites)]
-            self.known[key] = [[name, index] for name, index, item in items if _escaped(item) not in text]
-        self.used[key] = self.known[key]
-        return [(name, index) for name, index in self.used[key]]
+            known = {"gaps": [[name, index] for name, index, item in items if _escaped(item) not in text],
+                     "templates": sorted(n for n in reads.names if n.startswith("template:"))}
+            self.known[key] = known
+        for name in known.get("templates", []):  # found in the cache: the same templates were read
+            record(str(name))
+        self.used[key] = known
+        return [(name, index) for name, index in known["gaps"]]
 
     def save(self) -> None:
         if set(self.used) == self.loaded:
@@ -462,17 +482,6 @@ class _PositioningGaps:
             write_atomic(self.path, json.dumps(self.used, sort_keys=True).encode())
         except OSError:
             pass  # only a cache: the next check renders the questionnaires again
-
-    def _questionnaire(self, cid: str) -> str:
-        if self._questionnaires is None:
-            from pipeline.documents import plan_documents
-            from pipeline.render import Renderer
-
-            renderer = Renderer(self.project, self.ctx.catalogue, 1)
-            documents = {d.context["course_id"]: d for d in plan_documents(self.ctx.catalogue)
-                         if d.kind == "positionnement"}
-            self._questionnaires = lambda c: renderer.markdown(documents[c])
-        return self._questionnaires(cid)
 
 
 def _digest(paths: list[Path], *extra: str) -> str:
@@ -664,11 +673,11 @@ def applicability(indicator: Indicator, catalogue: Catalogue) -> str | None:
     return None
 
 
-def check(catalogue: Catalogue, as_of: dt.date, project: Any = None) -> CheckResult:
+def check(catalogue: Catalogue, as_of: dt.date, templates: TemplateAccess) -> CheckResult:
     """Run every rule of the référentiel in force and return the findings."""
     org = catalogue.organisation
     referential = referential_for(org.referential, org.next_audit)
-    ctx = Context(catalogue, referential, as_of, project)
+    ctx = Context(catalogue, referential, as_of, templates)
     applying = {i.number: applicability(i, catalogue) for i in referential.indicators}
     for number, function in RULES:
         if number in applying and applying[number] is None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: inputs recorded while rendering (inputs.py)
 
 
 def file_hash(path: Path) -> str:
@@ -91,15 +92,16 @@ class BuildState:
         except (AttributeError, KeyError, TypeError, ValueError):  # a damaged state: everything is stale
             return cls(path)
 
-    def why_stale(self, key: str, inputs: dict[str, str], out_dir: Path, files: list[str]) -> str | None:
-        """Say why a document must be rebuilt, or None when it is up to date."""
+    def why_stale(self, key: str, inputs: dict[str, str], out_dir: Path, files: list[str],
+                  show: Callable[[str], str] = str) -> str | None:
+        """Say why a document must be rebuilt, or None when it is up to date (`show` names an input)."""
         record = self.outputs.get(key)
         if record is None:
             return "never built"
         changed = sorted(name for name in inputs.keys() | record.inputs.keys()
                          if inputs.get(name) != record.inputs.get(name))
         if changed:
-            return "changed: " + ", ".join(_describe(name, inputs, record.inputs) for name in changed[:4]) + (
+            return "changed: " + ", ".join(_describe(name, inputs, record.inputs, show) for name in changed[:4]) + (
                 f" and {len(changed) - 4} more" if len(changed) > 4 else "")
         for name in files:
             problem = _output_problem(out_dir / name, record.files.get(name))
@@ -122,12 +124,12 @@ class BuildState:
         write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True).encode())
 
 
-def _describe(name: str, now: dict[str, str], before: dict[str, str]) -> str:
+def _describe(name: str, now: dict[str, str], before: dict[str, str], show: Callable[[str], str]) -> str:
     if name not in before:
-        return f"{name} (new)"
+        return f"{show(name)} (new)"
     if name not in now:
-        return f"{name} (no longer read)"
-    return name
+        return f"{show(name)} (no longer read)"
+    return show(name)
 
 
 def _output_problem(path: Path, recorded: dict[str, object] | None, hash_if_moved: bool = True) -> str | None:

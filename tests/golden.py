@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.content import load_catalogue
-from pipeline.documents import plan_documents
+from pipeline.plan import plan_project
 from pipeline.project import Project
 from pipeline.render import Renderer
 from tests.helpers import REPO
@@ -18,7 +18,7 @@ def sample_markdown() -> dict[str, str]:
     project = Project.at(REPO)
     catalogue = load_catalogue(project.content, project.root)
     renderer = Renderer(project, catalogue, 1)
-    return {doc.path: renderer.markdown(doc) for doc in plan_documents(catalogue)}
+    return {doc.path: renderer.markdown(doc) for doc in plan_project(project, catalogue)}
 
 
 def golden_path(key: str) -> Path:

@@ -39,26 +39,30 @@ def test_second_build_does_nothing(project):
     assert report.summary().startswith(f"{ALL} documents: 0 rebuilt, {ALL} up to date (")
 
 
-def test_editing_a_course_rebuilds_its_own_documents_only(project):
+def test_editing_a_course_rebuilds_the_documents_that_show_it_only(project):
     edit(project.content / "courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
     report = build(project)
-    assert sorted(report.rebuilt) == ["conformite/matrice-conformite", "positionnement/rgpd-essentiel",
-                                      "programmes/rgpd-essentiel"]
-    assert "content/courses/rgpd-essentiel.yaml" in report.reasons["programmes/rgpd-essentiel"]
+    # The price is on the programme; the questionnaire does not show it; the conformity matrix reads all.
+    assert sorted(report.rebuilt) == ["conformite/matrice-conformite", "programmes/rgpd-essentiel"]
+    assert "content/courses/rgpd-essentiel.yaml#prices" in report.reasons["programmes/rgpd-essentiel"]
+    edit(project.content / "courses/rgpd-essentiel.yaml", "RGPD : les essentiels", "RGPD : l’essentiel")
+    report = build(project)
+    assert "positionnement/rgpd-essentiel" in report.rebuilt
 
 
 def test_course_change_shown_by_aggregates_rebuilds_them(project):
     edit(project.content / "courses/rgpd-essentiel.yaml", "trainers: [sophie-lefebvre]",
          "trainers: [sophie-lefebvre, claire-martin]")
+    # The questionnaire does not name trainers: it stays as it is.
     assert sorted(build(project).rebuilt) == ["conformite/matrice-conformite", "intervenants/matrice-competences",
-                                              "positionnement/rgpd-essentiel", "programmes/rgpd-essentiel"]
+                                              "programmes/rgpd-essentiel"]
     edit(project.content / "courses/rgpd-essentiel.yaml", "title: \"RGPD : les essentiels",
          "title: \"RGPD : l'essentiel")
     report = build(project)
     assert sorted(report.rebuilt) == ["amelioration/registre-amelioration", "conformite/matrice-conformite",
                                       "intervenants/matrice-competences", "positionnement/rgpd-essentiel",
                                       "programmes/rgpd-essentiel"]
-    assert "content/courses/rgpd-essentiel.yaml#reference,title" in report.reasons[
+    assert "content/courses/rgpd-essentiel.yaml#title" in report.reasons[
         "amelioration/registre-amelioration"]
 
 

@@ -11,8 +11,8 @@ import yaml
 
 from pipeline.build import build
 from pipeline.content import load_catalogue
+from pipeline.plan import check_project
 from pipeline.project import Project
-from pipeline.rules import check
 from tests.helpers import REPO, docx_text, pdf_text
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -30,7 +30,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Project:
 
 @pytest.fixture(scope="module")
 def found(corpus: Project) -> dict[str, set[str]]:
-    result = check(load_catalogue(corpus.content, corpus.root), AS_OF, corpus)
+    result = check_project(corpus, load_catalogue(corpus.content, corpus.root), AS_OF)
     by_sheet: dict[str, set[str]] = {}
     for finding in result.findings:
         if finding.file.startswith("content/courses/"):

@@ -274,14 +274,13 @@ def test_conformity_matrix_and_check_agree(sample_out):
     import re
 
     from pipeline.content import load_catalogue
-    from pipeline.documents import plan_documents
+    from pipeline.plan import check_project, plan_project
     from pipeline.project import Project
-    from pipeline.rules import check
 
     project = Project.at(sample_out.parent)
     catalogue = load_catalogue(project.content, project.root)
-    [matrix] = [d for d in plan_documents(catalogue, project) if d.kind == "conformite"]
-    result = check(catalogue, matrix.version, project)
+    [matrix] = [d for d in plan_project(project, catalogue) if d.kind == "conformite"]
+    result = check_project(project, catalogue, matrix.version)
     for text in both(sample_out, "conformite/matrice-conformite"):
         assert f"Contrôles établis au {normalise(date_long(matrix.version))}" in text
         assert f"« qualidoc check --as-of {matrix.version.isoformat()} »" in text

@@ -13,9 +13,9 @@ import pytest
 
 from pipeline import render
 from pipeline.content import load_catalogue
-from pipeline.documents import plan_documents
 from pipeline.docx_split import split_docx
 from pipeline.history import load_history
+from pipeline.plan import plan_project
 from pipeline.project import Project
 from tests.helpers import copy_project
 
@@ -47,7 +47,7 @@ Un paragraphe au style propre.
 def rendered(project: Project, group: int, jobs: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
     monkeypatch.setattr(render, "DOCX_GROUP", group)
     catalogue = load_catalogue(project.content, project.root)
-    documents = plan_documents(catalogue, project, load_history(project.content))
+    documents = plan_project(project, catalogue, load_history(project.content))
     outcomes = list(render.Renderer(project, catalogue, jobs).render(documents))
     failed = [o for o in outcomes if isinstance(o, render.Failed)]
     assert not failed, failed

@@ -11,11 +11,10 @@ import yaml
 from pipeline.build import build
 from pipeline.cli import main
 from pipeline.content import load_catalogue
-from pipeline.documents import plan_documents
 from pipeline.mentions import MENTIONS, is_placeholder
+from pipeline.plan import check_project, plan_project
 from pipeline.project import Project
 from pipeline.render import Renderer
-from pipeline.rules import check
 from tests.helpers import copy_project, docx_text, normalise, pdf_text
 
 COURSE = "content/courses/excel-perfectionnement.yaml"
@@ -63,14 +62,14 @@ def test_a_missing_mention_loads_shows_a_marker_and_is_reported(tmp_path, key):
         remove_contacts(tmp_path)
     project = Project.at(tmp_path)
     catalogue = load_catalogue(project.content, project.root)
-    ind1 = [f for f in check(catalogue, AS_OF, project).findings if f.indicator == 1 and f.file == COURSE]
+    ind1 = [f for f in check_project(project, catalogue, AS_OF).findings if f.indicator == 1 and f.file == COURSE]
     assert [(f.severity, f.field) for f in ind1] == [("error", field)]
     line = next((i for i, text in enumerate((tmp_path / COURSE).read_text(encoding="utf-8").splitlines(), 1)
                  if text.startswith(field.split(".")[0] + ":")), 1)
     assert ind1[0].line == line
     label = next(m.label for m in MENTIONS if m.key == key)
     assert label in ind1[0].message
-    programme = next(d for d in plan_documents(catalogue, project)
+    programme = next(d for d in plan_project(project, catalogue)
                      if d.path == "programmes/excel-perfectionnement")
     markdown = Renderer(project, catalogue).markdown(programme)
     assert "À compléter" in markdown and programme.incomplete

@@ -11,9 +11,10 @@ import pytest
 from pipeline.cli import main
 from pipeline.content import load_catalogue
 from pipeline.errors import ContentError
+from pipeline.plan import check_project
 from pipeline.project import Project
 from pipeline.referential import load_referential, referential_for
-from pipeline.rules import check, first_verb
+from pipeline.rules import first_verb
 from tests.helpers import REPO, copy_project
 
 TODAY = dt.date(2026, 11, 27)
@@ -27,7 +28,7 @@ def project(tmp_path: Path) -> Project:
 
 
 def findings(project: Project, as_of: dt.date = TODAY):
-    result = check(load_catalogue(project.content, project.root), as_of, project)
+    result = check_project(project, load_catalogue(project.content, project.root), as_of)
     return [f for f in result.findings if (f.indicator, f.severity, f.file) not in BASELINE]
 
 
@@ -50,7 +51,7 @@ MANAGEMENT = "content/courses/management-proximite.yaml"
 
 def test_sample_conforms():
     project = Project.at(REPO)
-    result = check(load_catalogue(project.content, project.root), TODAY, project)
+    result = check_project(project, load_catalogue(project.content, project.root), TODAY)
     assert result.referential.version == "V10"
     assert not result.errors()
     assert {(f.indicator, f.severity, f.file) for f in result.findings} == BASELINE
@@ -221,7 +222,7 @@ def test_ind32_overdue_effectiveness_and_risk_analysis(project):
 
 
 def test_not_applicable_indicators_say_why(project):
-    result = check(load_catalogue(project.content, project.root), TODAY, project)
+    result = check_project(project, load_catalogue(project.content, project.root), TODAY)
     assert result.applicability[13] == "aucune formation en alternance"
     assert "CFA" in result.applicability[14]
     assert result.applicability[3] is None and result.applicability[27] is None

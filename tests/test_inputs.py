@@ -1,0 +1,166 @@
+"""What a document reads is recorded while it renders: a field shown by a template rebuilds the document when
+it changes, and only the documents that show it; the package has no import cycle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.build import build
+from pipeline.content import load_catalogue
+from pipeline.documents import KINDS
+from pipeline.inputs import CatalogueView, Reads
+from pipeline.plan import plan_project
+from pipeline.project import Project
+from pipeline.render import Renderer
+from tests.helpers import REPO, copy_project
+
+PACKAGE = REPO / "pipeline"
+COURSE = "rgpd-essentiel"
+TRAINER = "sophie-lefebvre"
+
+# How each kind's template can show a field of a course or of a trainer: what the kind's context offers.
+SHOW = {
+    "programme": {"course": "{{{{ course.{field} }}}}"},
+    "positionnement": {"course": "{{{{ course.{field} }}}}"},
+    "matrice-competences": {"course": "{{% for id, c in courses.items() %}}{{{{ c.{field} }}}} {{% endfor %}}",
+                            "trainer": "{{% for id, t in trainers.items() %}}{{{{ t.{field} }}}} {{% endfor %}}"},
+    "registre-amelioration": {"course": "{{{{ courses['{course}'].{field} }}}}"},
+    "programme+trainer": {"trainer": "{{% for t in trainers %}}{{{{ t.{field} }}}} {{% endfor %}}"},
+}
+# Text fields the sample states and no template shows today, so that showing one is a new read.
+FIELDS = {"course": ["location", "engagement", "summary"], "trainer": ["role", "email"]}
+CASES = [(kind, subject, field) for kind, ways in SHOW.items() for subject in ways for field in FIELDS[subject]]
+
+
+def _markdown(project: Project) -> dict[str, str]:
+    """Each document's Markdown and identity, rendered without the build: the oracle of what changed."""
+    catalogue = load_catalogue(project.content, project.root)
+    renderer = Renderer(project, catalogue, 1)
+    return {d.path: f"{d.title}\n{d.reference}\n{renderer.markdown(d)}" for d in plan_project(project, catalogue)}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = copy_project(tmp_path_factory.mktemp("inputs"))
+    build(Project.at(root))
+    return root
+
+
+@pytest.mark.parametrize(("kind", "subject", "field"), CASES, ids=[f"{k}-{f}" for k, _, f in CASES])
+def test_a_field_shown_by_a_template_rebuilds_the_documents_that_show_it_and_only_them(built, tmp_path, kind,
+                                                                                          subject, field):
+    import shutil
+
+    root = tmp_path / "p"
+    shutil.copytree(built, root, symlinks=True)
+    project = Project.at(root)
+    target = kind.split("+")[0]
+    of_kind = [d for d in plan_project(project, load_catalogue(project.content, root)) if d.kind == target]
+    path = project.templates / of_kind[0].template
+    path.write_text(path.read_text(encoding="utf-8") + "\n\nChamp ajouté : "
+                    + SHOW[kind][subject].format(field=field, course=COURSE) + "\n", encoding="utf-8")
+    first = build(project)
+    assert not first.failed and {d.path for d in of_kind} <= set(first.rebuilt)  # its template changed
+    before = _markdown(project)
+
+    source = project.content / (f"courses/{COURSE}.yaml" if subject == "course" else f"trainers/{TRAINER}.yaml")
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    data[field] = f"{data.get(field) or ''} – valeur modifiée"
+    source.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    after = _markdown(project)
+    changed = {path for path in after if before.get(path) != after[path]}
+    report = build(project)
+
+    shown_in = {d for d in changed if d in {doc.path for doc in of_kind}}
+    assert shown_in, "the edited field must show in the document whose template was changed"
+    assert not report.failed
+    # Every document whose text changed is rebuilt; none other, but the conformity matrix, which reads all.
+    assert set(report.rebuilt) - {"conformite/matrice-conformite"} == changed - {"conformite/matrice-conformite"}
+    assert f"#{field}" in " ".join(report.reasons[d] for d in shown_in)
+
+
+def test_reads_are_recorded_field_by_field(catalogue):
+    reads = Reads()
+    view = CatalogueView(catalogue, reads)
+    course = view.courses[COURSE]
+    assert course.title == catalogue.courses[COURSE].title
+    assert course.certifying == catalogue.courses[COURSE].certifying  # a property: the fields it reads
+    assert f"courses/{COURSE}#title" in reads.names and "courses/*" not in reads.names
+    assert f"courses/{COURSE}" not in reads.names  # never the whole file for a field or a property
+    assert any(name.startswith(f"courses/{COURSE}#certif") for name in reads.names)
+    assert len(view.trainers) == len(catalogue.trainers) and "trainers/*" in reads.names
+    with pytest.raises(AttributeError):
+        course.title = "autre"
+
+
+def test_the_state_keeps_what_each_document_read(built):
+    import json
+
+    state = json.loads((built / "build/.qualidoc/state.json").read_text(encoding="utf-8"))
+    programme = state["outputs"][f"programmes/{COURSE}"]["inputs"]
+    assert f"courses/{COURSE}#prices" in programme and "template:programme.md.j2" in programme
+    assert "template:_labels.j2" in programme  # imported by the template: recorded as it loads
+    assert "organisation#name" in programme and "file:templates/style.typ" in programme
+    assert not any(name.startswith("courses/") and COURSE not in name for name in programme)
+    matrix = state["outputs"]["intervenants/matrice-competences"]["inputs"]
+    assert "courses/*" in matrix and f"courses/{COURSE}#title" in matrix
+    assert f"courses/{COURSE}#prices" not in matrix
+    planned = {d.path for d in plan_project(Project.at(built), load_catalogue(built / "content", built))}
+    assert set(state["outputs"]) == planned
+
+
+def _imports(path: Path) -> set[str]:
+    """The pipeline modules a module imports when it runs (at its top or inside functions)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    type_only = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+                 and "TYPE_CHECKING" in ast.unparse(block.test) for node in ast.walk(block)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipeline."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.ImportFrom) and node.module == "pipeline":
+            found |= {a.name for a in node.names if (PACKAGE / f"{a.name}.py").exists()}
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("pipeline.")}
+    return found
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        state[module] = 1
+        for child in sorted(graph.get(module, ())):
+            if state.get(child) == 1:
+                return [*path[path.index(child):], child] if child in path else [module, child]
+            if child not in state:
+                found = visit(child, [*path, child])
+                if found:
+                    return found
+        state[module] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state:
+            found = visit(module, [module])
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycle_inside_the_package():
+    graph = {p.stem: _imports(p) - {p.stem} for p in PACKAGE.glob("*.py")}
+    assert _cycle(graph) is None, " → ".join(_cycle(graph) or [])
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the test can fail
+
+
+def test_every_kind_is_planned_for_the_sample(catalogue):
+    project = Project.at(REPO)
+    planned = {d.kind for d in plan_project(project, catalogue)}
+    assert planned == {kind.name for kind in KINDS}
