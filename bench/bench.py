@@ -127,10 +127,12 @@ def naive_route(root: Path) -> tuple[float, int]:
     sys.path.insert(0, str(REPO))
     from pipeline.content import load_catalogue
     from pipeline.docx_finish import finish_docx
+    from pipeline.pandoc_adapter import READER
     from pipeline.plan import plan_project
     from pipeline.project import Project
-    from pipeline.render import READER, Renderer, typst_source
+    from pipeline.render import Renderer
     from pipeline.tools import pandoc_path
+    from pipeline.typst_adapter import typst_source
 
     project = Project.at(root)
     started = time.perf_counter()

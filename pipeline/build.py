@@ -25,7 +25,7 @@ from pipeline.tools import tool_versions
 
 if TYPE_CHECKING:
     from pipeline.content import Catalogue
-    from pipeline.documents import Document
+    from pipeline.document_kinds import Document
     from pipeline.inputs import Reads
     from pipeline.render import Failed, Rendered
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 import difflib
 import json
 import shutil
-import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ContentError, UserError
-from pipeline.history import git, repository_top
-from pipeline.project import Project, inside, sandbox
-from pipeline.yamlfile import parse_yaml
+from pipeline.history import check_revision, files_at, repository_top
+from pipeline.project import Project, sandbox
+from pipeline.yamlfile import Item, field_path, parse_yaml
 
 IDENTITY_KEYS = ("title", "label", "name", "code", "role")
 FOLDERS = ("courses", "trainers", "improvements")
@@ -62,62 +61,12 @@ def diff_revisions(project: Project, base: str | None, head: str | None) -> Cont
     base = base or "HEAD"
     for revision in (base, head):
         if revision not in (None, ":"):
-            _check_revision(top, revision)
+            check_revision(top, revision)
     old_files = files_at(top, project, base)
     new_files = files_at(top, project, head)
     old, new = _parse_all(old_files), _parse_all(new_files)
     objects = compare(old, new)
     return ContentDiff(base, head or "copie de travail", objects, affected_documents(project, old_files, new_files))
-
-
-def _check_revision(top: Path, revision: str) -> None:
-    """Refuse, with what to do, a revision git does not know (a typo, HEAD~99, a shallow clone, no commit yet)."""
-    if not revision or revision.startswith("-"):
-        raise UserError(f"révision « {revision} » invalide : donnez BASE [HEAD] ou BASE..HEAD (ex. main..ma-branche)")
-    found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], cwd=top,
-                           capture_output=True, text=True, check=False)
-    if found.returncode == 0:
-        return
-    commits = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=top, capture_output=True,
-                             text=True, check=False)
-    if commits.returncode != 0:
-        raise UserError("le dépôt n'a encore aucun commit : validez le contenu (`git commit`) avant de comparer")
-    shallow = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=top, capture_output=True,
-                             text=True, check=False).stdout.strip() == "true"
-    hint = " (clone partiel : `git fetch --unshallow` récupère l'historique)" if shallow else ""
-    raise UserError(f"révision « {revision} » inconnue de git{hint} : vérifiez le nom de la branche, de "
-                    "l'étiquette ou du commit (`git log --oneline` les liste)")
-
-
-def files_at(top: Path, project: Project, revision: str | None) -> dict[str, str]:
-    """Read the content files at a revision ({"courses/x.yaml": text}); None reads the working tree, ":" the index."""
-    if revision == ":":
-        prefix = project.content.relative_to(top).as_posix()
-        names = [n for n in git(["ls-files", "--", prefix], top).splitlines() if n.endswith((".yaml", ".yml"))]
-        return dict(zip([n[len(prefix) + 1:] for n in names], _blobs(top, [f":{n}" for n in names])))
-    if revision is None:
-        return {p.relative_to(project.content).as_posix(): p.read_text(encoding="utf-8-sig", errors="replace")
-                for p in sorted(project.content.rglob("*.y*ml")) if inside(p, project.root) and p.is_file()}
-    prefix = project.content.relative_to(top).as_posix()
-    git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], top)
-    names = git(["ls-tree", "-r", "--name-only", revision, "--", prefix], top).splitlines()
-    names = [n for n in names if n.endswith((".yaml", ".yml"))]
-    return dict(zip([n[len(prefix) + 1:] for n in names], _blobs(top, [f"{revision}:{n}" for n in names])))
-
-
-def _blobs(top: Path, specs: list[str]) -> list[str]:
-    """Read many blobs with one `git cat-file --batch`."""
-    if not specs:
-        return []
-    result = subprocess.run(["git", "cat-file", "--batch"], cwd=top, input=("\n".join(specs) + "\n").encode(),
-                            capture_output=True, check=True)
-    data, texts, position = result.stdout, [], 0
-    for _ in specs:
-        header_end = data.index(b"\n", position)
-        size = int(data[position:header_end].split()[2])
-        texts.append(data[header_end + 1:header_end + 1 + size].decode("utf-8-sig", errors="replace"))
-        position = header_end + 1 + size + 1
-    return texts
 
 
 def _key(name: str) -> str | None:
@@ -178,15 +127,15 @@ def compare_values(old: Any, new: Any, path: tuple[str | int, ...]) -> list[Chan
         changes = []
         for name in list(old) + [k for k in new if k not in old]:
             if name not in new:
-                changes.append(Change("removed", _show(path + (name,)), old[name], None))
+                changes.append(Change("removed", field_path(path + (name,)), old[name], None))
             elif name not in old:
-                changes.append(Change("added", _show(path + (name,)), None, new[name]))
+                changes.append(Change("added", field_path(path + (name,)), None, new[name]))
             else:
                 changes += compare_values(old[name], new[name], path + (name,))
         return changes
     if isinstance(old, list) and isinstance(new, list):
         return _compare_lists(old, new, path)
-    return [Change("changed", _show(path), old, new)]
+    return [Change("changed", field_path(path), old, new)]
 
 
 def _compare_lists(old: list[Any], new: list[Any], path: tuple[str | int, ...]) -> list[Change]:
@@ -202,12 +151,12 @@ def _compare_lists(old: list[Any], new: list[Any], path: tuple[str | int, ...]) 
             unmatched_new.remove(best)
     changes = []
     for i, j in sorted(pairs.items()):
-        changes += compare_values(old[i], new[j], path + (f"[{_identity(new[j], short=True)}]",))
-    changes += [Change("removed", _show(path), old[i], None) for i in unmatched_old]
-    changes += [Change("added", _show(path), None, new[j]) for j in unmatched_new]
+        changes += compare_values(old[i], new[j], path + (Item(_identity(new[j], short=True)),))
+    changes += [Change("removed", field_path(path), old[i], None) for i in unmatched_old]
+    changes += [Change("added", field_path(path), None, new[j]) for j in unmatched_new]
     kept = [j for _, j in sorted(pairs.items())]
     if kept != sorted(kept):
-        changes.append(Change("reordered", _show(path), [i + 1 for i in sorted(pairs)],
+        changes.append(Change("reordered", field_path(path), [i + 1 for i in sorted(pairs)],
                               [i + 1 for i in sorted(pairs, key=lambda i: pairs[i])]))
     return changes
 
@@ -224,14 +173,6 @@ def _identity(item: Any, short: bool = False) -> str:
 
 def _similarity(a: Any, b: Any) -> float:
     return difflib.SequenceMatcher(None, _identity(a), _identity(b)).ratio()
-
-
-def _show(path: tuple[str | int, ...]) -> str:
-    """Show a path as `prices[Inter-entreprises].amount`: list items are named by their identity."""
-    text = ""
-    for part in map(str, path):
-        text += part if part.startswith("[") else (f".{part}" if text else part)
-    return text
 
 
 def affected_documents(project: Project, old_files: dict[str, str], new_files: dict[str, str]) -> list[str]:

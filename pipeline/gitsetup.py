@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline.errors import ContentError, UserError
-from pipeline.history import git, repository_top
+from pipeline.history import files_at, git, has_commit, repository_top
 from pipeline.project import Project, sandbox
 
 MARK = "Installed by `make git-setup`"
@@ -77,15 +77,12 @@ def textconv(path: Path, kind: str) -> str:
 
 def staged_errors(project: Project, today: dt.date) -> tuple[list[str], int]:
     """Return the RNQ errors the staged content adds to HEAD's, and the number of staged errors."""
-    from pipeline.diff import files_at
 
     top = repository_top(project.root)
     if top is None:
         raise UserError(f"{project.root} is not inside a git repository")
     staged = _errors(project, files_at(top, project, ":"), today)
-    has_head = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=top,
-                              capture_output=True, check=False).returncode == 0
-    before = _errors(project, files_at(top, project, "HEAD"), today) if has_head else []
+    before = _errors(project, files_at(top, project, "HEAD"), today) if has_commit(top) else []
     return [e for e in staged if e not in before], len(staged)
 
 

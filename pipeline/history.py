@@ -1,4 +1,4 @@
-"""What git says about the content: the last commit of each file, uncommitted changes, older revisions.
+"""Every git call of qualidoc: the last commit of each content file, uncommitted changes, older revisions.
 
 One `git log` and one `git status` per build, whatever the number of files. Without git (a
 downloaded archive), every function answers None and the documents fall back to content dates.
@@ -10,8 +10,13 @@ import datetime as dt
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.errors import UserError
+from pipeline.project import inside
+
+if TYPE_CHECKING:
+    from pipeline.project import Project
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,30 @@ def git(args: list[str], cwd: Path, check: bool = True) -> str:
     if check and result.returncode != 0:
         raise UserError(f"git {' '.join(args)}: {result.stderr.strip()}")
     return result.stdout
+
+
+def succeeds(args: list[str], cwd: Path) -> bool:
+    """Tell whether a git command succeeds (a question such as « is this a commit? »)."""
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+def git_bytes(args: list[str], cwd: Path, data: bytes) -> bytes:
+    """Run git with `data` on its input and return its output as bytes (blobs); a failure raises UserError."""
+    try:
+        result = subprocess.run(["git", *args], cwd=cwd, input=data, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise UserError("git est introuvable : installez git") from None
+    if result.returncode != 0:
+        raise UserError(f"git {' '.join(args)}: {result.stderr.decode(errors='replace').strip()}")
+    return result.stdout
+
+
+def has_commit(top: Path) -> bool:
+    """Tell whether the repository has a commit yet."""
+    return succeeds(["rev-parse", "--verify", "--quiet", "HEAD"], top)
 
 
 def repository_top(path: Path) -> Path | None:
@@ -99,3 +128,46 @@ def head_commit(root: Path) -> str:
     except OSError:
         pass
     return ""
+
+
+def check_revision(top: Path, revision: str) -> None:
+    """Refuse, with what to do, a revision git does not know (a typo, HEAD~99, a shallow clone, no commit yet)."""
+    if not revision or revision.startswith("-"):
+        raise UserError(f"révision « {revision} » invalide : donnez BASE [HEAD] ou BASE..HEAD (ex. main..ma-branche)")
+    if succeeds(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], top):
+        return
+    if not has_commit(top):
+        raise UserError("le dépôt n'a encore aucun commit : validez le contenu (`git commit`) avant de comparer")
+    shallow = git(["rev-parse", "--is-shallow-repository"], top, check=False).strip() == "true"
+    hint = " (clone partiel : `git fetch --unshallow` récupère l'historique)" if shallow else ""
+    raise UserError(f"révision « {revision} » inconnue de git{hint} : vérifiez le nom de la branche, de "
+                    "l'étiquette ou du commit (`git log --oneline` les liste)")
+
+
+def files_at(top: Path, project: Project, revision: str | None) -> dict[str, str]:
+    """Read the content files at a revision ({"courses/x.yaml": text}); None reads the working tree, ":" the index."""
+    if revision == ":":
+        prefix = project.content.relative_to(top).as_posix()
+        names = [n for n in git(["ls-files", "--", prefix], top).splitlines() if n.endswith((".yaml", ".yml"))]
+        return dict(zip([n[len(prefix) + 1:] for n in names], _blobs(top, [f":{n}" for n in names])))
+    if revision is None:
+        return {p.relative_to(project.content).as_posix(): p.read_text(encoding="utf-8-sig", errors="replace")
+                for p in sorted(project.content.rglob("*.y*ml")) if inside(p, project.root) and p.is_file()}
+    prefix = project.content.relative_to(top).as_posix()
+    git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], top)
+    names = git(["ls-tree", "-r", "--name-only", revision, "--", prefix], top).splitlines()
+    names = [n for n in names if n.endswith((".yaml", ".yml"))]
+    return dict(zip([n[len(prefix) + 1:] for n in names], _blobs(top, [f"{revision}:{n}" for n in names])))
+
+
+def _blobs(top: Path, specs: list[str]) -> list[str]:
+    """Read many blobs with one `git cat-file --batch`."""
+    if not specs:
+        return []
+    data, texts, position = git_bytes(["cat-file", "--batch"], top, ("\n".join(specs) + "\n").encode()), [], 0
+    for _ in specs:
+        header_end = data.index(b"\n", position)
+        size = int(data[position:header_end].split()[2])
+        texts.append(data[header_end + 1:header_end + 1 + size].decode("utf-8-sig", errors="replace"))
+        position = header_end + 1 + size + 1
+    return texts

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from pipeline.documents import Document, plan_documents
+from pipeline.document_kinds import Document, plan_documents
 from pipeline.rules import CheckResult, TemplateAccess, check
 
 if TYPE_CHECKING:

@@ -8,20 +8,16 @@ fails with a reason; a failure never stops the other documents.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
 import queue
-import re
 import shutil
-import subprocess
 import tempfile
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -31,24 +27,31 @@ import jinja2
 import typst
 
 from pipeline.content import Catalogue
-from pipeline.documents import Document
+from pipeline.document_kinds import Document
 from pipeline.docx_finish import finish_parts
 from pipeline.docx_split import split_docx
 from pipeline.errors import UserError
 from pipeline.inputs import CatalogueView, Reads, recording
-from pipeline.markdown import Md, environment
+from pipeline.pandoc_adapter import DOCS_PER_PANDOC, DOCX_GROUP, READER, Pandoc, index_of
 from pipeline.pdf_finish import display_doc_title
 from pipeline.project import Project, image_suffix
-from pipeline.tools import pandoc_path, tool_versions
-from pipeline.typst_writer import Unsupported, breakable, string_literal, write_typst
+from pipeline.templating import Md, environment
+from pipeline.tools import tool_versions
+from pipeline.typst_adapter import (
+    COMPILERS,
+    PACKAGE_IMPORT,
+    STYLE_CALL,
+    STYLE_FUNCTION,
+    pdf_timestamp,
+    typst_source,
+)
+from pipeline.typst_writer import Unsupported, breakable, write_typst
 
 log = logging.getLogger(__name__)
 
-# CommonMark (twice as fast to read as pandoc's Markdown) with only the extensions the templates use;
-# no raw HTML, no raw blocks, no math: the content cannot reach any of them anyway (see markdown.py).
 STYLE_FILES = ("reference.docx", "style.typ")
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
-READER = "commonmark+pipe_tables+fenced_divs+bracketed_spans+attributes-raw_html"
+
 
 
 @dataclass
@@ -132,11 +135,11 @@ class Renderer:
             def on_event(event: dict) -> None:
                 """Start the PDF as soon as pandoc has written a document's tree, the DOCX with its group."""
                 if event["event"] == "error":
-                    outcomes.fail(_index(event["markdown"]), f"pandoc: {event['error']}")
+                    outcomes.fail(index_of(event["markdown"]), f"pandoc: {event['error']}")
                 elif event["event"] == "tree":
-                    pool.submit(self._pdf, stage, _index(event["markdown"]), outcomes)
+                    pool.submit(self._pdf, stage, index_of(event["markdown"]), outcomes)
                 else:
-                    pool.submit(self._docx_group, stage, event["file"], [_index(m) for m in event["documents"]],
+                    pool.submit(self._docx_group, stage, event["file"], [index_of(m) for m in event["documents"]],
                                 outcomes)
 
             settings = {"reader": READER, "reference_doc": str(self.project.templates / "reference.docx"),
@@ -144,7 +147,7 @@ class Renderer:
             # A few documents are converted by one process faster than by two, which would take the
             # cores the PDFs need: one process per DOCS_PER_PANDOC documents, at most one per job.
             count = min(self.jobs, -(-len(documents) // DOCS_PER_PANDOC))
-            converters = [_Pandoc(stage, lua, n, settings, on_event, outcomes) for n in range(count)]
+            converters = [Pandoc(stage, lua, n, settings, on_event, outcomes) for n in range(count)]
             try:
                 for index in order:
                     try:
@@ -191,7 +194,7 @@ class Renderer:
             source = typst_source(meta, body).encode()
             with COMPILERS.borrow(self.project.templates / "fonts") as compiler:
                 pdf = compiler.compile(input=source, format="pdf", root=str(stage),
-                                       timestamp=_timestamp(document.version))
+                                       timestamp=pdf_timestamp(document.version))
         except typst.TypstError as e:
             if "package" in e.message:
                 outcomes.fail(index, "templates/style.typ imports a typst package: packages come from the network, "
@@ -232,101 +235,6 @@ def _page_texts(document: Document, org: Any) -> dict[str, str]:
             "QD_FOOTER_LEFT": document.title}
 
 
-class _Compilers:
-    """typst compilers kept for the life of the process, each used by one thread at a time.
-
-    A compiler keeps what it has laid out: documents that share paragraphs compile faster, and in
-    watch mode a rebuild finds the previous build's layout ready (a programme: 0.05 s instead of 0.15 s).
-    Compilers are told the stage folder at each compile; they are kept per set of font files.
-    """
-
-    def __init__(self) -> None:
-        self._free: dict[tuple, list[typst.Compiler]] = {}
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def borrow(self, fonts: Path) -> Iterator[typst.Compiler]:
-        files = sorted(fonts.iterdir()) if fonts.is_dir() else []
-        key = (str(fonts), *((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
-        with self._lock:
-            free = self._free.setdefault(key, [])
-            compiler = free.pop() if free else None
-        if compiler is None:
-            no_packages = tempfile.mkdtemp(prefix="qualidoc-no-packages-")  # empty: no package is ever found
-            compiler = typst.Compiler(root=str(fonts.parent), ignore_system_fonts=True,
-                                      font_paths=[str(fonts)] if fonts.is_dir() else [],
-                                      package_path=no_packages, package_cache_path=no_packages)
-        try:
-            yield compiler
-        finally:
-            with self._lock:
-                free.append(compiler)
-
-
-COMPILERS = _Compilers()
-# The PDF compiler never reaches the network, whatever a template says (a package name built at run time
-# escapes any scan of the text): its downloads go through a proxy that does not exist, on this machine, so
-# not even a DNS request leaves it. qualidoc itself uses no network.
-NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:1", "HTTP_PROXY": "http://127.0.0.1:1",
-              "ALL_PROXY": "http://127.0.0.1:1", "NO_PROXY": ""}
-os.environ.update(NO_NETWORK)
-os.environ.update({name.lower(): value for name, value in NO_NETWORK.items()})
-
-
-class _Pandoc:
-    """One `pandoc lua convert.lua` process, fed documents on stdin; its events go to `on_event`."""
-
-    def __init__(self, stage: Path, lua: Path, number: int, settings: dict, on_event: Callable[[dict], None],
-                 outcomes: _Outcomes):
-        self.load, self.outcomes = 0, outcomes
-        self.sent: list[int] = []
-        self.reported: dict[int, set[str]] = {}
-        (stage / f"settings{number}.json").write_text(json.dumps({**settings, "prefix": f"g{number}-"}))
-        self.log = stage / f"pandoc{number}.log"
-        env = {**os.environ, "SOURCE_DATE_EPOCH": "0"}
-        command = [pandoc_path(), *PANDOC_RTS, "lua", str(lua), f"settings{number}.json"]
-        with self.log.open("w") as log_file:  # a file, not a pipe: many warnings cannot block pandoc
-            self.process = subprocess.Popen(command, cwd=stage, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=log_file, text=True, env=env)
-        self.all_sent = threading.Event()
-        self.reader = threading.Thread(target=self._read, args=(on_event,), daemon=True)
-        self.reader.start()
-
-    def send(self, index: int, size: int) -> None:
-        self.sent.append(index)
-        self.load += size
-        job = json.dumps({"markdown": f"d{index}.md", "tree": f"d{index}.json"})
-        try:
-            self.process.stdin.write(job + "\n")  # type: ignore[union-attr]
-            self.process.stdin.flush()  # type: ignore[union-attr]
-        except OSError:
-            pass  # pandoc stopped: the document is reported as failed when the process is over
-
-    def close(self) -> None:
-        try:
-            self.process.stdin.close()  # type: ignore[union-attr]
-        except OSError:
-            pass
-        self.all_sent.set()
-
-    def join(self) -> None:
-        self.reader.join()
-
-    def _read(self, on_event: Callable[[dict], None]) -> None:
-        for line in self.process.stdout:  # type: ignore[union-attr]
-            event = json.loads(line)
-            for name in event.get("documents") or [event["markdown"]]:
-                self.reported.setdefault(_index(name), set()).add(event["event"])
-            on_event(event)
-        self.process.wait()
-        self.all_sent.wait()
-        stderr = self.log.read_text(encoding="utf-8", errors="replace").strip()
-        for index in self.sent:
-            events = self.reported.get(index, set())
-            if "error" not in events and not {"tree", "docx"} <= events:
-                self.outcomes.fail(index, f"pandoc stopped (exit code {self.process.returncode}): {stderr[-500:]}")
-
-
 class _Outcomes:
     """Each document's outcome, given exactly once: Rendered when both files are done, or its first failure."""
 
@@ -355,38 +263,6 @@ class _Outcomes:
             self._closed.add(index)
             self._files.pop(index, None)
             self.finished.put(Failed(self.documents[index], reason))
-
-
-def _index(markdown_name: str) -> int:
-    return int(markdown_name[1:-3])  # "d12.md" → 12
-
-
-# Documents per DOCX written by pandoc (see convert.lua); pandoc's heap: a larger allocation area makes its
-# garbage collector run less often (measured: about 10 % faster, 60 MB more per process).
-DOCX_GROUP = 20
-DOCS_PER_PANDOC = 8
-PANDOC_RTS = ["+RTS", "-A64m", "-RTS"]
-
-
-STYLE_FUNCTION = re.compile(r"\b(style-[0-9A-Za-z]+)\b")  # defined or imported in style.typ
-STYLE_CALL = re.compile(r"#(style-[0-9A-Za-z]+)\[")  # text cannot hold it: its `#` and `-` are escaped
-PACKAGE_IMPORT = re.compile(r"""(?:import|include)\s*\(?\s*["']@""")
-def typst_source(meta: dict[str, str], body: str) -> str:
-    """The typst source of a document: the style, the document's texts as data, its body.
-
-    The texts (title, header, footer) are typst string literals in a `metadata` element that the style
-    reads with a query: the show rule stays the same from one document to the next, so the compiler
-    reuses its layout of what documents share (measured: about half the time of one compile per
-    document with its texts in `sys.inputs` or as arguments of the show rule). The document's
-    properties come last, so that they are not part of the styles its body is laid out with.
-    """
-    data = ", ".join(f"{key}: {string_literal(value)}" for key, value in meta.items())
-    return (f'#import "style.typ": *\n#let meta = ({data},)\n#show: qualidoc\n#metadata(meta) <qualidoc-meta>\n'
-            f"{body}\n#set document(title: meta.title, author: meta.organisation)\n")
-
-
-def _timestamp(version: dt.date) -> dt.datetime:
-    return dt.datetime(version.year, version.month, version.day, tzinfo=dt.UTC)
 
 
 def _template_error(error: jinja2.TemplateError) -> str:

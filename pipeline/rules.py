@@ -20,7 +20,6 @@ from typing import Any
 from pipeline.content import Catalogue
 from pipeline.errors import excerpt, relative
 from pipeline.inputs import Reads, record, recording
-from pipeline.markdown import INFINITIVE
 from pipeline.mentions import (
     addresses_disability,
     certification_gaps,
@@ -32,6 +31,7 @@ from pipeline.mentions import (
 from pipeline.project import inside
 from pipeline.referential import Indicator, Referential, referential_for
 from pipeline.state import write_atomic
+from pipeline.templating import INFINITIVE
 from pipeline.tools import package_hash
 from pipeline.yamlfile import field_path
 
@@ -494,13 +494,13 @@ def _digest(paths: list[Path], *extra: str) -> str:
 
 
 def _escaped(text: str) -> str:
-    from pipeline.markdown import escape
+    from pipeline.templating import escape
 
     return escape(text)
 
 
 def objective_text(objective: str) -> str:
-    from pipeline.markdown import objective_text as shown
+    from pipeline.templating import objective_text as shown
 
     return shown(objective)
 

@@ -21,6 +21,12 @@ from pipeline.errors import Problem
 MAX_FILE_BYTES = 2 * 1024 * 1024
 NULL_TAG = "tag:yaml.org,2002:null"
 
+class Item(str):
+    """A list item named by what it is (a price by its label), where its position would say less."""
+
+
+# A position in a content file: keys, list indexes counted from 0, or list items named by what they are.
+# Load problems, check findings and the diff all show it with `field_path`.
 Location = tuple[str | int, ...]
 CONFLICT = re.compile(r"^(?:<{7}|={7}|>{7})(?: |$)", re.M)
 MAX_DEPTH = 40
@@ -164,10 +170,16 @@ def _convert_mapping(node: yaml.MappingNode, location: Location, doc: YamlDocume
 
 
 def field_path(location: Location) -> str:
-    """Show a location as `modules[2].title`, list items counted from 1 as people count."""
+    """Show a location as `modules[2].title` (list items counted from 1, as people count) or
+    `prices[Inter-entreprises].amount` (an item named by what it is)."""
     text = ""
     for part in location:
-        text += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part + 1}]"
+        elif isinstance(part, Item):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
     return text
 
 

@@ -8,7 +8,7 @@ import docx
 import pypdf
 import pytest
 
-from pipeline.markdown import date_fr, date_long, money
+from pipeline.templating import date_fr, date_long, money
 from tests.helpers import docx_text, normalise, pdf_text
 
 COURSES = ["excel-perfectionnement", "management-proximite", "rgpd-essentiel", "accueil-handicap", "prise-de-parole"]

@@ -11,7 +11,7 @@ import yaml
 
 from pipeline.build import build
 from pipeline.content import load_catalogue
-from pipeline.documents import KINDS
+from pipeline.document_kinds import KINDS
 from pipeline.inputs import CatalogueView, Reads
 from pipeline.plan import plan_project
 from pipeline.project import Project
@@ -164,3 +164,11 @@ def test_every_kind_is_planned_for_the_sample(catalogue):
     project = Project.at(REPO)
     planned = {d.kind for d in plan_project(project, catalogue)}
     assert planned == {kind.name for kind in KINDS}
+
+
+def test_one_way_to_show_a_position_in_content():
+    from pipeline.yamlfile import Item, field_path
+
+    assert field_path(("objectives", 1)) == "objectives[2]"  # counted from 1, as people count
+    assert field_path(("prices", Item("Inter-entreprises"), "amount")) == "prices[Inter-entreprises].amount"
+    assert field_path(("modules", 0, "title")) == "modules[1].title"

@@ -12,7 +12,8 @@ import pypdf
 import pytest
 import typst
 
-from pipeline.render import READER, typst_source
+from pipeline.pandoc_adapter import READER
+from pipeline.typst_adapter import typst_source
 from pipeline.typst_writer import Unsupported, write_typst
 from tests.helpers import REPO, normalise
 
