@@ -49,6 +49,23 @@ def copy_project(target: Path) -> Path:
     return target
 
 
+def planned(root: Path) -> list[str]:
+    """The output paths of every document the project in `root` calls for, from the build's own plan."""
+    from pipeline.content import load_catalogue
+    from pipeline.plan import plan_project
+    from pipeline.project import Project
+
+    project = Project.at(root)
+    return [d.path for d in plan_project(project, load_catalogue(project.content, project.root))]
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first `old` in a file by `new`; the test stops if `old` is not there."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
 def edit_yaml(path: Path, **changes: object) -> None:
     """Change top-level keys of a content file (None removes the key)."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))

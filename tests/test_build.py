@@ -10,9 +10,9 @@ import pytest
 from pipeline.build import build
 from pipeline.cli import main
 from pipeline.project import Project
-from tests.helpers import REPO, copy_project, pdf_text
+from tests.helpers import REPO, copy_project, edit, pdf_text, planned
 
-ALL = 17
+ALL = len(planned(REPO))  # every document of the sample
 
 
 def sha(path: Path) -> str:
@@ -26,11 +26,6 @@ def project(tmp_path: Path) -> Project:
     assert len(build(project).rebuilt) == ALL
     return project
 
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def test_second_build_does_nothing(project):
@@ -178,16 +173,25 @@ def test_killed_build_never_leaves_a_truncated_document(project):
 
     import pypdf
 
-    for delay in (0.8, 1.4, 2.0):
-        process = subprocess.Popen([sys.executable, "-m", "pipeline", "build", "--force"], cwd=project.root,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        for path in project.out.rglob("*.docx"):
-            assert zipfile.ZipFile(path).testzip() is None, path
-        for path in project.out.rglob("*.pdf"):
-            assert len(pypdf.PdfReader(str(path)).pages) >= 1, path
+    before = {p: sha(p) for p in project.out.rglob("*") if p.suffix in (".docx", ".pdf")}
+    # Each write waits half a second between its data and its rename: the kill lands while a temporary
+    # file is half-way to its place, which the test sees before it kills.
+    slow = ("import os, sys, time; real = os.fsync; os.fsync = lambda fd: (time.sleep(0.5), real(fd))[1]; "
+            "sys.argv = ['qualidoc', 'build', '--force']; from pipeline.cli import run; run()")
+    process = subprocess.Popen([sys.executable, "-c", slow], cwd=project.root, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (pending := list(project.out.rglob("*.qualidoc-tmp"))) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert pending, "the build never started writing"
+    assert any(p.exists() for p in pending), "the kill must land while a document is being written"
+    for path in project.out.rglob("*.docx"):
+        assert zipfile.ZipFile(path).testzip() is None, path
+    for path in project.out.rglob("*.pdf"):
+        assert len(pypdf.PdfReader(str(path)).pages) >= 1, path
+    assert {p: sha(p) for p in before} == before  # --force rewrites identical bytes, or nothing yet
     report = build(project)
     assert not report.failed
     assert not list(project.out.rglob(".*.qualidoc-tmp")) and not list(project.state_dir.glob("stage-*"))

@@ -9,7 +9,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.content import load_catalogue
 from pipeline.errors import ContentError
-from tests.helpers import copy_project
+from tests.helpers import copy_project, edit
 
 COURSE = "content/courses/excel-perfectionnement.yaml"
 
@@ -20,12 +20,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
-
-def replace(project: Path, name: str, old: str, new: str) -> None:
-    path = project / name
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {name}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def line_of(project: Path, name: str, text: str) -> int:
@@ -44,7 +38,7 @@ def test_sample_content_is_valid(catalogue):
 
 
 def test_yaml_syntax_error(project):
-    replace(project, COURSE, "delivery: [inter, intra]", "delivery: [inter, intra")
+    edit(project / COURSE, "delivery: [inter, intra]", "delivery: [inter, intra")
     line = line_of(project, COURSE, "delivery: [inter, intra")
     [message] = problems(project)
     assert message.startswith(f"{COURSE}:")
@@ -53,8 +47,8 @@ def test_yaml_syntax_error(project):
 
 
 def test_missing_title_is_the_only_missing_field_that_stops_loading(project):
-    replace(project, COURSE, "audience: >-", "public: >-")
-    replace(project, COURSE, "title:", "# title:")  # the mapping then starts on line 2
+    edit(project / COURSE, "audience: >-", "public: >-")
+    edit(project / COURSE, "title:", "# title:")  # the mapping then starts on line 2
     found = problems(project)
     assert f"{COURSE}:2: title: champ obligatoire absent – Intitulé de la formation (ou de la prestation)" in found
     assert any(m.startswith(f"{COURSE}:{line_of(project, COURSE, 'public:')}: public: clé inconnue `public`")
@@ -63,7 +57,7 @@ def test_missing_title_is_the_only_missing_field_that_stops_loading(project):
 
 
 def test_wrong_type(project):
-    replace(project, COURSE, "  hours: 14\n", "  hours: quatorze\n")
+    edit(project / COURSE, "  hours: 14\n", "  hours: quatorze\n")
     line = line_of(project, COURSE, "hours: quatorze")
     assert problems(project) == [
         f"{COURSE}:{line}: duration.hours: attendu : un nombre (avec un point pour les décimales : 12.5), "
@@ -71,7 +65,7 @@ def test_wrong_type(project):
 
 
 def test_text_with_colon_gets_a_hint(project):
-    replace(project, COURSE, "- Préparer les données sous forme de tableau", "- Étape 1 : préparer les données")
+    edit(project / COURSE, "- Préparer les données sous forme de tableau", "- Étape 1 : préparer les données")
     line = line_of(project, COURSE, "Étape 1 : préparer")
     [message] = problems(project)
     assert message.startswith(f"{COURSE}:{line}: modules[2].contents[1]: attendu : un texte, trouvé : des clés")
@@ -79,27 +73,27 @@ def test_text_with_colon_gets_a_hint(project):
 
 
 def test_unknown_key_suggests_nearest(project):
-    replace(project, COURSE, "objectives:", "objectifs:")
+    edit(project / COURSE, "objectives:", "objectifs:")
     found = problems(project)
     line = line_of(project, COURSE, "objectifs:")
     assert f"{COURSE}:{line}: objectifs: clé inconnue `objectifs` ; vouliez-vous dire `objectives` ?" in found
 
 
 def test_unknown_nested_key(project):
-    replace(project, COURSE, "  delay: >-", "  delai: >-")
+    edit(project / COURSE, "  delay: >-", "  delai: >-")
     line = line_of(project, COURSE, "delai:")
     assert f"{COURSE}:{line}: access.delai: clé inconnue `delai` ; vouliez-vous dire `delay` ?" in problems(project)
 
 
 def test_duplicate_key(project):
-    replace(project, COURSE, "reference: BUR-EXC-02", "reference: BUR-EXC-02\nreference: BUR-EXC-03")
+    edit(project / COURSE, "reference: BUR-EXC-02", "reference: BUR-EXC-02\nreference: BUR-EXC-03")
     assert problems(project) == [f"{COURSE}:3: reference: clé en double (déjà donnée ligne 2) : n'en garder qu'une"]
 
 
 def test_unresolved_references(project):
-    replace(project, COURSE, "trainers: [claire-martin]", "trainers: [claire-martn]")
+    edit(project / COURSE, "trainers: [claire-martin]", "trainers: [claire-martn]")
     entry = "content/improvements/2026-03-ecrans-salle-2.yaml"
-    replace(project, entry, "courses: [excel-perfectionnement]", "courses: [excel-perfectionement]")
+    edit(project / entry, "courses: [excel-perfectionnement]", "courses: [excel-perfectionement]")
     found = problems(project)
     assert (f"{COURSE}:{line_of(project, COURSE, 'trainers:')}: trainers[1]: aucun intervenant `claire-martn` "
             "dans content/trainers/ ; vouliez-vous dire `claire-martin` ?") in found
@@ -108,16 +102,16 @@ def test_unresolved_references(project):
 
 
 def test_date_that_does_not_exist(project):
-    replace(project, COURSE, "updated: 2026-09-14", "updated: 2026-02-30")
+    edit(project / COURSE, "updated: 2026-09-14", "updated: 2026-02-30")
     assert problems(project) == [
         f"{COURSE}:3: updated: attendu : une date existante écrite AAAA-MM-JJ, trouvé : « 2026-02-30 »"
         " – Date de dernière mise à jour du programme"]
 
 
 def test_all_problems_are_reported_together(project):
-    replace(project, COURSE, "updated: 2026-09-14", "updated: 2026-02-30")
-    replace(project, "content/trainers/claire-martin.yaml", "status: employee", "status: salariee")
-    replace(project, "content/organisation.yaml", 'siret: "05234567800027"', 'siret: "0523"')
+    edit(project / COURSE, "updated: 2026-09-14", "updated: 2026-02-30")
+    edit(project / "content/trainers/claire-martin.yaml", "status: employee", "status: salariee")
+    edit(project / "content/organisation.yaml", 'siret: "05234567800027"', 'siret: "0523"')
     found = problems(project)
     assert len(found) == 3
     assert any(m.startswith("content/trainers/claire-martin.yaml:2: status: attendu : l'une des valeurs")
@@ -130,8 +124,8 @@ def test_cli_reports_errors_without_traceback_and_keeps_documents(project, capsy
     pdf = project / "build/programmes/excel-perfectionnement.pdf"
     before = pdf.read_bytes()
     capsys.readouterr()
-    replace(project, COURSE, "updated: 2026-09-14", "updated: 2026-02-30")
-    replace(project, COURSE, "objectives:", "objectifs:")
+    edit(project / COURSE, "updated: 2026-09-14", "updated: 2026-02-30")
+    edit(project / COURSE, "objectives:", "objectifs:")
     assert main(["build"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err

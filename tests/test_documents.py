@@ -8,10 +8,27 @@ import docx
 import pypdf
 import pytest
 
-from pipeline.templating import date_fr, date_long, money
 from tests.helpers import docx_text, normalise, pdf_text
 
 COURSES = ["excel-perfectionnement", "management-proximite", "rgpd-essentiel", "accueil-handicap", "prise-de-parole"]
+
+# What a reader expects to see, written independently of the formatters the documents use.
+MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+          "novembre", "décembre"]
+
+
+def date_fr(day) -> str:  # type: ignore[no-untyped-def]
+    return f"{day.day:02d}/{day.month:02d}/{day.year}"
+
+
+def date_long(day) -> str:  # type: ignore[no-untyped-def]
+    return f"{'1er' if day.day == 1 else day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def money(amount: float) -> str:
+    whole, cents = divmod(round(amount * 100), 100)
+    grouped = f"{whole:,}".replace(",", " ")
+    return f"{grouped} €" if cents == 0 else f"{grouped},{cents:02d} €"
 
 
 def both(out: Path, stem: str) -> list[str]:

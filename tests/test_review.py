@@ -14,7 +14,7 @@ import pytest
 from pipeline.build import build
 from pipeline.cli import main
 from pipeline.project import Project
-from tests.helpers import REPO, W, copy_project, paragraph_text
+from tests.helpers import REPO, W, copy_project, edit, paragraph_text
 
 COURSE = "content/courses/rgpd-essentiel.yaml"
 ENV = {**os.environ, "GIT_AUTHOR_DATE": "2026-11-20T10:00:00+00:00", "GIT_COMMITTER_DATE": "2026-11-20T10:00:00+00:00",
@@ -39,12 +39,6 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def edit(root: Path, name: str, old: str, new: str) -> None:
-    path = root / name
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
 
 def run(capsys, *args: str) -> str:
     assert main(list(args)) == 0
@@ -52,7 +46,7 @@ def run(capsys, *args: str) -> str:
 
 
 def test_price_change(repo, capsys):
-    edit(repo, COURSE, "amount: 390", "amount: 420")
+    edit(repo / COURSE, "amount: 390", "amount: 420")
     text = run(capsys, "diff")
     assert "Modifications du contenu : HEAD → copie de travail" in text
     assert "courses/rgpd-essentiel – « RGPD : les essentiels pour les équipes » (modifié)" in text
@@ -84,7 +78,7 @@ def test_reordered_objectives_are_a_reorder(repo, capsys):
 
 
 def test_reworded_item_is_a_change(repo, capsys):
-    edit(repo, COURSE, "  - Signaler une violation de données selon la procédure interne",
+    edit(repo / COURSE, "  - Signaler une violation de données selon la procédure interne",
          "  - Signaler une violation de données selon la procédure de l'entreprise")
     [change] = json.loads(run(capsys, "diff", "--format", "json"))["objects"][0]["changes"]
     assert change["kind"] == "changed" and change["field"].startswith("objectives[Signaler une violation")
@@ -129,7 +123,7 @@ def test_version_stamp_from_history(repo):
     build(project)
     commit = git(repo, "rev-parse", "--short", "HEAD").stdout.strip()
     assert header(repo, "programmes/rgpd-essentiel.docx").endswith(f"JUR-RGPD-01 – version du 20/11/2026 ({commit})")
-    edit(repo, COURSE, "amount: 390", "amount: 420")
+    edit(repo / COURSE, "amount: 390", "amount: 420")
     build(project)
     assert header(repo, "programmes/rgpd-essentiel.docx").endswith("version de travail, non validée")
     assert header(repo, "programmes/excel-perfectionnement.docx").endswith(f"({commit})")
@@ -152,7 +146,7 @@ def test_textconv_and_git_diff_of_documents(repo, capsys):
     assert "--- page 1 ---" in run(capsys, "textconv", "build/programmes/rgpd-essentiel.pdf")
     git(repo, "add", "-f", "build/programmes/rgpd-essentiel.docx", "build/programmes/rgpd-essentiel.pdf")
     git(repo, "commit", "-q", "--no-verify", "-m", "Documents publiés")
-    edit(repo, COURSE, "amount: 390", "amount: 420")
+    edit(repo / COURSE, "amount: 390", "amount: 420")
     build(Project.at(repo))
     diff = git(repo, "diff", "--", "build/programmes/rgpd-essentiel.docx").stdout
     lines = diff.splitlines()
@@ -163,14 +157,14 @@ def test_textconv_and_git_diff_of_documents(repo, capsys):
 
 def test_pre_commit_hook_refuses_new_errors(repo, capsys):
     assert main(["git-setup"]) == 0
-    edit(repo, COURSE, "  - Identifier, dans une situation", "  - Connaître, dans une situation")
+    edit(repo / COURSE, "  - Identifier, dans une situation", "  - Connaître, dans une situation")
     git(repo, "add", COURSE)
     refused = git(repo, "commit", "-m", "Objectif vague", check=False)
     assert refused.returncode != 0
     assert "this commit adds errors against the RNQ" in refused.stderr
     assert "« connaître » n'est ni observable ni évaluable" in refused.stderr
     assert git(repo, "commit", "-q", "--no-verify", "-m", "Objectif vague").returncode == 0
-    edit(repo, COURSE, "amount: 390", "amount: 420")
+    edit(repo / COURSE, "amount: 390", "amount: 420")
     git(repo, "add", COURSE)
     accepted = git(repo, "commit", "-m", "Prix", check=False)  # the vague verb is known: not added by this commit
     assert accepted.returncode == 0, accepted.stderr

@@ -10,12 +10,11 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.content import load_catalogue
-from pipeline.errors import ContentError
 from pipeline.plan import check_project
 from pipeline.project import Project
 from pipeline.referential import load_referential, referential_for
 from pipeline.rules import first_verb
-from tests.helpers import REPO, copy_project
+from tests.helpers import REPO, copy_project, edit, edit_yaml
 
 TODAY = dt.date(2026, 11, 27)
 BASELINE = {(21, "warning", "content/trainers/thomas-girard.yaml")}  # the subcontractor, flagged for ind. 27
@@ -31,12 +30,6 @@ def findings(project: Project, as_of: dt.date = TODAY):
     result = check_project(project, load_catalogue(project.content, project.root), as_of)
     return [f for f in result.findings if (f.indicator, f.severity, f.file) not in BASELINE]
 
-
-def edit(project: Project, name: str, old: str, new: str) -> None:
-    path = project.root / name
-    text = path.read_text(encoding="utf-8")
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def line_of(project: Project, name: str, text: str) -> int:
@@ -64,9 +57,9 @@ def only(found, indicator, severity="error"):
 
 
 def test_ind1_v10_recognition_and_funding(project):
-    edit(project, EXCEL, "recognition: Attestation", "# recognition: Attestation")
+    edit(project.root / EXCEL, "recognition: Attestation", "# recognition: Attestation")
     assert not [f for f in findings(project) if f.indicator == 1]  # the sanction states the recognition
-    edit(project, EXCEL, "sanction: Attestation", "# sanction: Attestation")
+    edit(project.root / EXCEL, "sanction: Attestation", "# sanction: Attestation")
     [f] = only(findings(project), 1)
     assert (f.file, f.line, f.field) == (EXCEL, 1, "recognition") and "type de reconnaissance" in f.message
     (project.root / "content/organisation.yaml").write_text(
@@ -83,7 +76,8 @@ def test_ind1_outdated_programme(project):
 
 
 def test_ind1_no_qualiopi_logo_on_course_templates(project):
-    edit(project, "templates/programme.md.j2", "# {{ course.title }}", "![](logo-qualiopi.png)\n\n# {{ course.title }}")
+    edit(project.root / "templates/programme.md.j2", "# {{ course.title }}",
+         "![](logo-qualiopi.png)\n\n# {{ course.title }}")
     [f] = only(findings(project), 1)
     assert f.file == "templates/programme.md.j2" and "logo Qualiopi" in f.message
 
@@ -99,7 +93,7 @@ def test_ind2_results_missing_is_error_unless_new(project):
 
 
 def test_ind2_stale_results_and_calculation_method(project):
-    edit(project, EXCEL, "  period_end: 2026-09-30", "  period_end: 2025-03-31")
+    edit(project.root / EXCEL, "  period_end: 2026-09-30", "  period_end: 2025-03-31")
     text = (project.root / EXCEL).read_text(encoding="utf-8")
     start, end = text.index("  method: >-"), text.index("positioning_questions:")
     (project.root / EXCEL).write_text(text[:start] + text[end:], encoding="utf-8")
@@ -109,8 +103,8 @@ def test_ind2_stale_results_and_calculation_method(project):
 
 
 def test_ind3_certification_rates(project):
-    edit(project, MANAGEMENT, "  pass_rate: 89\n", "")
-    edit(project, MANAGEMENT, "  equivalences: Aucune équivalence n'est prévue par le certificateur.\n", "")
+    edit(project.root / MANAGEMENT, "  pass_rate: 89\n", "")
+    edit(project.root / MANAGEMENT, "  equivalences: Aucune équivalence n'est prévue par le certificateur.\n", "")
     found = findings(project)
     [error] = only(found, 3)
     assert error.file == MANAGEMENT and "taux d'obtention absent" in error.message
@@ -119,8 +113,8 @@ def test_ind3_certification_rates(project):
 
 
 def test_ind5_vague_and_unknown_verbs(project):
-    edit(project, EXCEL, "  - Construire des formules", "  - Connaître les formules")
-    edit(project, EXCEL, "  - Concevoir un tableau de bord", "  - Tableau de bord")
+    edit(project.root / EXCEL, "  - Construire des formules", "  - Connaître les formules")
+    edit(project.root / EXCEL, "  - Concevoir un tableau de bord", "  - Tableau de bord")
     found = findings(project)
     [error] = only(found, 5)
     assert (error.line, error.field) == (line_of(project, EXCEL, "Connaître les formules"), "objectives[1]")
@@ -136,9 +130,9 @@ def test_first_verb():
 
 
 def test_ind6_durations_and_distance_support(project):
-    edit(project, EXCEL, "    hours: 3.5\n    contents:\n      - RECHERCHEX",
+    edit(project.root / EXCEL, "    hours: 3.5\n    contents:\n      - RECHERCHEX",
          "    hours: 4\n    contents:\n      - RECHERCHEX")
-    edit(project, RGPD, "  distance_support: >-", "  # distance_support: >-")
+    edit(project.root / RGPD, "  distance_support: >-", "  # distance_support: >-")
     text = (project.root / RGPD).read_text(encoding="utf-8")
     start = text.index("  # distance_support")
     end = text.index("evaluation:")
@@ -149,9 +143,9 @@ def test_ind6_durations_and_distance_support(project):
 
 
 def test_ind8_positioning(project):
-    edit(project, EXCEL, "  entry: Questionnaire de positionnement", "  # entry: Questionnaire")
+    edit(project.root / EXCEL, "  entry: Questionnaire de positionnement", "  # entry: Questionnaire")
     assert not [f for f in findings(project) if f.indicator == 8]  # the generated questionnaire is the procedure
-    edit(project, "templates/positionnement.md.j2", "(objective | objective), checkbox()",
+    edit(project.root / "templates/positionnement.md.j2", "(objective | objective), checkbox()",
          "(objective | objective)[:10], checkbox()")
     found = only(findings(project), 8)
     assert any(f.file == EXCEL and f.field == "objectives[1]" and "ne reprend pas" in f.message for f in found)
@@ -159,8 +153,9 @@ def test_ind8_positioning(project):
 
 
 def test_ind11_and_ind12(project):
-    edit(project, "content/courses/prise-de-parole.yaml", "  final: Intervention finale", "  # final: Intervention")
-    edit(project, "content/courses/prise-de-parole.yaml", "engagement: >-", "engagement_removed: >-")
+    edit(project.root / "content/courses/prise-de-parole.yaml", "  final: Intervention finale",
+         "  # final: Intervention")
+    edit(project.root / "content/courses/prise-de-parole.yaml", "engagement: >-", "engagement_removed: >-")
     text = (project.root / "content/courses/prise-de-parole.yaml").read_text(encoding="utf-8")
     start = text.index("engagement_removed")
     end = text.index("trainers:")
@@ -175,8 +170,8 @@ def test_ind21_evidence_and_domain(project):
     text = (project.root / name).read_text(encoding="utf-8")
     start, end = text.index("diplomas:"), text.index("skills:")
     (project.root / name).write_text(text[:start] + text[end:], encoding="utf-8")
-    edit(project, name, "  - Protection des données personnelles (RGPD)", "  - Cuisine")
-    edit(project, name, "  - Droit du numérique", "  - Jardinage")
+    edit(project.root / name, "  - Protection des données personnelles (RGPD)", "  - Cuisine")
+    edit(project.root / name, "  - Droit du numérique", "  - Jardinage")
     found = findings(project)
     assert only(found, 21)[0].file == name
     assert any("relèvent du domaine" in f.message for f in only(found, 21, "warning"))
@@ -190,8 +185,8 @@ def test_ind22_continuing_training(project):
 
 
 def test_ind26_disability_referent_contact(project):
-    edit(project, "content/organisation.yaml", "  email: handicap@formavenir.example\n", "")
-    edit(project, "content/organisation.yaml", "  phone: 04 78 00 12 36\n", "")
+    edit(project.root / "content/organisation.yaml", "  email: handicap@formavenir.example\n", "")
+    edit(project.root / "content/organisation.yaml", "  phone: 04 78 00 12 36\n", "")
     assert only(findings(project), 26)[0].file == "content/organisation.yaml"
 
 
@@ -205,7 +200,7 @@ def test_ind30_feedback_from_stakeholders(project):
 
 def test_ind31_complaint_follow_up(project):
     name = "content/improvements/2026-01-attestation-tardive.yaml"
-    edit(project, name, "  acknowledged: 2026-01-16\n", "")
+    edit(project.root / name, "  acknowledged: 2026-01-16\n", "")
     [f] = only(findings(project), 31)
     assert f.file == name and "accusé de réception" in f.message
 
@@ -214,8 +209,8 @@ def test_ind32_overdue_effectiveness_and_risk_analysis(project):
     found = findings(project, dt.date(2026, 12, 20))
     [overdue] = only(found, 32)
     assert overdue.file == "content/improvements/2026-10-classe-virtuelle-son.yaml" and overdue.field == "due"
-    edit(project, "content/improvements/2026-03-ecrans-salle-2.yaml", "effectiveness: >-", "# effectiveness: >-")
-    edit(project, "content/improvements/2026-03-ecrans-salle-2.yaml", "  Plus aucune remarque", "  # Plus")
+    edit(project.root / "content/improvements/2026-03-ecrans-salle-2.yaml", "effectiveness: >-", "# effectiveness: >-")
+    edit(project.root / "content/improvements/2026-03-ecrans-salle-2.yaml", "  Plus aucune remarque", "  # Plus")
     assert only(findings(project), 32, "warning")[0].field == "status"
     (project.root / "content/improvements/2026-10-analyse-risques.yaml").unlink()
     assert "analyse des risques" in only(findings(project), 32)[0].message
@@ -226,9 +221,14 @@ def test_not_applicable_indicators_say_why(project):
     assert result.applicability[13] == "aucune formation en alternance"
     assert "CFA" in result.applicability[14]
     assert result.applicability[3] is None and result.applicability[27] is None
-    edit(project, MANAGEMENT, "certification:", "certification_removed:")
-    with pytest.raises(ContentError):
-        load_catalogue(project.content, project.root)
+    for path in (project.content / "courses").glob("*.yaml"):  # no course leads to a certification any more
+        edit_yaml(path, certification=None, cpf=None)
+    catalogue = load_catalogue(project.content, project.root)
+    assert not any(course.certifying for course in catalogue.courses.values())
+    result = check_project(project, catalogue, TODAY)
+    assert result.applicability[3] == result.applicability[16] == (
+        "aucune formation ne conduit à une certification professionnelle")
+    assert not result.of(3) and result.applicability[1] is None
 
 
 def test_referential_versions():
@@ -259,8 +259,8 @@ def test_check_cli_exit_codes_and_json(project, capsys, monkeypatch):
 
 def test_check_json_when_content_cannot_be_read(project, capsys, monkeypatch):
     monkeypatch.chdir(project.root)
-    edit(project, EXCEL, "title:", "titre:")
-    edit(project, RGPD, "delivery: [inter, intra]", "delivery: [inter, intra")
+    edit(project.root / EXCEL, "title:", "titre:")
+    edit(project.root / RGPD, "delivery: [inter, intra]", "delivery: [inter, intra")
     assert main(["check", "--format", "json"]) == 3
     captured = capsys.readouterr()
     report = json.loads(captured.out)
