@@ -25,6 +25,20 @@ def sample_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "built: the `project` fixture is built once before the test")
+
+
+@pytest.fixture
+def project(tmp_path: Path, request: pytest.FixtureRequest) -> Project:
+    """A copy of the sample project (content and templates); built first in modules marked `built`."""
+    project = Project.at(copy_project(tmp_path))
+    if request.node.get_closest_marker("built"):
+        report = build(project)
+        assert not report.failed and len(report.rebuilt) == report.total, report.failed
+    return project
+
+
 @pytest.fixture(scope="session")
 def catalogue():
     return load_catalogue(REPO / "content", REPO)

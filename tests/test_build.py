@@ -10,7 +10,7 @@ import pytest
 from pipeline.build import build
 from pipeline.cli import main
 from pipeline.project import Project
-from tests.helpers import REPO, copy_project, edit, pdf_text, planned
+from tests.helpers import REPO, edit, pdf_text, planned
 
 ALL = len(planned(REPO))  # every document of the sample
 
@@ -19,12 +19,7 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    copy_project(tmp_path)
-    project = Project.at(tmp_path)
-    assert len(build(project).rebuilt) == ALL
-    return project
+pytestmark = pytest.mark.built
 
 
 

@@ -9,16 +9,17 @@ import pytest
 from pipeline.cli import main
 from pipeline.content import load_catalogue
 from pipeline.errors import ContentError
-from tests.helpers import copy_project, edit
+from pipeline.project import Project
+from tests.helpers import edit
 
 COURSE = "content/courses/excel-perfectionnement.yaml"
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    copy_project(tmp_path)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def project(project: Project, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The sample's folder, the current directory (as a user runs qualidoc)."""
+    monkeypatch.chdir(project.root)
+    return project.root
 
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from pathlib import Path
 
 import docx
 import pytest
@@ -17,7 +16,6 @@ from pipeline.docx_split import split_docx
 from pipeline.history import load_history
 from pipeline.plan import plan_project
 from pipeline.project import Project
-from tests.helpers import copy_project
 
 # Per course, something that numbers parts of the DOCX with pandoc's counters or adds shared parts.
 EXTRAS = """
@@ -55,14 +53,14 @@ def rendered(project: Project, group: int, jobs: int, monkeypatch: pytest.Monkey
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
-    copy_project(tmp_path)
+def project(project: Project) -> Project:
+    tmp_path = project.root
     template = tmp_path / "templates/programme.md.j2"
     template.write_text(template.read_text(encoding="utf-8") + EXTRAS, encoding="utf-8")
     style = tmp_path / "templates/style.typ"  # a custom style needs its typst function for the PDF
     style.write_text(style.read_text(encoding="utf-8") + "\n#let style-Citationpropre(body) = emph(body)\n",
                      encoding="utf-8")
-    return Project.at(tmp_path)
+    return project
 
 
 def test_grouped_documents_are_the_documents_written_alone(project, monkeypatch):

@@ -19,7 +19,7 @@ from pipeline.cli import main
 from pipeline.content import load_catalogue
 from pipeline.errors import ContentError, UserError
 from pipeline.project import Project
-from tests.helpers import copy_project, docx_text, edit, pdf_text, planned
+from tests.helpers import docx_text, edit, pdf_text, planned
 from tests.load import make_large_project
 
 HOSTILE = [
@@ -51,12 +51,6 @@ def set_fields(root: Path, name: str, values: dict[tuple, str]) -> None:
         else:
             node[last] = value
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    copy_project(tmp_path)
-    return Project.at(tmp_path)
 
 
 def all_text(project: Project) -> tuple[str, str]:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
-
-import pytest
 
 from pipeline.cli import main
 from pipeline.content import load_catalogue
@@ -14,16 +11,10 @@ from pipeline.plan import check_project
 from pipeline.project import Project
 from pipeline.referential import load_referential, referential_for
 from pipeline.rules import first_verb
-from tests.helpers import REPO, copy_project, edit, edit_yaml
+from tests.helpers import REPO, edit, edit_yaml
 
 TODAY = dt.date(2026, 11, 27)
 BASELINE = {(21, "warning", "content/trainers/thomas-girard.yaml")}  # the subcontractor, flagged for ind. 27
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    copy_project(tmp_path)
-    return Project.at(tmp_path)
 
 
 def findings(project: Project, as_of: dt.date = TODAY):

@@ -23,12 +23,7 @@ from tests.helpers import REPO, copy_project, docx_text, logo_outside_content, p
 COURSE = "content/courses/excel-perfectionnement.yaml"
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    copy_project(tmp_path)
-    project = Project.at(tmp_path)
-    assert not build(project).failed
-    return project
+pytestmark = pytest.mark.built
 
 
 def test_a_planted_template_bytecode_is_never_run(project, tmp_path):

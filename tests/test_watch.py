@@ -45,12 +45,7 @@ class Session:
             self.rebuilds.get(timeout=wait)
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    copy_project(tmp_path)
-    project = Project.at(tmp_path)
-    build(project)
-    return project
+pytestmark = pytest.mark.built
 
 
 @pytest.fixture
