@@ -231,14 +231,37 @@ class InputHasher:
         self.cache: dict[str, str] = {}
 
     def current(self, document: Document, state: BuildState) -> dict[str, str]:
-        """The inputs the document read when last built, with their hashes now."""
+        """The inputs the document read when last built, with their hashes now.
+
+        A field of a content file that has not changed since (its `@file` hash, kept beside the fields) keeps
+        its recorded hash: only the fields of changed files are hashed again.
+        """
         record = state.outputs.get(document.path)
         names = record.inputs if record else {}
-        return {**{name: self.hash(name) for name in names if name != "document"}, "document": self.identity(document)}
+        hashes = {"document": self.identity(document)}
+        for name, recorded in names.items():
+            if name == "document":
+                continue
+            if name.startswith("@"):
+                hashes[name] = recorded  # not an input itself: a shortcut for the fields of that file
+                continue
+            key, _, field_name = name.partition("#")
+            if field_name and names.get(f"@{key}") == self._whole(key):
+                hashes[name] = recorded
+            else:
+                hashes[name] = self.hash(name)
+        return hashes
 
     def recorded(self, document: Document, reads: Reads) -> dict[str, str]:
         """The inputs a document has just read while it rendered, with their hashes."""
-        return {**{name: self.hash(name) for name in reads.names}, "document": self.identity(document)}
+        hashes = {name: self.hash(name) for name in reads.names}
+        for key in {name.partition("#")[0] for name in reads.names if "#" in name and is_content(name)}:
+            hashes[f"@{key}"] = self._whole(key)
+        return {**hashes, "document": self.identity(document)}
+
+    def _whole(self, key: str) -> str:
+        """The hash of the content file of an object (its every field)."""
+        return self.hash(key)
 
     @staticmethod
     def identity(document: Document) -> str:
@@ -278,6 +301,7 @@ class InputHasher:
 
     def show(self, name: str) -> str:
         """Name an input as a user knows it: `content/courses/x.yaml#title`, `templates/programme.md.j2`."""
+        name = name.removeprefix("@")
         kind, _, rest = name.partition(":")
         if kind == "template":
             return f"{self.project.shown(self.project.templates)}/{rest}"
