@@ -11,6 +11,7 @@ This module imports nothing from the rest of qualidoc: any module may record wha
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -87,6 +88,17 @@ class Watched:
         return f"Watched({self._key})"
 
 
+@functools.cache
+def _view_class(model: type) -> type[Watched]:
+    """A Watched subclass named as the model, so that a template error names `Course`, not the view."""
+    return type(model.__name__, (Watched,), {"__slots__": (), "__module__": model.__module__})
+
+
+def watch(obj: Any, key: str, reads: Reads) -> Any:
+    """View a content object so that what is read of it is recorded in `reads`."""
+    return _view_class(type(obj))(obj, key, reads)  # type: ignore[arg-type]
+
+
 class Folder(Mapping[str, Any]):
     """A content folder (courses, trainers, improvements): listing it records `<folder>/*`."""
 
@@ -99,7 +111,7 @@ class Folder(Mapping[str, Any]):
         except KeyError:
             self._reads.add(f"{self._folder}/*")
             raise
-        return Watched(obj, f"{self._folder}/{ident}", self._reads)
+        return watch(obj, f"{self._folder}/{ident}", self._reads)
 
     def __iter__(self) -> Iterator[str]:
         self._reads.add(f"{self._folder}/*")
@@ -122,7 +134,7 @@ class CatalogueView:
 
     def __init__(self, catalogue: Any, reads: Reads):
         self._catalogue, self.reads = catalogue, reads
-        self.organisation: Any = Watched(catalogue.organisation, "organisation", reads)
+        self.organisation: Any = watch(catalogue.organisation, "organisation", reads)
         self.courses = Folder(catalogue.courses, "courses", reads)
         self.trainers = Folder(catalogue.trainers, "trainers", reads)
         self.improvements = Folder(catalogue.improvements, "improvements", reads)
