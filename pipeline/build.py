@@ -50,14 +50,23 @@ class BuildReport:
         return self.total - len(self.rebuilt) - len(self.failed)
 
     def summary(self) -> str:
-        parts = [f"{len(self.rebuilt)} rebuilt", f"{self.up_to_date} up to date"]
+        parts = [f"{len(self.rebuilt)} {_agree('reconstruit', len(self.rebuilt))}",
+                 f"{self.up_to_date} déjà à jour"]
         if self.failed:
-            parts.append(f"{len(self.failed)} failed")
+            parts.append(f"{len(self.failed)} en échec")
         if self.removed:
-            parts.append(f"{len(self.removed)} removed")
+            parts.append(f"{len(self.removed)} {_agree('supprimé', len(self.removed))}")
         if self.incomplete:
-            parts.append(f"{len(self.incomplete)} incomplete (« À compléter »)")
-        return f"{self.total} documents: {', '.join(parts)} ({self.seconds:.1f} s)"
+            parts.append(f"{len(self.incomplete)} {_agree('incomplet', len(self.incomplete))} (« À compléter »)")
+        return f"{self.total} documents : {', '.join(parts)} ({_seconds(self.seconds)})"
+
+
+def _agree(word: str, count: int) -> str:
+    return word + "s" if count > 1 else word
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f}".replace(".", ",") + " s"
 
 
 Progress = Callable[[int, int], None]
@@ -73,7 +82,8 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
     with build_lock(project):
         _remove_leftovers(project)
         state = BuildState.load(project.state_dir)
-        tools = {**tool_versions(), "git:head": head_commit(project.root)}
+        # The command line's PDF/A level is part of the snapshot (organisation.yaml's is a file in it).
+        tools = {**tool_versions(), "git:head": head_commit(project.root), "setting:pdfa": project.pdf_archive or ""}
         snapshot = source_snapshot(project, tools, state.extra)
         if not force and not strict and state.unchanged_since(snapshot, project.out):
             report = BuildReport(total=len(state.outputs), incomplete=list(state.incomplete), extra=list(state.extra))
@@ -87,7 +97,7 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
             try:
                 state.save()
             except OSError as e:
-                raise UserError(f"cannot write {state.path}: {e.strerror}") from e
+                raise UserError(f"impossible d'écrire {state.path} : {e.strerror}") from e
     report.seconds = time.perf_counter() - started
     return report
 
@@ -103,7 +113,7 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
     documents = plan_project(project, catalogue, load_history(project.content))
     inputs = InputHasher(project, catalogue)
     report = BuildReport(total=len(documents), incomplete=[d.path for d in documents if d.incomplete])
-    outside = (project.content, project.templates)
+    outside = (project.content, *project.template_folders)
     if catalogue.logo and not any(catalogue.logo.is_relative_to(folder) for folder in outside):
         report.extra = [str(catalogue.logo)]
     allowed = _refuse_rnq_errors(documents, catalogue, project, state, report) if strict else documents
@@ -132,8 +142,8 @@ def _refuse_rnq_errors(documents: list[Document], catalogue: Catalogue, project:
         count = sum(errors.get(f, 0) for f in files)
         if count:
             named = ", ".join(sorted(f for f in files if f in errors))
-            report.failed[document.path] = (f"not built (--strict): {count} RNQ error{'s' if count > 1 else ''} "
-                                            f"in {named}; see `qualidoc check`")
+            report.failed[document.path] = (f"non construit (--strict) : {count} {_agree('erreur', count)} RNQ "
+                                            f"dans {named} ; voir `qualidoc check`")
             state.forget(document.path)
         else:
             kept.append(document)
@@ -166,7 +176,7 @@ def _write(outcome: Rendered | Failed, state: BuildState, inputs: InputHasher, p
         write_atomic(project.out / f"{document.path}.docx", outcome.docx)
         write_atomic(project.out / f"{document.path}.pdf", outcome.pdf)
     except OSError as e:
-        report.failed[document.path] = f"cannot write {e.filename or project.out}: {e.strerror}"
+        report.failed[document.path] = f"impossible d'écrire {e.filename or project.out} : {e.strerror}"
         state.forget(document.path)
         return
     state.record(document.path, inputs.recorded(document, outcome.reads), project.out, output_files(document))
@@ -182,7 +192,7 @@ def _remove_orphans(documents: list[Document], state: BuildState, project: Proje
             try:
                 (project.out / name).unlink(missing_ok=True)
             except OSError as e:
-                raise UserError(f"cannot remove {project.out / name}: {e.strerror}") from e
+                raise UserError(f"impossible de supprimer {project.out / name} : {e.strerror}") from e
         state.forget(key)
         removed.append(key)
     return removed
@@ -209,14 +219,14 @@ def build_lock(project: Project) -> Iterator[None]:
         project.state_dir.mkdir(parents=True, exist_ok=True)
         handle = open(project.state_dir / "lock", "w")  # noqa: SIM115 - closed below
     except OSError as e:
-        raise UserError(f"cannot write to {e.filename or project.state_dir}: {e.strerror}; "
-                        "the documents already there are unchanged") from e
+        raise UserError(f"impossible d'écrire dans {e.filename or project.state_dir} : {e.strerror} ; "
+                        "les documents déjà présents sont inchangés") from e
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UserError(f"another qualidoc build is writing to {project.shown(project.out)}: "
-                            "wait for it to finish, then run the build again") from None
+            raise UserError(f"une autre construction qualidoc écrit dans {project.shown(project.out)} : "
+                            "attendez qu'elle se termine, puis relancez la construction") from None
         try:
             yield
         finally:
@@ -276,11 +286,13 @@ class InputHasher:
     def _hash(self, name: str) -> str:
         kind, _, rest = name.partition(":")
         if kind == "template":
-            return file_hash(self.project.templates / rest)
+            return file_hash(self.project.template(rest))
         if kind == "file":
             return file_hash(self.project.root / rest)
         if kind == "tool":
             return tool_versions().get(name, "absent")
+        if kind == "setting":  # the PDF/A level: from the command line or organisation.yaml
+            return self.project.pdf_standard(self.catalogue.organisation) or "none"
         if kind == "referential":
             from pipeline.referential import referential_text
 
@@ -304,15 +316,17 @@ class InputHasher:
         name = name.removeprefix("@")
         kind, _, rest = name.partition(":")
         if kind == "template":
-            return f"{self.project.shown(self.project.templates)}/{rest}"
+            return self.project.shown_template(rest)
         if kind == "file":
             return rest
         if kind in ("tool", "referential"):
             return name
+        if kind == "setting":
+            return "niveau PDF/A (--pdfa ou pdf_archive)"
         if name == "document":
-            return "title, reference or version"
+            return "titre, référence ou version"
         key, _, field_name = name.partition("#")
         if key.endswith("/*"):
-            return f"{self.project.shown(self.project.content)}/{key[:-2]}/ (list of files)"
+            return f"{self.project.shown(self.project.content)}/{key[:-2]}/ (liste des fichiers)"
         where = self.project.shown(self.catalogue.file_of(key)) if key in self.catalogue.files else key
         return f"{where}#{field_name}" if field_name else where

@@ -18,6 +18,44 @@ from pipeline.errors import ContentError, QualidocError, ToolError, UserError
 
 EXIT_OK, EXIT_CONTENT, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 
+# argparse's own words (usage, option groups, its errors), in French: argparse looks each one up through
+# gettext when it needs it, so the lookup is pointed here. A message missing below stays as argparse has it.
+ARGPARSE_FR = {
+    "usage: ": "utilisation : ",
+    "positional arguments": "arguments",
+    "options": "options",
+    "optional arguments": "options",
+    "show this help message and exit": "afficher cette aide et quitter",
+    "show program's version number and exit": "afficher la version de qualidoc et quitter",
+    "%(prog)s: error: %(message)s\n": "%(prog)s : erreur : %(message)s\n",
+    "the following arguments are required: %s": "arguments obligatoires manquants : %s",
+    "unrecognized arguments: %s": "arguments inconnus : %s",
+    "invalid choice: %(value)r (choose from %(choices)s)": "choix invalide : %(value)r (choisir parmi %(choices)s)",
+    "argument %(argument_name)s: %(message)s": "argument %(argument_name)s : %(message)s",
+    "invalid %(type)s value: %(value)r": "valeur invalide : %(value)r",
+    "expected one argument": "une valeur est attendue",
+    "expected at most one argument": "une valeur au plus est attendue",
+    "expected at least one argument": "au moins une valeur est attendue",
+    "ambiguous option: %(option)s could match %(matches)s": "option ambiguë : %(option)s peut désigner %(matches)s",
+    "not allowed with argument %s": "incompatible avec l'argument %s",
+    "one of the arguments %s is required": "l'un des arguments %s est obligatoire",
+    "ignored explicit argument %r": "argument explicite ignoré : %r",
+}
+
+
+def _french(message: str) -> str:
+    return ARGPARSE_FR.get(message, message)
+
+
+def _french_plural(singular: str, plural: str, count: int) -> str:
+    if singular == "expected %s argument":
+        return "%s valeur attendue" if count == 1 else "%s valeurs attendues"
+    return _french(singular if count == 1 else plural)
+
+
+argparse._ = _french  # type: ignore[attr-defined]
+argparse.ngettext = _french_plural  # type: ignore[attr-defined]
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run qualidoc with command-line arguments; return the exit code."""
@@ -29,19 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     except ContentError as e:
         _print_problems(e)
         return EXIT_CONTENT
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_CONTENT
-    except ToolError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (UserError, ToolError, QualidocError) as e:
+        print(f"erreur : {e}", file=sys.stderr)
         return EXIT_CONTENT
     except KeyboardInterrupt:
-        print("\ninterrupted: documents already written are complete; run the build again to finish",
+        print("\ninterrompu : les documents déjà écrits sont complets ; relancez la construction pour finir",
               file=sys.stderr)
         return 130
-    except QualidocError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_CONTENT
 
 
 def run() -> None:
@@ -67,61 +99,132 @@ def run() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qualidoc", description="Qualiopi documents from YAML content.")
+    parser = argparse.ArgumentParser(
+        prog="qualidoc", description="Documents Qualiopi (DOCX et PDF) à partir du contenu YAML du dossier courant.",
+        epilog="Aide d'une commande : qualidoc COMMANDE --help")
     parser.add_argument("--version", action="version", version=f"qualidoc {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show debugging details")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("-v", "--verbose", action="store_true", help="afficher les détails de débogage")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMANDE", title="commandes")
 
-    build = commands.add_parser("build", help="build the documents that changed")
+    init = commands.add_parser("init", help="créer un nouveau projet prêt à construire",
+                               description="Crée un projet qualidoc : contenu d'exemple commenté, .gitignore, "
+                                           "fichiers d'intégration continue, schémas pour l'éditeur. Ne remplace "
+                                           "jamais un fichier existant. Sur un terminal, pose les questions qui "
+                                           "manquent ; avec --sans-questions ou hors terminal, n'en pose aucune.")
+    init.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DOSSIER",
+                      help="dossier du projet (par défaut : le dossier courant)")
+    from pipeline.starter import QUESTIONS
+
+    for question in QUESTIONS:
+        init.add_argument(f"--{question.option}", dest=question.option.replace("-", "_"), metavar="VALEUR",
+                          help=question.label)
+    init.add_argument("--sans-questions", "--no-input", dest="no_input", action="store_true",
+                      help="ne poser aucune question (les réponses absentes restent à compléter)")
+    init.set_defaults(run=_init)
+
+    build = commands.add_parser("build", help="construire les documents dont le contenu a changé",
+                                description="Construit les documents (DOCX et PDF) dont une source a changé "
+                                            "depuis la dernière construction.")
     _project_options(build)
-    build.add_argument("--force", action="store_true", help="rebuild every document")
-    build.add_argument("--explain", action="store_true", help="say why each rebuilt document was stale")
-    build.add_argument("--jobs", "-j", type=_positive, default=0, help="parallel jobs (default: all cores)")
+    build.add_argument("--force", action="store_true", help="reconstruire tous les documents")
+    build.add_argument("--explain", action="store_true", help="dire pourquoi chaque document a été reconstruit")
+    build.add_argument("--jobs", "-j", type=_positive, default=0, metavar="N",
+                       help="tâches en parallèle (par défaut : tous les cœurs)")
     build.add_argument("--strict", action="store_true",
-                       help="do not build the documents whose content has RNQ errors (see `qualidoc check`)")
+                       help="ne pas construire les documents dont le contenu a des erreurs RNQ (voir `qualidoc check`)")
+    _pdfa_option(build)
     build.set_defaults(run=_build)
 
-    watch = commands.add_parser("watch", help="build, then rebuild on every change to content/ or templates/")
+    watch = commands.add_parser("watch", help="construire, puis reconstruire à chaque enregistrement",
+                                description="Construit, puis reconstruit à chaque modification de content/ ou "
+                                            "templates/ ; Ctrl-C pour arrêter.")
     _project_options(watch)
     watch.add_argument("--poll", action="store_true",
-                       help="poll for changes (Docker volumes, network shares: where file events do not arrive)")
-    watch.add_argument("--jobs", "-j", type=_positive, default=0, help="parallel jobs (default: all cores)")
+                       help="surveiller par interrogation régulière (volumes Docker, partages réseau : là où les "
+                            "événements de fichiers n'arrivent pas)")
+    watch.add_argument("--jobs", "-j", type=_positive, default=0, metavar="N",
+                       help="tâches en parallèle (par défaut : tous les cœurs)")
+    _pdfa_option(watch)
     watch.set_defaults(run=_watch)
 
-    check = commands.add_parser("check", help="check the content against the Référentiel national qualité")
-    check.add_argument("--content", type=Path, help="content folder (default: ./content)")
-    check.add_argument("--strict", action="store_true", help="count warnings as errors")
-    check.add_argument("--format", choices=["text", "json"], default="text", help="output format")
-    check.add_argument("--summary", action="store_true", help="print only the summary line")
-    check.add_argument("--as-of", type=_date, help="check as on this date (YYYY-MM-DD; default: today)")
+    check = commands.add_parser("check", help="contrôler le contenu au regard du Référentiel national qualité",
+                                description="Contrôle le contenu au regard du RNQ : erreurs (non-conformités "
+                                            "probables) et avertissements, avec fichier, ligne et champ.")
+    check.add_argument("--content", type=Path, metavar="DOSSIER", help="dossier du contenu (par défaut : ./content)")
+    check.add_argument("--strict", action="store_true", help="compter les avertissements comme des erreurs")
+    check.add_argument("--format", choices=["text", "json"], default="text",
+                       help="format de sortie : text (par défaut) ou json")
+    check.add_argument("--summary", action="store_true", help="n'afficher que la ligne de bilan")
+    check.add_argument("--as-of", type=_date, metavar="AAAA-MM-JJ",
+                       help="contrôler à cette date (par défaut : aujourd'hui)")
     check.add_argument("--staged", action="store_true",
-                       help="check the content staged for commit; fail only on errors it adds (pre-commit hook)")
+                       help="contrôler le contenu indexé pour le commit ; n'échouer que sur les erreurs qu'il "
+                            "ajoute (crochet pre-commit)")
     check.set_defaults(run=_check)
 
-    setup = commands.add_parser("git-setup", help="readable git diff of DOCX/PDF files and a pre-commit check")
-    setup.set_defaults(run=_git_setup)
-
-    textconv = commands.add_parser("textconv", help="print the text of a DOCX or PDF (git diff driver)")
-    textconv.add_argument("file", type=Path)
-    textconv.add_argument("--kind", choices=["docx", "pdf"], help="file type (default: from the extension)")
-    textconv.set_defaults(run=_textconv)
-
-    diff = commands.add_parser("diff", help="what changed in the content between two git revisions")
-    diff.add_argument("revisions", nargs="*", metavar="REV",
-                      help="BASE [HEAD], or BASE..HEAD (default: HEAD against the working tree)")
-    diff.add_argument("--content", type=Path, help="content folder (default: ./content)")
-    diff.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    diff = commands.add_parser("diff", help="ce que change le contenu entre deux révisions git",
+                               description="Montre, champ par champ, ce qui change dans le contenu entre deux "
+                                           "révisions git, et les documents concernés.")
+    diff.add_argument("revisions", nargs="*", metavar="RÉVISION",
+                      help="BASE [HEAD], ou BASE..HEAD (par défaut : HEAD comparé à la copie de travail)")
+    diff.add_argument("--content", type=Path, metavar="DOSSIER", help="dossier du contenu (par défaut : ./content)")
+    diff.add_argument("--format", choices=["text", "markdown", "json"], default="text",
+                      help="format de sortie : text (par défaut), markdown (commentaire de revue) ou json")
     diff.set_defaults(run=_diff)
 
-    fields = commands.add_parser("fields", help="list the keys of a content file with their French description")
-    fields.add_argument("kind", choices=["organisation", "course", "trainer", "improvement"])
+    publish = commands.add_parser(
+        "publish", help="produire les documents d'un commit, datés de ce commit",
+        description="Construit les documents du contenu tel qu'il est dans un commit (par défaut : HEAD), "
+                    "datés et identifiés par ce commit, dans un dossier à publier ou à valider dans git. "
+                    "Les fichiers de suivi de la construction n'y sont pas écrits.")
+    publish.add_argument("revision", nargs="?", default="HEAD", metavar="RÉVISION",
+                         help="commit, branche ou étiquette (par défaut : HEAD)")
+    publish.add_argument("--out", type=Path, default=Path("publication"), metavar="DOSSIER",
+                         help="dossier des documents publiés (par défaut : ./publication)")
+    _pdfa_option(publish)
+    publish.set_defaults(run=_publish)
+
+    schema = commands.add_parser("schema", help="écrire les schémas JSON du contenu (complétion dans l'éditeur)",
+                                 description="Écrit un schéma JSON par type de fichier de contenu, avec les "
+                                             "titres, descriptions, exemples et valeurs permises en français, "
+                                             "pour la complétion et le contrôle dans l'éditeur (VS Code : "
+                                             "extension YAML de Red Hat).")
+    schema.add_argument("--out", type=Path, default=Path("schemas"), metavar="DOSSIER",
+                        help="dossier des schémas (par défaut : ./schemas)")
+    schema.set_defaults(run=_schema)
+
+    fields = commands.add_parser("fields", help="lister les clés d'un fichier de contenu avec leur description",
+                                 description="Liste les clés d'un type de fichier de contenu, avec leur "
+                                             "description et si elles sont obligatoires.")
+    fields.add_argument("kind", choices=["organisation", "course", "trainer", "improvement"], metavar="TYPE",
+                        help="organisation, course (formation), trainer (intervenant) ou improvement (amélioration)")
     fields.set_defaults(run=_fields)
+
+    setup = commands.add_parser("git-setup", help="diff lisible des DOCX et PDF dans git, et contrôle avant commit",
+                                description="Configure ce clone git : `git diff` montre le texte des DOCX et PDF, "
+                                            "et un crochet pre-commit refuse un commit qui ajoute des erreurs RNQ.")
+    setup.set_defaults(run=_git_setup)
+
+    textconv = commands.add_parser("textconv", help="afficher le texte d'un DOCX ou d'un PDF (pilote de diff git)",
+                                   description="Affiche le texte d'un DOCX ou d'un PDF ; git l'appelle pour "
+                                               "montrer les différences entre deux versions d'un document.")
+    textconv.add_argument("file", type=Path, metavar="FICHIER", help="fichier DOCX ou PDF")
+    textconv.add_argument("--kind", choices=["docx", "pdf"], help="type de fichier (par défaut : selon l'extension)")
+    textconv.set_defaults(run=_textconv)
     return parser
 
 
+def _pdfa_option(parser: argparse.ArgumentParser) -> None:
+    from pipeline.model import PDF_ARCHIVE_LEVELS
+
+    parser.add_argument("--pdfa", nargs="?", const="2a", choices=PDF_ARCHIVE_LEVELS, metavar="NIVEAU",
+                        help="PDF d'archivage PDF/A : 2a (par défaut, structure balisée conservée), 2u ou 2b ; "
+                             "remplace `pdf_archive` de organisation.yaml")
+
+
 def _project_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--content", type=Path, help="content folder (default: ./content)")
-    parser.add_argument("--out", type=Path, help="output folder (default: ./build)")
+    parser.add_argument("--content", type=Path, metavar="DOSSIER", help="dossier du contenu (par défaut : ./content)")
+    parser.add_argument("--out", type=Path, metavar="DOSSIER", help="dossier de sortie (par défaut : ./build)")
 
 
 def _date(text: str):  # type: ignore[no-untyped-def]
@@ -130,20 +233,23 @@ def _date(text: str):  # type: ignore[no-untyped-def]
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("expected a date YYYY-MM-DD") from None
+        raise argparse.ArgumentTypeError("date attendue sous la forme AAAA-MM-JJ") from None
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"nombre entier attendu, pas « {text} »") from None
     if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
+        raise argparse.ArgumentTypeError("1 au moins")
     return value
 
 
 def _project(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from pipeline.project import Project
 
-    return Project.at(Path.cwd(), args.content, args.out)
+    return Project.at(Path.cwd(), args.content, args.out, pdf_archive=getattr(args, "pdfa", None))
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -154,9 +260,9 @@ def _build(args: argparse.Namespace) -> int:
     _clear_progress()
     if args.explain:
         for path in report.rebuilt + list(report.failed):
-            print(f"  {path}: {report.reasons.get(path, '')}")
+            print(f"  {path} : {report.reasons.get(path, '')}")
     for line in _failure_lines(report.failed):
-        print(f"error: {line}", file=sys.stderr)
+        print(f"erreur : {line}", file=sys.stderr)
     print(report.summary())
     return EXIT_CONTENT if report.failed else EXIT_OK
 
@@ -169,10 +275,10 @@ def _failure_lines(failed: dict[str, str]) -> list[str]:
     lines = []
     for reason, paths in by_reason.items():
         if len(paths) <= 2:
-            lines += [f"{path}: {reason}" for path in paths]
+            lines += [f"{path} : {reason}" for path in paths]
         else:
-            shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-            lines.append(f"{len(paths)} documents ({shown}): {reason}")
+            shown = ", ".join(paths[:3]) + (f" et {len(paths) - 3} autres" if len(paths) > 3 else "")
+            lines.append(f"{len(paths)} documents ({shown}) : {reason}")
     return lines
 
 
@@ -184,13 +290,14 @@ def _watch(args: argparse.Namespace) -> int:
     project = _project(args)
     stop = threading.Event()
     watcher = Watcher(project, poll=args.poll, jobs=args.jobs, on_rebuild=_print_rebuild)
-    folders = ", ".join(project.shown(p) + "/" for p in (project.content, project.templates))
-    print(f"watching {folders} ({'polling' if args.poll else 'file events'}); Ctrl-C to stop", flush=True)
+    folders = ", ".join(project.shown(p) + "/" for p in (project.content, *project.template_folders[:-1]))
+    how = "par interrogation régulière" if args.poll else "par événements de fichiers"
+    print(f"surveillance de {folders} ({how}) ; Ctrl-C pour arrêter", flush=True)
     try:
         watcher.run(stop)
     except KeyboardInterrupt:
         stop.set()
-        print("\nstopped watching", flush=True)
+        print("\nsurveillance arrêtée", flush=True)
     return EXIT_OK
 
 
@@ -198,22 +305,23 @@ def _print_rebuild(rebuild) -> None:  # type: ignore[no-untyped-def]
     import time
 
     stamp = time.strftime("%H:%M:%S")
-    changed = ", ".join(rebuild.changed) if rebuild.changed else "first build"
+    changed = ", ".join(rebuild.changed) if rebuild.changed else "première construction"
     if rebuild.error is not None:
         if isinstance(rebuild.error, ContentError):
             for problem in rebuild.error.problems:
                 print(f"  {problem}", flush=True)
         else:
-            print(f"  error: {rebuild.error}", flush=True)
-        print(f"[{stamp}] {changed}: not built, the last good documents stay in place; fix and save to rebuild",
-              flush=True)
+            print(f"  erreur : {rebuild.error}", flush=True)
+        print(f"[{stamp}] {changed} : rien n'est construit, les derniers bons documents restent en place ; "
+              "corrigez et enregistrez pour reconstruire", flush=True)
         return
     report = rebuild.report
-    done = ", ".join(report.rebuilt[:6]) + (f" and {len(report.rebuilt) - 6} more" if len(report.rebuilt) > 6 else "")
-    what = f"rebuilt {done}" if report.rebuilt else "no document affected"
-    extra = "".join(f"; removed {path}" for path in report.removed)
-    extra += "".join(f"; FAILED {line}" for line in _failure_lines(report.failed))
-    print(f"[{stamp}] {changed} → {what}{extra} ({report.seconds:.1f} s)", flush=True)
+    done = ", ".join(report.rebuilt[:6]) + (f" et {len(report.rebuilt) - 6} autres" if len(report.rebuilt) > 6 else "")
+    what = f"reconstruit : {done}" if report.rebuilt else "aucun document concerné"
+    extra = "".join(f" ; supprimé : {path}" for path in report.removed)
+    extra += "".join(f" ; ÉCHEC : {line}" for line in _failure_lines(report.failed))
+    seconds = f"{report.seconds:.1f}".replace(".", ",")
+    print(f"[{stamp}] {changed} → {what}{extra} ({seconds} s)", flush=True)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -275,12 +383,13 @@ def _check_staged(project, today) -> int:  # type: ignore[no-untyped-def]
 
     added, total = staged_errors(project, today)
     if not added:
-        print(f"qualidoc check: the staged content adds no RNQ error ({total} already known)")
+        print(f"qualidoc check : le contenu indexé n'ajoute aucune erreur RNQ ({total} déjà connue"
+              f"{'s' if total > 1 else ''})")
         return EXIT_OK
-    print("qualidoc check: this commit adds errors against the RNQ:", file=sys.stderr)
+    print("qualidoc check : ce commit ajoute des erreurs au regard du RNQ :", file=sys.stderr)
     for error in added:
         print(f"  {error}", file=sys.stderr)
-    print("Fix them, or commit anyway with `git commit --no-verify`.", file=sys.stderr)
+    print("Corrigez-les, ou validez malgré tout avec `git commit --no-verify`.", file=sys.stderr)
     return EXIT_CONTENT
 
 
@@ -288,7 +397,7 @@ def _git_setup(args: argparse.Namespace) -> int:
     from pipeline.gitsetup import setup
 
     for line in setup(_project(argparse.Namespace(content=None, out=None))):
-        print(f"configured {line}")
+        print(f"configuré : {line}")
     return EXIT_OK
 
 
@@ -297,7 +406,7 @@ def _textconv(args: argparse.Namespace) -> int:
 
     kind = args.kind or args.file.suffix.lower().lstrip(".")
     if kind not in ("docx", "pdf"):
-        raise UserError(f"{args.file}: expected a .docx or .pdf file")
+        raise UserError(f"{args.file} : fichier .docx ou .pdf attendu")
     sys.stdout.write(textconv(args.file, kind))
     return EXIT_OK
 
@@ -309,7 +418,7 @@ def _diff(args: argparse.Namespace) -> int:
     if len(revisions) == 1 and ".." in revisions[0]:
         revisions = revisions[0].split("..", 1)
     if len(revisions) > 2:
-        raise UserError("give at most two revisions: BASE [HEAD]")
+        raise UserError("donnez au plus deux révisions : BASE [HEAD]")
     base = revisions[0] if revisions else None
     head = revisions[1] if len(revisions) == 2 else None
     project = _project(argparse.Namespace(content=args.content, out=None))
@@ -331,13 +440,43 @@ def _fields(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _init(args: argparse.Namespace) -> int:
+    from pipeline.starter import QUESTIONS, ask_missing, create_project
+
+    answers = {q.option: getattr(args, q.option.replace("-", "_")) for q in QUESTIONS}
+    if not args.no_input and sys.stdin.isatty() and not any(answers.values()):
+        answers = ask_missing(answers)
+    for line in create_project(args.dir, answers):
+        print(line)
+    return EXIT_OK
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from pipeline.publish import publish
+
+    project = _project(argparse.Namespace(content=None, out=None, pdfa=args.pdfa))
+    for line in publish(project, args.revision, args.out.resolve() if args.out.is_absolute()
+                        else (Path.cwd() / args.out).resolve(), progress=_progress_bar()):
+        print(line)
+    _clear_progress()
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from pipeline.schema import write_schemas
+
+    for path in write_schemas(args.out):
+        print(f"écrit : {path}")
+    return EXIT_OK
+
+
 def _progress_bar():  # type: ignore[no-untyped-def]
     """Show progress on a terminal during long builds; stay silent in logs and pipes."""
     if not sys.stderr.isatty() or os.environ.get("CI"):
         return None
 
     def show(done: int, total: int) -> None:
-        print(f"\r  rendering {done}/{total}…", end="", file=sys.stderr, flush=True)
+        print(f"\r  rendu {done}/{total}…", end="", file=sys.stderr, flush=True)
 
     return show
 

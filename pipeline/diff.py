@@ -212,7 +212,7 @@ def _documents(project: Project, files: dict[str, str], strict: bool = False) ->
             try:
                 shown[document.path] = (document.title, document.reference, renderer.markdown(document))
             except jinja2.TemplateError as e:
-                shown[document.path] = (document.title, document.reference, f"template error: {e}")
+                shown[document.path] = (document.title, document.reference, f"erreur dans un modèle : {e}")
         return shown
 
 

@@ -41,7 +41,7 @@ class ToolError(QualidocError):
 
     def __init__(self, tool: str, detail: str, command: list[str] | None = None):
         self.tool, self.detail, self.command = tool, detail, command
-        super().__init__(f"{tool} failed: {detail.strip()}")
+        super().__init__(f"échec de {tool} : {detail.strip()}")
 
 
 def excerpt(value: object, limit: int = 60) -> str:

@@ -31,7 +31,7 @@ def setup(project: Project) -> list[str]:
     """Configure the clone: textconv drivers for DOCX and PDF, and the pre-commit hook."""
     top = repository_top(project.root)
     if top is None:
-        raise UserError(f"{project.root} is not inside a git repository")
+        raise UserError(f"{project.root} n'est pas dans un dépôt git : lancez d'abord `git init`")
     command = f"{shlex.quote(sys.executable)} -m pipeline"
     for kind in ("docx", "pdf"):
         git(["config", f"diff.{kind}.textconv", f"{command} textconv --kind {kind}"], top)
@@ -45,14 +45,14 @@ def setup(project: Project) -> list[str]:
         # Another tool's hook is kept and run first: its name changes, never its content.
         previous = hook.with_name("pre-commit.before-qualidoc")
         if previous.exists():
-            raise UserError(f"{hook} and {previous} both exist and are not qualidoc's: merge them by hand, then "
-                            "run `make git-setup` again")
+            raise UserError(f"{hook} et {previous} existent tous deux et ne viennent pas de qualidoc : "
+                            "fusionnez-les à la main, puis relancez `qualidoc git-setup`")
         hook.rename(previous)
-        done.append(f"existing hook kept as {previous}, run before qualidoc's check")
+        done.append(f"crochet existant conservé sous le nom {previous}, lancé avant le contrôle de qualidoc")
     chained = CHAIN.format(previous=hook.with_name("pre-commit.before-qualidoc"))
     hook.write_text(HOOK.format(command=command, chain=chained), encoding="utf-8")
     hook.chmod(0o755)
-    return done + [f"pre-commit hook → {hook}"]
+    return done + [f"crochet pre-commit → {hook}"]
 
 
 def textconv(path: Path, kind: str) -> str:
@@ -63,7 +63,7 @@ def textconv(path: Path, kind: str) -> str:
         result = subprocess.run([pandoc_path(), "-f", "docx", "-t", "plain", "--wrap=none", str(path)],
                                 capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise UserError(f"{path}: not a readable DOCX: {result.stderr.strip()}")
+            raise UserError(f"{path} : DOCX illisible : {result.stderr.strip()}")
         return result.stdout
     import pypdf
 
@@ -71,7 +71,7 @@ def textconv(path: Path, kind: str) -> str:
         reader = pypdf.PdfReader(str(path))
         pages = [page.extract_text() or "" for page in reader.pages]
     except (pypdf.errors.PdfReadError, OSError, ValueError) as e:
-        raise UserError(f"{path}: not a readable PDF: {e}") from None
+        raise UserError(f"{path} : PDF illisible : {e}") from None
     return "".join(f"--- page {n} ---\n{text.rstrip()}\n" for n, text in enumerate(pages, 1))
 
 
@@ -80,7 +80,7 @@ def staged_errors(project: Project, today: dt.date) -> tuple[list[str], int]:
 
     top = repository_top(project.root)
     if top is None:
-        raise UserError(f"{project.root} is not inside a git repository")
+        raise UserError(f"{project.root} n'est pas dans un dépôt git")
     staged = _errors(project, files_at(top, project, ":"), today)
     before = _errors(project, files_at(top, project, "HEAD"), today) if has_commit(top) else []
     return [e for e in staged if e not in before], len(staged)

@@ -47,7 +47,7 @@ def git(args: list[str], cwd: Path, check: bool = True) -> str:
     try:
         result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     except FileNotFoundError:
-        raise UserError("git is not installed") from None
+        raise UserError("git est introuvable : installez git") from None
     if check and result.returncode != 0:
         raise UserError(f"git {' '.join(args)}: {result.stderr.strip()}")
     return result.stdout

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from pipeline.project import PDF_ARCHIVE_LEVELS
+
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Percent = Annotated[float, Field(ge=0, le=100)]
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
@@ -28,6 +30,8 @@ class Strict(BaseModel):
 
 
 class Contact(Strict):
+    model_config = ConfigDict(title="Contact")
+
     name: Text | None = describe("Nom et prénom", default=None)
     role: Text | None = describe("Fonction", default=None)
     email: Text | None = describe("Adresse électronique", default=None)
@@ -35,6 +39,8 @@ class Contact(Strict):
 
 
 class Address(Strict):
+    model_config = ConfigDict(title="Adresse")
+
     street: Text | None = describe("Numéro et voie", default=None)
     postcode: Text | None = describe("Code postal", default=None)
     city: Text | None = describe("Commune", default=None)
@@ -52,6 +58,8 @@ def category_code(value: object) -> object:
 
 
 class QualiopiCertificate(Strict):
+    model_config = ConfigDict(title="Certificat Qualiopi")
+
     certifier: Text = describe("Organisme certificateur")
     number: Text = describe("Numéro du certificat")
     valid_from: dt.date | None = describe("Date de délivrance", default=None)
@@ -65,6 +73,8 @@ class QualiopiCertificate(Strict):
 
 
 class CheckSettings(Strict):
+    model_config = ConfigDict(title="Réglages des contrôles")
+
     update_max_months: Annotated[int, Field(ge=1)] = describe(
         "Âge maximal de la date de mise à jour d'un programme, en mois", default=12)
     results_max_months: Annotated[int, Field(ge=1)] = describe(
@@ -74,6 +84,8 @@ class CheckSettings(Strict):
 
 
 class Organisation(Strict):
+    model_config = ConfigDict(title="Organisme de formation")
+
     name: Text = describe("Raison sociale")
     trade_name: Text | None = describe("Nom commercial", default=None)
     siret: Annotated[str, StringConstraints(pattern=r"^\d{14}$")] | None = describe(
@@ -102,6 +114,9 @@ class Organisation(Strict):
         "Version du référentiel à appliquer (par défaut : celle en vigueur à la date du prochain audit, "
         "`next_audit` ; sans date d'audit : V10, en vigueur depuis le 1er novembre 2026)", default=None)
     checks: CheckSettings = describe("Réglages des contrôles de `qualidoc check`", default_factory=CheckSettings)
+    pdf_archive: Literal[PDF_ARCHIVE_LEVELS] | None = describe(  # type: ignore[valid-type]
+        "PDF d'archivage PDF/A-2 : 2a (structure balisée conservée, recommandé), 2u ou 2b ; vide : PDF ordinaire "
+        "(balisé aussi)", default=None, examples=["2a"])
 
     @field_validator("categories", mode="before")
     @classmethod
@@ -113,6 +128,8 @@ Hours = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class Duration(Strict):
+    model_config = ConfigDict(title="Durée")
+
     hours: Hours | None = describe("Durée en heures (une valeur fixe)", default=None)
     min_hours: Hours | None = describe("Durée minimale en heures, pour une durée variable (« de 7 à 21 h »)",
                                        default=None)
@@ -134,17 +151,23 @@ class Duration(Strict):
 
 
 class GroupSize(Strict):
+    model_config = ConfigDict(title="Effectif")
+
     min: Annotated[int, Field(ge=1)] | None = describe("Effectif minimum", default=None)
     max: Annotated[int, Field(ge=1)] | None = describe("Effectif maximum", default=None)
 
 
 class Access(Strict):
+    model_config = ConfigDict(title="Modalités et délai d'accès")
+
     modalities: Text | None = describe("Modalités d'accès : processus d'inscription à l'action", default=None)
     delay: Text | None = describe(
         "Délai d'accès : durée estimée entre la demande du bénéficiaire et le début de la prestation", default=None)
 
 
 class Price(Strict):
+    model_config = ConfigDict(title="Tarif")
+
     label: Text | None = describe("Libellé du tarif (inter-entreprises, intra, individuel…)", default=None)
     amount: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = describe(
         "Montant en euros (indicatif lorsque le tarif est sur devis)", default=None)
@@ -176,6 +199,8 @@ def format_code(value: object) -> object:
 
 
 class Module(Strict):
+    model_config = ConfigDict(title="Module du programme")
+
     title: Text = describe("Intitulé du module")
     hours: Hours | None = describe("Durée du module en heures", default=None)
     distance: bool | None = describe("Module réalisé à distance (true) ou en présentiel (false) ; par défaut, "
@@ -184,6 +209,8 @@ class Module(Strict):
 
 
 class Methods(Strict):
+    model_config = ConfigDict(title="Méthodes et moyens pédagogiques")
+
     teaching: list[Text] = describe("Méthodes mobilisées : modalités pédagogiques", default_factory=list)
     resources: list[Text] = describe("Moyens et ressources pédagogiques et techniques", default_factory=list)
     distance_support: Text | None = describe(
@@ -192,6 +219,8 @@ class Methods(Strict):
 
 
 class Evaluation(Strict):
+    model_config = ConfigDict(title="Modalités d'évaluation")
+
     entry: Text | None = describe("Évaluation à l'entrée (positionnement)", default=None)
     during: Text | None = describe("Évaluation en cours de formation", default=None)
     final: Text | None = describe("Évaluation des acquis en fin de formation", default=None)
@@ -199,6 +228,8 @@ class Evaluation(Strict):
 
 
 class Results(Strict):
+    model_config = ConfigDict(title="Indicateurs de résultats")
+
     scope: Literal["course", "organisation"] = describe(
         "Périmètre des chiffres : cette formation (course) ou l'ensemble de l'organisme (organisation)",
         default="course")
@@ -222,6 +253,8 @@ class Results(Strict):
 
 
 class Certification(Strict):
+    model_config = ConfigDict(title="Certification")
+
     registry: Literal["RNCP", "RS", "none"] | None = describe(
         "Répertoire : RNCP, RS, ou none pour un certificat hors répertoire délivré selon un texte de référence "
         "(CACES®, SST, habilitation électrique…) ; par défaut, celui du code", default=None)
@@ -260,6 +293,8 @@ class Certification(Strict):
 
 
 class BilanPhases(Strict):
+    model_config = ConfigDict(title="Phases du bilan de compétences")
+
     preliminary: Text | None = describe("Phase préliminaire : analyse de la demande, définition des modalités",
                                         default=None)
     investigation: Text | None = describe("Phase d'investigation : intérêts, compétences, pistes d'évolution",
@@ -277,6 +312,8 @@ Mention = Literal["audience", "prerequisites", "objectives", "duration", "format
 
 
 class Course(Strict):
+    model_config = ConfigDict(title="Formation (ou prestation)")
+
     title: Text = describe("Intitulé de la formation (ou de la prestation)")
     category: Category = describe(
         "Catégorie d'action : AFC (action de formation, par défaut), BC (bilan de compétences), "
@@ -380,12 +417,16 @@ class Course(Strict):
 
 
 class Diploma(Strict):
+    model_config = ConfigDict(title="Diplôme")
+
     title: Text = describe("Intitulé du diplôme ou de la certification")
     year: Annotated[int, Field(ge=1950, le=2100)] = describe("Année d'obtention")
     institution: Text | None = describe("Établissement ou certificateur", default=None)
 
 
 class Experience(Strict):
+    model_config = ConfigDict(title="Expérience professionnelle")
+
     role: Text = describe("Fonction occupée")
     organisation: Text = describe("Employeur ou client")
     start: Annotated[int, Field(ge=1950, le=2100)] = describe("Année de début")
@@ -394,6 +435,8 @@ class Experience(Strict):
 
 
 class TrainingRecord(Strict):
+    model_config = ConfigDict(title="Formation continue suivie")
+
     title: Text = describe("Intitulé de la formation suivie")
     organisation: Text = describe("Organisme")
     date: dt.date = describe("Date")
@@ -401,6 +444,8 @@ class TrainingRecord(Strict):
 
 
 class Trainer(Strict):
+    model_config = ConfigDict(title="Intervenant")
+
     name: Text = describe("Nom et prénom")
     status: Literal["employee", "independent", "subcontractor"] | None = describe(
         "Statut : salarié (employee), indépendant (independent), sous-traitant (subcontractor)", default=None)
@@ -423,6 +468,8 @@ Source = Literal["complaint", "trainee_feedback", "funder_feedback", "company_fe
 
 
 class Complaint(Strict):
+    model_config = ConfigDict(title="Réclamation")
+
     received: dt.date = describe("Date de réception de la réclamation")
     channel: Text = describe("Canal (courriel, courrier, formulaire…)")
     complainant: Text = describe("Réclamant (qualité : stagiaire, entreprise, financeur…)")
@@ -432,17 +479,23 @@ class Complaint(Strict):
 
 
 class Action(Strict):
+    model_config = ConfigDict(title="Action décidée")
+
     type: Literal["correction", "corrective", "preventive"] = describe(
         "Nature : correction, action corrective, action préventive")
     description: Text = describe("Action décidée")
 
 
 class Risk(Strict):
+    model_config = ConfigDict(title="Cotation du risque")
+
     probability: Annotated[int, Field(ge=1, le=4)] = describe("Probabilité, de 1 (rare) à 4 (très probable)")
     impact: Annotated[int, Field(ge=1, le=4)] = describe("Impact sur la qualité, de 1 (faible) à 4 (critique)")
 
 
 class ImprovementEntry(Strict):
+    model_config = ConfigDict(title="Entrée du registre d'amélioration continue")
+
     date: dt.date = describe("Date du constat")
     source: Source = describe(
         "Source : réclamation, retour stagiaire, financeur, entreprise, formateur, audit, veille, aléa, abandon, "

@@ -33,7 +33,7 @@ def template_access(project: Project, catalogue: Catalogue) -> TemplateAccess:
         renderer: Renderer = renderers["renderer"]  # type: ignore[assignment]
         return renderer.markdown(renderers["documents"][f"positionnement/{cid}"])  # type: ignore[index]
 
-    return TemplateAccess(project.templates, project.cache_dir, questionnaire)
+    return TemplateAccess(project.template_folders, project.cache_dir, questionnaire)
 
 
 def check_project(project: Project, catalogue: Catalogue, as_of: dt.date) -> CheckResult:

@@ -35,7 +35,7 @@ from pipeline.inputs import CatalogueView, Reads, recording
 from pipeline.pandoc_adapter import DOCS_PER_PANDOC, DOCX_GROUP, READER, Pandoc, index_of
 from pipeline.pdf_finish import display_doc_title
 from pipeline.project import Project, image_suffix
-from pipeline.templating import Md, environment
+from pipeline.templating import Md, environment, escape
 from pipeline.tools import tool_versions
 from pipeline.typst_adapter import (
     COMPILERS,
@@ -74,17 +74,19 @@ class Renderer:
     def __init__(self, project: Project, catalogue: Catalogue, jobs: int = 0):
         self.project, self.catalogue = project, catalogue
         self.jobs = jobs or os.cpu_count() or 1
-        self.env = environment(project.templates, project.cache_dir / "templates")
+        self.env = environment(project.template_folders, project.cache_dir / "templates")
         self.style_functions: set[str] = set()  # the `style-<Name>` functions style.typ offers
-        fonts = project.templates / "fonts"
+        self.fonts = project.template("fonts")
         # What every document reads besides its template and content: the files handed to pandoc and typst
         # (style, fonts, logo) and the tools themselves.
-        self.common_reads = {f"file:{project.shown(project.templates / name)}" for name in STYLE_FILES}
-        self.common_reads |= {f"file:{project.shown(p)}" for p in (sorted(fonts.iterdir()) if fonts.is_dir() else [])
-                              if p.suffix.lower() in FONT_SUFFIXES}
+        self.common_reads = {f"template:{name}" for name in STYLE_FILES}
+        self.common_reads |= {f"template:fonts/{p.name}" for p in (sorted(self.fonts.iterdir())
+                              if self.fonts.is_dir() else []) if p.suffix.lower() in FONT_SUFFIXES}
         if catalogue.logo:
             self.common_reads |= {"organisation#logo", f"file:{project.shown(catalogue.logo)}"}
-        self.common_reads |= set(tool_versions())
+        self.common_reads |= set(tool_versions()) | {"setting:pdf_archive"}
+        level = project.pdf_standard(catalogue.organisation)
+        self.pdf_standards = [f"a-{level}"] if level else []
         self.reads: dict[str, Reads] = {}
         self.page_texts: dict[str, dict[str, str]] = {}
 
@@ -93,7 +95,8 @@ class Renderer:
         reads = Reads()
         with recording(reads):
             view = CatalogueView(self.catalogue, reads)
-            logo = Md(f"![](logo{image_suffix(self.catalogue.logo)}){{height=15mm}}") if self.catalogue.logo else None
+            logo = Md(f"![Logo de {escape(view.organisation.name)}](logo{image_suffix(self.catalogue.logo)})"
+                      "{height=15mm}") if self.catalogue.logo else None
             template = self.env.get_template(document.template)
             text = template.render(org=view.organisation, doc=document, logo=logo, **document.context(view, document))
             self.page_texts[document.path] = _page_texts(document, view.organisation)
@@ -110,7 +113,7 @@ class Renderer:
             self.project.state_dir.mkdir(parents=True, exist_ok=True)
             stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.project.state_dir))
         except OSError as e:
-            raise UserError(f"cannot write to {self.project.state_dir}: {e.strerror}") from e
+            raise UserError(f"impossible d'écrire dans {self.project.state_dir} : {e.strerror}") from e
         try:
             for done, outcome in enumerate(self._render_in(stage, documents), 1):
                 if progress:
@@ -135,14 +138,14 @@ class Renderer:
             def on_event(event: dict) -> None:
                 """Start the PDF as soon as pandoc has written a document's tree, the DOCX with its group."""
                 if event["event"] == "error":
-                    outcomes.fail(index_of(event["markdown"]), f"pandoc: {event['error']}")
+                    outcomes.fail(index_of(event["markdown"]), f"pandoc : {event['error']}")
                 elif event["event"] == "tree":
                     pool.submit(self._pdf, stage, index_of(event["markdown"]), outcomes)
                 else:
                     pool.submit(self._docx_group, stage, event["file"], [index_of(m) for m in event["documents"]],
                                 outcomes)
 
-            settings = {"reader": READER, "reference_doc": str(self.project.templates / "reference.docx"),
+            settings = {"reader": READER, "reference_doc": str(self.project.template("reference.docx")),
                         "group": DOCX_GROUP}
             # A few documents are converted by one process faster than by two, which would take the
             # cores the PDFs need: one process per DOCS_PER_PANDOC documents, at most one per job.
@@ -166,10 +169,11 @@ class Renderer:
                 converter.join()
 
     def _prepare_stage(self, stage: Path) -> None:
-        style = (self.project.templates / "style.typ").read_text(encoding="utf-8")
+        style = self.project.template("style.typ").read_text(encoding="utf-8")
         if PACKAGE_IMPORT.search(style):
-            raise UserError("templates/style.typ imports a typst package (`@preview/…`): packages come from the "
-                            "network, which a build never uses; copy the package into templates/ and import it by path")
+            raise UserError("templates/style.typ importe un paquet typst (`@preview/…`) : les paquets viennent du réseau, "
+                            "qu'une construction n'utilise jamais ; copiez le paquet dans templates/ et importez-le par "
+                            "son chemin")
         (stage / "style.typ").write_text(style, encoding="utf-8")
         self.style_functions = set(STYLE_FUNCTION.findall(style))
         if self.catalogue.logo:
@@ -188,25 +192,25 @@ class Renderer:
             missing = sorted(set(STYLE_CALL.findall(body)) - self.style_functions)
             if missing:
                 names = ", ".join(f"`{name}`" for name in missing)
-                outcomes.fail(index, f"a template uses a custom style that templates/style.typ does not define: add "
-                                     f"{names} there, for example `#let {missing[0]}(body) = block(body)`")
+                outcomes.fail(index, f"un modèle utilise un style que templates/style.typ ne définit pas : ajoutez-y "
+                                     f"{names}, par exemple `#let {missing[0]}(body) = block(body)`")
                 return
             source = typst_source(meta, body).encode()
-            with COMPILERS.borrow(self.project.templates / "fonts") as compiler:
+            with COMPILERS.borrow(self.fonts) as compiler:
                 pdf = compiler.compile(input=source, format="pdf", root=str(stage),
-                                       timestamp=pdf_timestamp(document.version))
+                                       timestamp=pdf_timestamp(document.version), pdf_standards=self.pdf_standards)
         except typst.TypstError as e:
             if "package" in e.message:
-                outcomes.fail(index, "templates/style.typ imports a typst package: packages come from the network, "
-                                     "which a build never uses; copy the package into templates/ and import it by "
-                                     f"path (typst: {e.message[:120]})")
+                outcomes.fail(index, "templates/style.typ importe un paquet typst : les paquets viennent du réseau, "
+                                     "qu'une construction n'utilise jamais ; copiez le paquet dans templates/ et "
+                                     f"importez-le par son chemin (typst : {e.message[:120]})")
             else:
-                outcomes.fail(index, f"typst: {e.message} {getattr(e, 'diagnostic', '')}".strip())
+                outcomes.fail(index, f"typst : {e.message} {getattr(e, 'diagnostic', '')}".strip())
         except Unsupported as e:
             outcomes.fail(index, str(e))
         except Exception as e:  # noqa: BLE001 - reported with the document, the others go on
             log.debug("PDF of %s failed", document.path, exc_info=True)
-            outcomes.fail(index, f"internal error: {type(e).__name__}: {e}")
+            outcomes.fail(index, f"erreur interne : {type(e).__name__} : {e}")
         else:
             outcomes.add(index, "pdf", display_doc_title(pdf))  # type: ignore[arg-type]
 
@@ -221,11 +225,11 @@ class Renderer:
                 outcomes.add(index, "docx", docx)
         except (OSError, ValueError, zipfile.BadZipFile) as e:
             for index in indices:
-                outcomes.fail(index, f"DOCX post-processing failed: {e}")
+                outcomes.fail(index, f"échec de la finition du DOCX : {e}")
         except Exception as e:  # noqa: BLE001 - reported with the documents, the others go on
             log.debug("DOCX group %s failed", file, exc_info=True)
             for index in indices:
-                outcomes.fail(index, f"internal error: {type(e).__name__}: {e}")
+                outcomes.fail(index, f"erreur interne : {type(e).__name__} : {e}")
 
 
 def _page_texts(document: Document, org: Any) -> dict[str, str]:
@@ -267,5 +271,5 @@ class _Outcomes:
 
 def _template_error(error: jinja2.TemplateError) -> str:
     if isinstance(error, jinja2.TemplateSyntaxError):
-        return f"template {error.filename or error.name}:{error.lineno}: {error.message}"
-    return f"template error: {error}"
+        return f"modèle {error.filename or error.name}:{error.lineno} : {error.message}"
+    return f"erreur dans un modèle : {error}"

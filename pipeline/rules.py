@@ -72,15 +72,18 @@ class TemplateAccess:
     `pipeline.plan.check_project` gives the project's; a test may give its own.
     """
 
-    folder: Path  # the templates folder, whose text the rules read (the Qualiopi logo)
+    folders: tuple[Path, ...]  # the template folders, first found wins, whose text the rules read (Qualiopi logo)
     cache: Path  # where the positioning check keeps what it found, between runs
     questionnaire: Callable[[str], str]  # a course id → the Markdown of its positioning questionnaire
 
     def text(self, name: str) -> tuple[Path, str]:
         """A template's path and text ("" when absent); what a document that runs the check has read."""
         record(f"template:{name}")
-        path = self.folder / name
-        return path, (path.read_text(encoding="utf-8") if path.is_file() and inside(path, self.folder) else "")
+        for folder in self.folders:
+            path = folder / name
+            if path.is_file() and inside(path, folder):
+                return path, path.read_text(encoding="utf-8")
+        return self.folders[-1] / name, ""
 
 
 @dataclass
@@ -454,8 +457,7 @@ class _PositioningGaps:
             self.known = {}
         self.used: dict[str, dict[str, Any]] = {}
         self.loaded = set(self.known)
-        folder = self.templates.folder
-        templates = sorted(p for p in folder.rglob("*.j2") if inside(p, folder))
+        templates = sorted(p for folder in self.templates.folders for p in folder.rglob("*.j2") if inside(p, folder))
         self.common = _digest([ctx.catalogue.file_of("organisation"), *templates], package_hash())
 
     def of(self, cid: str, course: Any) -> list[tuple[str, int]]:
@@ -690,7 +692,7 @@ def indicator_status(result: CheckResult, indicator: Indicator) -> str:
     if result.applicability.get(indicator.number):
         return "non applicable"
     if indicator.scope == "outside":
-        return "hors périmètre de qualidoc"
+        return "pièces de l\u2019organisme"  # evidence the organisation keeps outside the generated documents
     return "à compléter" if any(f.severity == ERROR for f in result.of(indicator.number)) else "couvert"
 
 

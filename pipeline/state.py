@@ -41,7 +41,7 @@ def source_snapshot(project, tools: dict[str, str],  # type: ignore[no-untyped-d
     nothing to do and needs not even read the content. Any difference falls back to hashing.
     """
     snapshot: dict[str, list[int] | str] = dict(tools)
-    paths = [p for folder in (project.content, project.templates) for p in folder.rglob("*")]
+    paths = [p for folder in (project.content, *project.template_folders) for p in folder.rglob("*")]
     for path in [*paths, *map(Path, extra)]:
         try:
             stat = path.stat()
@@ -97,12 +97,12 @@ class BuildState:
         """Say why a document must be rebuilt, or None when it is up to date (`show` names an input)."""
         record = self.outputs.get(key)
         if record is None:
-            return "never built"
+            return "jamais construit"
         changed = sorted(name for name in inputs.keys() | record.inputs.keys()
                          if inputs.get(name) != record.inputs.get(name))
         if changed:
-            return "changed: " + ", ".join(_describe(name, inputs, record.inputs, show) for name in changed[:4]) + (
-                f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+            return "modifié : " + ", ".join(_describe(name, inputs, record.inputs, show) for name in changed[:4]) + (
+                f" et {len(changed) - 4} autres" if len(changed) > 4 else "")
         for name in files:
             problem = _output_problem(out_dir / name, record.files.get(name))
             if problem:
@@ -126,9 +126,9 @@ class BuildState:
 
 def _describe(name: str, now: dict[str, str], before: dict[str, str], show: Callable[[str], str]) -> str:
     if name not in before:
-        return f"{show(name)} (new)"
+        return f"{show(name)} (nouveau)"
     if name not in now:
-        return f"{show(name)} (no longer read)"
+        return f"{show(name)} (plus lu)"
     return show(name)
 
 
@@ -136,16 +136,16 @@ def _output_problem(path: Path, recorded: dict[str, object] | None, hash_if_move
     try:
         stat = path.stat()
     except FileNotFoundError:
-        return "is missing"
+        return "est absent"
     except OSError as e:
-        return f"cannot be read ({e.strerror})"
+        return f"est illisible ({e.strerror})"
     if recorded is None:
-        return "was not recorded"
+        return "n'a pas été enregistré"
     if stat.st_size == recorded["size"] and stat.st_mtime_ns == recorded["mtime_ns"]:
         return None
     if hash_if_moved and file_hash(path) == recorded["sha256"]:
         return None
-    return "was modified by hand"
+    return "a été modifié à la main"
 
 
 def _stat_record(path: Path) -> dict[str, object]:

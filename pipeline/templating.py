@@ -260,7 +260,7 @@ class FrenchLoader(jinja2.FileSystemLoader):
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
         source, filename, uptodate = super().get_source(environment, template)
-        if not Path(filename).resolve().is_relative_to(Path(self.searchpath[0]).resolve()):
+        if not any(Path(filename).resolve().is_relative_to(Path(folder).resolve()) for folder in self.searchpath):
             raise jinja2.TemplateNotFound(f"{template} (lien symbolique hors du dossier templates/ : refusé)")
         return french_typography(source), filename, uptodate
 
@@ -283,8 +283,8 @@ class RecordingEnvironment(jinja2.Environment):
 
 
 @functools.cache
-def environment(template_dir: Path, cache_dir: Path | None = None) -> jinja2.Environment:
-    """Return the Jinja2 environment of a templates folder (one per process, templates compiled once).
+def environment(template_dirs: tuple[Path, ...], cache_dir: Path | None = None) -> jinja2.Environment:
+    """Return the Jinja2 environment of template folders, first found wins (one per process, compiled once).
 
     Compiled templates are code: their cache lives in the user's own cache folder (`cache_dir`), keyed by
     each template's source, never in an output folder (shared, committed, mounted) whose files could be run.
@@ -296,7 +296,7 @@ def environment(template_dir: Path, cache_dir: Path | None = None) -> jinja2.Env
             bytecode = jinja2.FileSystemBytecodeCache(str(cache_dir))
         except OSError:
             bytecode = None
-    env = RecordingEnvironment(loader=FrenchLoader(str(template_dir)), finalize=finalize,
+    env = RecordingEnvironment(loader=FrenchLoader([str(p) for p in template_dirs]), finalize=finalize,
                              undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True, bytecode_cache=bytecode)
     env.filters.update(FILTERS)

@@ -21,7 +21,7 @@ def pandoc_path() -> str:
 
         return pypandoc.get_pandoc_path()
     except (ImportError, OSError) as e:
-        raise ToolError("pandoc", "pandoc not found: reinstall with `make build` (pypandoc-binary)") from e
+        raise ToolError("pandoc", "pandoc introuvable : réinstallez qualidoc (paquet pypandoc-binary)") from e
 
 
 @functools.cache

@@ -207,16 +207,34 @@ def _link(c: list[Any]) -> str:
     return f"#link({string_literal(c[2][0])})[{_inlines(c[1])}]"
 
 
+def _plain(inlines: list[Any]) -> str:
+    """The text of inlines, without their formatting (an image's alternative text)."""
+    parts = []
+    for inline in inlines:
+        if inline["t"] == "Str":
+            parts.append(inline["c"])
+        elif inline["t"] in ("Space", "SoftBreak", "LineBreak"):
+            parts.append(" ")
+        elif isinstance(inline.get("c"), list):
+            parts.append(_plain([i for i in inline["c"] if isinstance(i, dict) and "t" in i] or
+                                next((x for x in inline["c"] if isinstance(x, list) and x and
+                                      isinstance(x[0], dict)), [])))
+    return "".join(parts).strip()
+
+
 def _image(c: list[Any]) -> str:
-    attr, _, (source, _) = c
+    attr, description, (source, _) = c
     if re.match(r"[A-Za-z][\w+.-]*:", source) or source.startswith("/") or ".." in source:
-        raise Unsupported(f"image {source} refused: only images prepared by the build can be embedded")
+        raise Unsupported(f"image {source} refusée : seules les images préparées par la construction peuvent être insérées")
     options = [string_literal(source)]
     for name, value in attr[2]:
         found = LENGTH.fullmatch(value.strip()) if name in ("width", "height") else None
         if found:
             number, unit = found.groups()
             options.append(f"{name}: {float(number) * 0.75:g}pt" if unit == "px" else f"{name}: {number}{unit}")
+    alternative = _plain(description)
+    if alternative:  # read aloud by screen readers, and required by PDF/A-2a
+        options.append(f"alt: {string_literal(alternative)}")
     return f"#box(image({', '.join(options)}))"
 
 

@@ -85,7 +85,7 @@ class Watcher:
         """Build once, then watch and rebuild until `stop` is set."""
         collector = _Collector(self.project)
         observer = PollingObserver(timeout=0.25) if self.poll else Observer()
-        for folder in (self.project.content, self.project.templates):
+        for folder in (self.project.content, *self.project.template_folders[:-1]):  # not the installed defaults
             observer.schedule(collector, str(folder), recursive=True)
         self._observer, self._collector = observer, collector
         self._watched: set[str] = set()
@@ -121,7 +121,7 @@ class Watcher:
             return
         except Exception as e:  # noqa: BLE001 - watch reports it and keeps watching
             log.debug("rebuild failed", exc_info=True)
-            self.on_rebuild(Rebuild(shown, None, UserError(f"internal error: {type(e).__name__}: {e}")))
+            self.on_rebuild(Rebuild(shown, None, UserError(f"erreur interne : {type(e).__name__} : {e}")))
             return
         finally:
             gc.enable()
