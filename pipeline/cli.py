@@ -102,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qualidoc", description="Documents Qualiopi (DOCX et PDF) à partir du contenu YAML du dossier courant.",
         epilog="Aide d'une commande : qualidoc COMMANDE --help")
-    parser.add_argument("--version", action="version", version=f"qualidoc {__version__}")
+    parser.add_argument("--version", action="version", version=f"qualidoc {__version__}",
+                        help="afficher la version de qualidoc et quitter")
     parser.add_argument("-v", "--verbose", action="store_true", help="afficher les détails de débogage")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMANDE", title="commandes")
 

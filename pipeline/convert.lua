@@ -44,7 +44,7 @@ end
 local function local_image(img)
   local src = img.src
   if src:match("^%a[%w+.-]*:") or src:sub(1, 1) == "/" or src:find("%.%.") then
-    error("image " .. src .. " refused: only images prepared by the build can be embedded")
+    error("image " .. src .. " refusée : seules les images préparées par la construction peuvent être insérées", 0)
   end
 end
 

@@ -86,18 +86,20 @@ class CheckSettings(Strict):
 class Organisation(Strict):
     model_config = ConfigDict(title="Organisme de formation")
 
-    name: Text = describe("Raison sociale")
+    name: Text = describe("Raison sociale", examples=["Formavenir Conseil SARL"])
     trade_name: Text | None = describe("Nom commercial", default=None)
     siret: Annotated[str, StringConstraints(pattern=r"^\d{14}$")] | None = describe(
-        "Numéro SIRET (14 chiffres)", default=None)
+        "Numéro SIRET (14 chiffres)", default=None, examples=["05234567800027"])
     nda: Annotated[str, StringConstraints(pattern=r"^\d{11}$")] | None = describe(
-        "Numéro de déclaration d'activité (NDA, 11 chiffres)", default=None)
-    nda_region: Text | None = describe("Préfecture de région d'enregistrement du NDA", default=None)
+        "Numéro de déclaration d'activité (NDA, 11 chiffres)", default=None, examples=["84691234569"])
+    nda_region: Text | None = describe("Préfecture de région d'enregistrement du NDA", default=None,
+                                       examples=["Auvergne-Rhône-Alpes"])
     address: Address | None = describe("Adresse du siège", default=None)
     phone: Text | None = describe("Téléphone", default=None)
     email: Text | None = describe("Adresse électronique", default=None)
     website: Text | None = describe("Site internet", default=None)
-    logo: Text | None = describe("Logo : chemin d'une image PNG ou JPEG dans le projet", default=None)
+    logo: Text | None = describe("Logo : chemin d'une image PNG ou JPEG dans le projet", default=None,
+                                 examples=["content/assets/logo.png"])
     disability_referent: Contact | None = describe("Référent handicap (nom et contact)", default=None)
     pedagogical_contact: Contact | None = describe("Contact pédagogique", default=None)
     administrative_contact: Contact | None = describe("Contact administratif", default=None)
@@ -130,7 +132,7 @@ Hours = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 class Duration(Strict):
     model_config = ConfigDict(title="Durée")
 
-    hours: Hours | None = describe("Durée en heures (une valeur fixe)", default=None)
+    hours: Hours | None = describe("Durée en heures (une valeur fixe)", default=None, examples=[21])
     min_hours: Hours | None = describe("Durée minimale en heures, pour une durée variable (« de 7 à 21 h »)",
                                        default=None)
     max_hours: Hours | None = describe("Durée maximale en heures (« 24 h maximum », ou la borne haute d'une "
@@ -162,7 +164,8 @@ class Access(Strict):
 
     modalities: Text | None = describe("Modalités d'accès : processus d'inscription à l'action", default=None)
     delay: Text | None = describe(
-        "Délai d'accès : durée estimée entre la demande du bénéficiaire et le début de la prestation", default=None)
+        "Délai d'accès : durée estimée entre la demande du bénéficiaire et le début de la prestation", default=None,
+        examples=["2 à 4 semaines entre la demande et le début de la formation"])
 
 
 class Price(Strict):
@@ -170,7 +173,7 @@ class Price(Strict):
 
     label: Text | None = describe("Libellé du tarif (inter-entreprises, intra, individuel…)", default=None)
     amount: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = describe(
-        "Montant en euros (indicatif lorsque le tarif est sur devis)", default=None)
+        "Montant en euros (indicatif lorsque le tarif est sur devis)", default=None, examples=[1290])
     tax: Literal["HT", "TTC", "net"] | None = describe(
         "HT, TTC, ou net (net de taxe : organisme exonéré de TVA)", default=None)
     per: Literal["person", "group", "day", "person_day", "hour", "person_hour"] | None = describe(
@@ -260,7 +263,7 @@ class Certification(Strict):
         "(CACES®, SST, habilitation électrique…) ; par défaut, celui du code", default=None)
     title: Text | None = describe("Libellé exact de la certification", default=None)
     code: Annotated[str, StringConstraints(pattern=r"^(RNCP|RS)\d+$")] | None = describe(
-        "Code RNCP ou RS (ex. RS5890)", default=None)
+        "Code RNCP ou RS (ex. RS5890)", default=None, examples=["RS5890", "RNCP37682"])
     certifier: Text | None = describe("Nom du certificateur (ou de l'organisme qui délivre le certificat)",
                                       default=None)
     registered: dt.date | None = describe("Date d'enregistrement de la certification au répertoire", default=None)
@@ -314,19 +317,23 @@ Mention = Literal["audience", "prerequisites", "objectives", "duration", "format
 class Course(Strict):
     model_config = ConfigDict(title="Formation (ou prestation)")
 
-    title: Text = describe("Intitulé de la formation (ou de la prestation)")
+    title: Text = describe("Intitulé de la formation (ou de la prestation)",
+                           examples=["Prendre la parole en public avec aisance"])
     category: Category = describe(
         "Catégorie d'action : AFC (action de formation, par défaut), BC (bilan de compétences), "
         "VAE (accompagnement à la validation des acquis de l'expérience), CFA (apprentissage)", default="AFC")
-    reference: Text | None = describe("Référence interne", default=None)
-    updated: dt.date | None = describe("Date de dernière mise à jour du programme", default=None)
+    reference: Text | None = describe("Référence interne", default=None, examples=["COM-PAR-01"])
+    updated: dt.date | None = describe("Date de dernière mise à jour du programme", default=None,
+                                       examples=["2026-04-07"])
     summary: Text | None = describe("Présentation de la formation", default=None)
-    audience: Text | None = describe("Public visé", default=None)
+    audience: Text | None = describe("Public visé", default=None,
+                                     examples=["Managers et chefs de projet amenés à présenter en réunion"])
     prerequisites: list[Text] | Literal["none"] | None = describe(
         "Prérequis : une liste, ou « none » (ou « aucun ») pour indiquer explicitement l'absence de prérequis",
         default=None)
     objectives: list[Text] = describe(
-        "Objectifs opérationnels et évaluables (aptitudes et compétences visées)", default_factory=list)
+        "Objectifs opérationnels et évaluables (aptitudes et compétences visées)", default_factory=list,
+        examples=[["Structurer une intervention orale de 5 minutes autour d'un message clé"]])
     duration: Duration | None = describe("Durée : fixe (hours), fourchette (min_hours, max_hours) ou maximum "
                                          "(max_hours)", default=None)
     format: Format | list[Format] | None = describe(
@@ -335,7 +342,7 @@ class Course(Strict):
     delivery: list[Literal["inter", "intra", "individual"]] = describe(
         "Inter-entreprises (inter), intra-entreprise (intra), individuel (individual)", default_factory=list)
     group_size: GroupSize | None = describe("Effectif", default=None)
-    location: Text | None = describe("Lieu de formation", default=None)
+    location: Text | None = describe("Lieu de formation", default=None, examples=["18 rue Paul-Bert, 69003 Lyon"])
     access: Access | None = describe("Modalités et délai d'accès", default=None)
     prices: list[Price] = describe("Tarifs", default_factory=list)
     vat_note: Text | None = describe("Mention relative à la TVA (ex. exonération, art. 261-4-4° du CGI)", default=None)
@@ -343,14 +350,17 @@ class Course(Strict):
     phases: BilanPhases | None = describe("Bilan de compétences : contenu des trois phases", default=None)
     methods: Methods | None = describe("Méthodes mobilisées et moyens pédagogiques", default=None)
     evaluation: Evaluation | None = describe("Modalités d'évaluation", default=None)
-    sanction: Text | None = describe("Sanction de la formation (attestation, certification…)", default=None)
+    sanction: Text | None = describe("Sanction de la formation (attestation, certification…)", default=None,
+                                     examples=["Attestation de fin de formation"])
     recognition: Text | None = describe("Type de reconnaissance de la formation délivrée", default=None)
-    funding: list[Text] = describe("Modalités de financement", default_factory=list)
+    funding: list[Text] = describe("Modalités de financement", default_factory=list,
+                                   examples=[["Plan de développement des compétences", "OPCO"]])
     cpf: bool | None = describe("Éligible au CPF (mon compte formation)", default=None)
     accessibility: Text | None = describe("Accessibilité aux personnes en situation de handicap", default=None)
     engagement: Text | None = describe("Mesures favorisant l'engagement et prévenant les ruptures de parcours",
                                        default=None)
-    trainers: list[Id] = describe("Intervenants (identifiants des fiches formateurs)", default_factory=list)
+    trainers: list[Id] = describe("Intervenants (identifiants des fiches formateurs)", default_factory=list,
+                                  examples=[["claire-martin"]])
     contact: Contact | None = describe("Contact pédagogique propre à la formation (comme pedagogical_contact)",
                                        default=None)
     pedagogical_contact: Contact | None = describe(
@@ -446,7 +456,7 @@ class TrainingRecord(Strict):
 class Trainer(Strict):
     model_config = ConfigDict(title="Intervenant")
 
-    name: Text = describe("Nom et prénom")
+    name: Text = describe("Nom et prénom", examples=["Claire Martin"])
     status: Literal["employee", "independent", "subcontractor"] | None = describe(
         "Statut : salarié (employee), indépendant (independent), sous-traitant (subcontractor)", default=None)
     company: Text | None = describe("Société du sous-traitant", default=None)
@@ -496,7 +506,7 @@ class Risk(Strict):
 class ImprovementEntry(Strict):
     model_config = ConfigDict(title="Entrée du registre d'amélioration continue")
 
-    date: dt.date = describe("Date du constat")
+    date: dt.date = describe("Date du constat", examples=["2026-01-15"])
     source: Source = describe(
         "Source : réclamation, retour stagiaire, financeur, entreprise, formateur, audit, veille, aléa, abandon, "
         "analyse des risques")
@@ -505,7 +515,7 @@ class ImprovementEntry(Strict):
     complaint: Complaint | None = describe("Suivi de la réclamation (source « complaint »)", default=None)
     analysis: Text = describe("Analyse des causes")
     action: Action = describe("Action décidée")
-    owner: Text = describe("Responsable")
+    owner: Text = describe("Responsable", examples=["Responsable qualité"])
     due: dt.date = describe("Échéance")
     status: Literal["open", "in_progress", "closed"] = describe("Statut : ouvert, en cours, clos")
     closed: dt.date | None = describe("Date de clôture", default=None)

@@ -9,7 +9,6 @@ PDF files alone to the publication folder. The build's state never goes there.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace

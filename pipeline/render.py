@@ -86,7 +86,7 @@ class Renderer:
             self.common_reads |= {"organisation#logo", f"file:{project.shown(catalogue.logo)}"}
         self.common_reads |= set(tool_versions()) | {"setting:pdf_archive"}
         level = project.pdf_standard(catalogue.organisation)
-        self.pdf_standards = [f"a-{level}"] if level else []
+        self.pdf_standards: Any = [f"a-{level}"] if level else []  # typst's names: a-2a, a-2u, a-2b
         self.reads: dict[str, Reads] = {}
         self.page_texts: dict[str, dict[str, str]] = {}
 
@@ -171,9 +171,9 @@ class Renderer:
     def _prepare_stage(self, stage: Path) -> None:
         style = self.project.template("style.typ").read_text(encoding="utf-8")
         if PACKAGE_IMPORT.search(style):
-            raise UserError("templates/style.typ importe un paquet typst (`@preview/…`) : les paquets viennent du réseau, "
-                            "qu'une construction n'utilise jamais ; copiez le paquet dans templates/ et importez-le par "
-                            "son chemin")
+            raise UserError("templates/style.typ importe un paquet typst (`@preview/…`) : les paquets viennent du "
+                            "réseau, qu'une construction n'utilise jamais ; copiez le paquet dans templates/ et "
+                            "importez-le par son chemin")
         (stage / "style.typ").write_text(style, encoding="utf-8")
         self.style_functions = set(STYLE_FUNCTION.findall(style))
         if self.catalogue.logo:

@@ -16,8 +16,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from pipeline import __version__
 from pipeline.errors import UserError
+
+if TYPE_CHECKING:  # the parser reads QUESTIONS on every command: pydantic is imported only to write a project
+    from pydantic import BaseModel
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,7 @@ def _schema_line(up: str, kind: str) -> str:
     return f"# yaml-language-server: $schema={up}{SCHEMAS}/{schema_file(kind)}\n"
 
 
-def organisation_yaml(model: type, values: dict[tuple[str, ...], object], indent: str = "",
+def organisation_yaml(model: type[BaseModel], values: dict[tuple[str, ...], object], indent: str = "",
                       path: tuple[str, ...] = ()) -> str:
     """organisation.yaml with a French comment above each key (its description in the model).
 

@@ -225,7 +225,8 @@ def _plain(inlines: list[Any]) -> str:
 def _image(c: list[Any]) -> str:
     attr, description, (source, _) = c
     if re.match(r"[A-Za-z][\w+.-]*:", source) or source.startswith("/") or ".." in source:
-        raise Unsupported(f"image {source} refusée : seules les images préparées par la construction peuvent être insérées")
+        raise Unsupported(f"image {source} refusée : seules les images préparées par la construction peuvent être "
+                          "insérées")
     options = [string_literal(source)]
     for name, value in attr[2]:
         found = LENGTH.fullmatch(value.strip()) if name in ("width", "height") else None

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.built
 def test_second_build_does_nothing(project):
     report = build(project)
     assert report.rebuilt == [] and report.up_to_date == ALL
-    assert report.summary().startswith(f"{ALL} documents: 0 rebuilt, {ALL} up to date (")
+    assert report.summary().startswith(f"{ALL} documents : 0 reconstruit, {ALL} déjà à jour (")
 
 
 def test_editing_a_course_rebuilds_the_documents_that_show_it_only(project):
@@ -89,7 +89,7 @@ def test_custom_style_without_its_typst_function_is_explained(project):
          '::: {custom-style="Encadré"}\nÀ noter.\n:::\n\n## Informations clés')
     report = build(project)
     assert set(report.failed) == {f"programmes/{p.stem}" for p in (project.content / "courses").glob("*.yaml")}
-    assert all("templates/style.typ does not define: add `style-Encadr`" in r for r in report.failed.values())
+    assert all("templates/style.typ ne définit pas : ajoutez-y `style-Encadr`" in r for r in report.failed.values())
     (project.templates / "style.typ").write_text((project.templates / "style.typ").read_text(encoding="utf-8")
                                                  + "\n#let style-Encadr(body) = block(stroke: 0.5pt, body)\n",
                                                  encoding="utf-8")
@@ -103,8 +103,8 @@ def test_output_edited_or_deleted_by_hand_is_rebuilt(project):
     (project.out / "positionnement/rgpd-essentiel.docx").unlink()
     report = build(project, )
     assert sorted(report.rebuilt) == ["positionnement/rgpd-essentiel", "programmes/excel-perfectionnement"]
-    assert report.reasons["programmes/excel-perfectionnement"].endswith("was modified by hand")
-    assert report.reasons["positionnement/rgpd-essentiel"].endswith("is missing")
+    assert report.reasons["programmes/excel-perfectionnement"].endswith("a été modifié à la main")
+    assert report.reasons["positionnement/rgpd-essentiel"].endswith("est absent")
     assert pdf.read_bytes() == good
 
 
@@ -140,9 +140,9 @@ def test_failed_document_keeps_last_good_version(project, capsys, monkeypatch):
     monkeypatch.chdir(project.root)
     assert main(["build"]) == 1
     captured = capsys.readouterr()
-    assert "error: intervenants/matrice-competences: template error:" in captured.err
+    assert "erreur : intervenants/matrice-competences : erreur dans un modèle :" in captured.err
     assert "curriculum" in captured.err
-    assert "1 failed" in captured.out
+    assert "1 en échec" in captured.out
     assert matrix.read_bytes() == good
     report = build(project)  # still stale: the failure was not recorded as fresh
     assert "intervenants/matrice-competences" in report.failed
@@ -155,7 +155,7 @@ def test_explain_says_why(project, capsys, monkeypatch):
     monkeypatch.chdir(project.root)
     assert main(["build", "--explain"]) == 0
     out = capsys.readouterr().out
-    assert "programmes/rgpd-essentiel: changed: content/courses/rgpd-essentiel.yaml" in out
+    assert "programmes/rgpd-essentiel : modifié : content/courses/rgpd-essentiel.yaml" in out
     assert out.strip().endswith(" s)")
 
 

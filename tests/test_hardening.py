@@ -112,23 +112,23 @@ def logo_problem(project: Project, value: str) -> str:
 
 
 def test_absolute_logo_path_is_refused(project):
-    assert "absolute path" in logo_problem(project, "/etc/hostname")
+    assert "est un chemin absolu" in logo_problem(project, "/etc/hostname")
 
 
 def test_logo_leaving_the_project_is_refused(project):
-    assert "leads outside the project" in logo_problem(project, "../../../etc/hostname")
+    assert "mène hors du projet" in logo_problem(project, "../../../etc/hostname")
 
 
 def test_symlink_out_of_the_project_is_refused(project, tmp_path_factory):
     outside = tmp_path_factory.mktemp("outside") / "logo.png"
     outside.write_bytes((project.content / "assets/logo-formavenir.png").read_bytes())
     (project.content / "assets/link.png").symlink_to(outside)
-    assert "leads outside the project" in logo_problem(project, "content/assets/link.png")
+    assert "mène hors du projet" in logo_problem(project, "content/assets/link.png")
 
 
 def test_logo_must_be_a_real_image(project):
     (project.content / "assets/fake.png").write_text("not an image")
-    assert "is not a PNG, JPEG or SVG image" in logo_problem(project, "content/assets/fake.png")
+    assert "n'est pas une image PNG, JPEG ou SVG" in logo_problem(project, "content/assets/fake.png")
 
 
 def test_logo_dimensions_are_checked(project):
@@ -142,7 +142,7 @@ def test_svg_referring_to_files_is_refused(project):
     (project.content / "assets/logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" '
                                                      'xmlns:xlink="http://www.w3.org/1999/xlink">'
                                                      '<image xlink:href="file:///etc/hostname"/></svg>')
-    assert "refers to other files" in logo_problem(project, "content/assets/logo.svg")
+    assert "renvoie à d'autres fichiers" in logo_problem(project, "content/assets/logo.svg")
 
 
 def test_clean_svg_logo_is_embedded(project):
@@ -159,7 +159,7 @@ def test_clean_svg_logo_is_embedded(project):
 def test_typst_packages_are_refused(project):
     style = project.templates / "style.typ"
     style.write_text('#import "@preview/cetz:0.3.0": canvas\n' + style.read_text(encoding="utf-8"))
-    with pytest.raises(UserError, match="network"):
+    with pytest.raises(UserError, match="réseau"):
         build(project)
 
 
@@ -180,7 +180,7 @@ def test_template_images_from_outside_are_refused(project, image, kind, heading)
     folder = "programmes" if kind == "programme" else kind
     assert set(report.failed) == {f"{folder}/{p.stem}" for p in (project.content / "courses").glob("*.yaml")}
     # refused by pandoc's script, which then writes no DOCX: nothing was fetched
-    assert all(reason.startswith("pandoc:") and "only images prepared by the build" in reason
+    assert all(reason.startswith("pandoc :") and "seules les images préparées par la construction" in reason
                for reason in report.failed.values())
     assert not (project.out / f"{folder}/rgpd-essentiel.pdf").exists()
 
@@ -190,11 +190,11 @@ def test_documents_failing_for_one_reason_are_reported_once(project, capsys, mon
             "![](https://example.org/tracker.png)\n\n# {{ course.title }}")
     monkeypatch.chdir(project.root)
     assert main(["build"]) == 1
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("erreur :")]
     assert errors == [errors[0]] and errors[0].startswith(
-        "error: 7 documents (programmes/accueil-handicap, programmes/bilan-competences, "
-        "programmes/excel-perfectionnement and 4 more): pandoc:")
-    assert "only images prepared by the build" in errors[0]
+        "erreur : 7 documents (programmes/accueil-handicap, programmes/bilan-competences, "
+        "programmes/excel-perfectionnement et 4 autres) : pandoc :")
+    assert "seules les images préparées par la construction" in errors[0]
 
 
 # 4. Encoding and YAML traps ------------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def test_full_disk_is_reported_and_keeps_documents(project, monkeypatch, capsys)
     monkeypatch.chdir(project.root)
     assert main(["build"]) == 1
     err = capsys.readouterr().err
-    assert f"cannot write {pdf}: No space left on device" in err
+    assert f"impossible d'écrire {pdf} : No space left on device" in err
     assert pdf.read_bytes() == good
 
 
@@ -292,8 +292,8 @@ def test_unwritable_output_is_reported(project, capsys, monkeypatch):
     assert main(["build"]) == 1
     err = capsys.readouterr().err
     # every questionnaire lost its folder: one line for the five, same reason
-    assert "error: 7 documents (positionnement/accueil-handicap" in err and "cannot write" in err
-    assert err.count("error:") == 1
+    assert "erreur : 7 documents (positionnement/accueil-handicap" in err and "impossible d'écrire" in err
+    assert err.count("erreur :") == 1
     assert (project.out / "programmes/rgpd-essentiel.pdf").read_bytes() != kept  # the others were built
 
 
@@ -302,12 +302,12 @@ def test_unwritable_build_folder_is_a_clear_error(project, capsys, monkeypatch):
     monkeypatch.chdir(project.root)
     assert main(["build"]) == 1
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "cannot write to" in err and "build" in err
+    assert "Traceback" not in err and "impossible d'écrire dans" in err and "build" in err
 
 
 def test_two_builds_at_once(project):
     with build_lock(project):
-        with pytest.raises(UserError, match="another qualidoc build is writing to build"):
+        with pytest.raises(UserError, match="une autre construction qualidoc écrit dans build"):
             build(project)
 
 

@@ -104,7 +104,7 @@ def test_the_state_keeps_what_each_document_read(built):
     programme = state["outputs"][f"programmes/{COURSE}"]["inputs"]
     assert f"courses/{COURSE}#prices" in programme and "template:programme.md.j2" in programme
     assert "template:_labels.j2" in programme  # imported by the template: recorded as it loads
-    assert "organisation#name" in programme and "file:templates/style.typ" in programme
+    assert "organisation#name" in programme and "template:style.typ" in programme
     assert not any(name.startswith("courses/") and COURSE not in name for name in programme)
     matrix = state["outputs"]["intervenants/matrice-competences"]["inputs"]
     assert "courses/*" in matrix and f"courses/{COURSE}#title" in matrix

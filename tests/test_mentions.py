@@ -92,10 +92,10 @@ def test_a_course_with_every_mention_missing_builds_with_markers(tmp_path, capsy
     assert "Fiches incomplètes" in matrix and "Une formation dont la fiche ne dit rien d'autre" in matrix
     monkeypatch.chdir(tmp_path)
     assert main(["build"]) == 0
-    assert "incomplete (« À compléter »)" in capsys.readouterr().out
+    assert "incomplets (« À compléter »)" in capsys.readouterr().out
     assert main(["build", "--strict"]) == 1
     err = capsys.readouterr().err
-    assert "not built (--strict)" in err and "excel-perfectionnement" in err
+    assert "non construit (--strict)" in err and "excel-perfectionnement" in err
 
 
 @pytest.mark.parametrize("text", ["NC", "n/c", "Nous consulter", "  -  ", "Non précisé.", "À définir", "voir CGV",

@@ -139,7 +139,7 @@ def test_version_stamp_from_history(repo):
 
 def test_textconv_and_git_diff_of_documents(repo, capsys):
     assert main(["git-setup"]) == 0
-    assert "pre-commit hook" in capsys.readouterr().out
+    assert "crochet pre-commit" in capsys.readouterr().out
     build(Project.at(repo))
     text = run(capsys, "textconv", "build/programmes/rgpd-essentiel.docx")
     assert "RGPD : les essentiels pour les équipes" in text and "390\u00a0€ HT par personne" in text
@@ -161,7 +161,7 @@ def test_pre_commit_hook_refuses_new_errors(repo, capsys):
     git(repo, "add", COURSE)
     refused = git(repo, "commit", "-m", "Objectif vague", check=False)
     assert refused.returncode != 0
-    assert "this commit adds errors against the RNQ" in refused.stderr
+    assert "ce commit ajoute des erreurs au regard du RNQ" in refused.stderr
     assert "« connaître » n'est ni observable ni évaluable" in refused.stderr
     assert git(repo, "commit", "-q", "--no-verify", "-m", "Objectif vague").returncode == 0
     edit(repo / COURSE, "amount: 390", "amount: 420")

@@ -108,7 +108,7 @@ def test_git_setup_keeps_an_existing_pre_commit_hook(tmp_path, monkeypatch, caps
     hook.chmod(0o755)
     monkeypatch.chdir(tmp_path)
     assert main(["git-setup"]) == 0
-    assert "existing hook kept" in capsys.readouterr().out
+    assert "crochet existant conservé" in capsys.readouterr().out
     kept = tmp_path / ".git/hooks/pre-commit.before-qualidoc"
     assert kept.read_text(encoding="utf-8") == "#!/bin/sh\necho lint-maison\n"
     assert str(kept) in hook.read_text(encoding="utf-8") and "check --staged" in hook.read_text(encoding="utf-8")
@@ -176,7 +176,7 @@ def test_no_traceback_for_any_broken_project(tmp_path):
     assert outputs["build"].returncode == 1 and outputs["check"].returncode == 3
     assert json.loads(outputs["check --format json"].stdout)["loaded"] is False
     assert not (root / "build/programmes").exists()  # nothing was built from broken content
-    assert "not a readable DOCX" in outputs["textconv build/faux.docx"].stderr
+    assert "DOCX illisible" in outputs["textconv build/faux.docx"].stderr
 
 
 def test_a_date_far_in_the_future_builds(tmp_path):
@@ -274,7 +274,8 @@ def network_project(root: Path) -> Path:
 def test_a_template_cannot_make_the_pdf_compiler_download(tmp_path):
     report = build(Project.at(network_project(tmp_path)))
     assert len(report.failed) == report.total and not report.rebuilt
-    assert all("imports a typst package" in reason and "never uses" in reason for reason in report.failed.values())
+    assert all("importe un paquet typst" in reason and "n'utilise jamais" in reason
+               for reason in report.failed.values())
 
 
 @pytest.mark.skipif(not shutil.which("strace"), reason="strace absent (Debian package strace; .ci/run installs it)")
@@ -298,7 +299,7 @@ def test_a_build_with_the_network_denied_by_the_system(tmp_path):
     result = subprocess.run(["unshare", "-rn", sys.executable, "-m", "pipeline", "build"], cwd=root,
                             capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "imports a typst package" in result.stderr
+    assert "importe un paquet typst" in result.stderr
     style = root / "templates/style.typ"
     style.write_text(style.read_text(encoding="utf-8").replace(BYPASS, ""), encoding="utf-8")
     result = subprocess.run(["unshare", "-rn", sys.executable, "-m", "pipeline", "build"], cwd=root,
@@ -369,11 +370,11 @@ def test_a_watch_rebuild_with_the_network_denied(tmp_path):
         return False
 
     try:
-        assert wait_for("first build"), lines
+        assert wait_for("première construction"), lines
         path = root / COURSE
         path.write_text(path.read_text(encoding="utf-8").replace("amount: 890", "amount: 950"), encoding="utf-8")
         assert wait_for("excel-perfectionnement.yaml →"), lines
-        assert "rebuilt programmes/excel-perfectionnement" in lines[-1] and "FAILED" not in lines[-1]
+        assert "reconstruit : programmes/excel-perfectionnement" in lines[-1] and "ÉCHEC" not in lines[-1]
     finally:
         watch.terminate()
         watch.wait(10)

@@ -119,7 +119,7 @@ def test_text_is_shown_as_typed(tmp_path, where):
 def test_what_the_writer_does_not_know_fails_the_document():
     with pytest.raises(Unsupported, match="unsupported element Note"):
         write_typst({"blocks": [{"t": "Para", "c": [{"t": "Note", "c": []}]}]})
-    with pytest.raises(Unsupported, match="only images prepared by the build"):
+    with pytest.raises(Unsupported, match="seules les images préparées par la construction"):
         write_typst(tree("![](https://example.org/x.png)"))
-    with pytest.raises(Unsupported, match="only images prepared by the build"):
+    with pytest.raises(Unsupported, match="seules les images préparées par la construction"):
         write_typst(tree("![](../secret.png)"))

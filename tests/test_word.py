@@ -222,8 +222,8 @@ def test_header_and_page_number_end_at_the_right_margin(converted, stem):
 @needs_libreoffice
 def test_conformity_columns_keep_their_words_whole(converted):
     words = [w[3] for _, _, page in pages(converted["conformite/matrice-conformite"]) for w in page]
-    for word in ("Couverts", "compléter", "périmètre", "applicables", "Indicateur", "Statut", "Preuves", "Constats",
-                 "ouverts", "applicable", "qualidoc"):
+    for word in ("Couverts", "compléter", "Pièces", "applicables", "Indicateur", "Statut", "Preuves", "Constats",
+                 "ouverts", "applicable", "tenues"):
         assert word in words, word
     assert not [w for w in words if re.fullmatch(r"(applicab|applicabl|applica|Constat|ouvert)", w)]
 
@@ -269,7 +269,10 @@ def test_french_typography_in_template_text_not_in_content(sample_out):
     assert "l'affecter à un bouton" in raw  # content stays as typed
     markdown = " ".join(p.read_text(encoding="utf-8") for p in (Path(__file__).parent / "golden").rglob("*.md"))
     assert "(s)" not in markdown  # plurals written out where the number is known
-    assert "«\u00a0" in markdown and " :" not in markdown.replace("\\:", "")
+    assert " :" not in markdown.replace("\\:", "") and "\u00a0:" in markdown
+    from pipeline.templating import french_typography
+
+    assert french_typography("« Oui » ou non ?") == "«\u00a0Oui\u00a0» ou non\u202f?"
 
 
 # ECMA-376 schema validity: the transitional WordprocessingML schema (wml.xsd and the files it imports, as
