@@ -216,7 +216,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _pdfa_option(parser: argparse.ArgumentParser) -> None:
-    from pipeline.model import PDF_ARCHIVE_LEVELS
+    from pipeline.project import PDF_ARCHIVE_LEVELS
 
     parser.add_argument("--pdfa", nargs="?", const="2a", choices=PDF_ARCHIVE_LEVELS, metavar="NIVEAU",
                         help="PDF d'archivage PDF/A : 2a (par défaut, structure balisée conservée), 2u ou 2b ; "
