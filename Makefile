@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: build watch check test bench clean update-golden lint git-setup bytecode
+.PHONY: build watch check test bench clean update-golden lint git-setup bytecode publish wheel
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,14 @@ bench: bytecode
 
 update-golden: $(VENV)/.installed
 	$(BIN)/python -m tests.golden
+
+# The documents of the last commit (or ARGS="REV"), stamped with it, in publication/.
+publish: bytecode
+	$(BIN)/qualidoc publish $(ARGS)
+
+# The installable package (wheel) in dist/, for organisations that install qualidoc with pip.
+wheel: $(VENV)/.installed
+	$(BIN)/python -m build --wheel --no-isolation --outdir dist .
 
 git-setup: $(VENV)/.installed
 	$(BIN)/qualidoc git-setup

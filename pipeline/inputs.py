@@ -82,7 +82,7 @@ class Watched:
         return getattr(obj, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("content read by a document cannot be changed")
+        raise AttributeError("le contenu lu par un document ne peut pas être modifié")
 
     def __repr__(self) -> str:
         return f"Watched({self._key})"
