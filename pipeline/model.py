@@ -306,6 +306,46 @@ class BilanPhases(Strict):
                                        default=None)
 
 
+SESSION_STATUS_ALIASES = {"ouverte": "open", "ouvert": "open", "complète": "full", "complet": "full",
+                          "complete": "full",
+                          "annulée": "cancelled", "annulee": "cancelled", "annulé": "cancelled"}
+
+
+class Session(Strict):
+    """One upcoming run of a course: dates (or permanent entries), place, status. No personal data."""
+
+    model_config = ConfigDict(title="Session de formation")
+
+    start: dt.date | None = describe("Date de début", default=None, examples=["2027-01-12"])
+    end: dt.date | None = describe("Date de fin (la date de début pour une session d'un jour)", default=None,
+                                   examples=["2027-01-14"])
+    permanent: bool = describe("Entrées et sorties permanentes (pas de dates fixes)", default=False)
+    place: Text | None = describe("Lieu (ville, adresse) ou « distanciel »", default=None,
+                                  examples=["Lyon 3e, 18 rue Paul-Bert", "distanciel"])
+    format: Format | None = describe("Modalité de cette session, si elle diffère de celle de la formation : "
+                                     "presentiel, distanciel ou mixte", default=None)
+    status: Literal["open", "full", "cancelled"] = describe(
+        "Statut : ouverte (open, par défaut), complète (full) ou annulée (cancelled)", default="open")
+    registration_deadline: dt.date | None = describe("Date limite d'inscription", default=None,
+                                                     examples=["2027-01-05"])
+    note: Text | None = describe("Précision (horaires, rythme…)", default=None, examples=["9 h – 17 h"])
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status_in_french(cls, value: object) -> object:
+        """Accept « ouverte », « complète », « annulée »."""
+        return SESSION_STATUS_ALIASES.get(value.strip().lower(), value) if isinstance(value, str) else value
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format_accents(cls, value: object) -> object:
+        return format_code(value)
+
+    @property
+    def last_day(self) -> dt.date | None:
+        return self.end or self.start
+
+
 NO_PREREQUISITE = {"none", "aucun", "aucune", "aucun prérequis", "aucun prérequis n'est exigé", "pas de prérequis",
                    "aucun pré-requis", "pas de pré-requis", "néant"}
 
@@ -373,6 +413,9 @@ class Course(Strict):
     published_elsewhere: dict[Mention, Text] = describe(
         "Mentions publiées sur un autre support public que la fiche (CGV, page web) : la mention et le support "
         "(ex. `prices: CGV, https://…`)", default_factory=dict)
+    sessions: list[Session] = describe(
+        "Prochaines sessions : dates de début et de fin (ou `permanent: true` pour des entrées et sorties "
+        "permanentes), lieu, statut, date limite d'inscription", default_factory=list)
     positioning_questions: list[Text] = describe("Questions de positionnement propres à la formation",
                                                  default_factory=list)
     new: bool = describe("Nouvelle formation, pas encore réalisée (pas encore d'indicateurs de résultats)",

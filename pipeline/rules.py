@@ -31,7 +31,7 @@ from pipeline.mentions import (
 from pipeline.project import inside
 from pipeline.referential import Indicator, Referential, referential_for
 from pipeline.state import write_atomic
-from pipeline.templating import INFINITIVE
+from pipeline.templating import INFINITIVE, number_fr
 from pipeline.tools import package_hash
 from pipeline.yamlfile import field_path
 
@@ -223,6 +223,57 @@ def programme_is_current(ctx: Context) -> None:
         elif age >= limit:
             ctx.add(1, WARNING, key, ("updated",), f"mis à jour le {course.updated}, il y a {age} mois : revoir le "
                     f"programme et actualiser `updated` (information datée et actualisée, limite {limit} mois)")
+
+
+HOURS_PER_DAY_AT_MOST = 10  # more hours a day than this, over a session's calendar days, is not a plausible date
+
+
+def _day(value: dt.date) -> str:
+    return value.strftime("%d/%m/%Y")
+
+
+@rule(1)
+def sessions_are_current(ctx: Context) -> None:
+    """The dates published must be true: none already past, none inconsistent with the course's duration."""
+    for _, key, course in courses(ctx, 1):
+        for index, session in enumerate(course.sessions):
+            where: tuple[str | int, ...] = ("sessions", index)
+            if session.permanent:
+                continue
+            if session.start is None:
+                ctx.add(1, WARNING, key, where, "session sans date de début : indiquer `start` (et `end`), ou "
+                        "`permanent: true` pour des entrées et sorties permanentes")
+                continue
+            last = session.last_day or session.start
+            if last < session.start:
+                ctx.add(1, ERROR, key, (*where, "end"), f"la session finit le {_day(last)}, avant son début "
+                        f"({_day(session.start)})")
+                continue
+            if session.registration_deadline and session.registration_deadline > session.start:
+                ctx.add(1, ERROR, key, (*where, "registration_deadline"), "date limite d'inscription "
+                        f"({_day(session.registration_deadline)}) après le début de la session ({_day(session.start)})")
+            if last < ctx.as_of and session.status != "cancelled":
+                ctx.add(1, WARNING, key, (*where, "start"), f"session du {_day(session.start)} déjà passée : la "
+                        "retirer des prochaines dates publiées, ou la remplacer par la suivante")
+            _session_fits_duration(ctx, key, where, course, session.start, last)
+
+
+def _session_fits_duration(ctx: Context, key: str, where: tuple[str | int, ...], course: Any,
+                           start: dt.date, last: dt.date) -> None:
+    duration = course.duration
+    if duration is None:
+        return
+    span = (last - start).days + 1
+    shown = f"du {_day(start)} au {_day(last)}" if span > 1 else f"le {_day(start)}"
+    if duration.days and span < duration.days:
+        ctx.add(1, WARNING, key, where, f"la session se tient {shown} ({span} jour{'s' if span > 1 else ''}), "
+                f"la formation dure {number_fr(duration.days)} jours (`duration.days`) : dates ou durée à corriger")
+    elif duration.stated and duration.longest > span * HOURS_PER_DAY_AT_MOST and not course.remote:
+        hours = duration.hours or duration.min_hours or duration.longest
+        if hours > span * HOURS_PER_DAY_AT_MOST:
+            ctx.add(1, WARNING, key, where, f"la session se tient {shown} ({span} jour{'s' if span > 1 else ''}) pour "
+                    f"{number_fr(hours)} h de formation, plus de {HOURS_PER_DAY_AT_MOST} h par jour : dates ou "
+                    "durée à corriger")
 
 
 @rule(1)

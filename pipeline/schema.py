@@ -79,7 +79,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 
 def _frenchify(schema: dict[str, Any], cls: type[BaseModel]) -> None:
     """French titles and descriptions (with whether a key is required), and the spellings the loader accepts."""
-    from pipeline.model import CATEGORY_ALIASES, NO_PREREQUISITE
+    from pipeline.model import CATEGORY_ALIASES, NO_PREREQUISITE, SESSION_STATUS_ALIASES
 
     for name, prop in schema.get("properties", {}).items():
         info = cls.model_fields[name]
@@ -101,6 +101,8 @@ def _frenchify(schema: dict[str, Any], cls: type[BaseModel]) -> None:
                 extra = ["présentiel", "Présentiel", "Distanciel", "Mixte"]
             elif set(values) == {"HT", "TTC", "net"}:
                 extra = ["ht", "ttc", "Net", "net de taxe"]
+            elif set(values) == {"open", "full", "cancelled"}:
+                extra = list(SESSION_STATUS_ALIASES)
             elif values == ["none"]:
                 extra = sorted(NO_PREREQUISITE - {"none"})
             else:

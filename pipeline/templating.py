@@ -221,9 +221,32 @@ def tick(label: str = "") -> Md:
     return Md(checkbox() + (" " + escape(label) if label else ""))
 
 
+def date_range(start: dt.date | None, end: dt.date | None) -> str:
+    """A session's dates in words: `le 12 janvier 2027`, `du 12 au 14 janvier 2027`, `du 28 janvier au 2 février`…"""
+    if start is None:
+        return ""
+    if end is None or end == start:
+        return f"le {date_long(start)}"
+    if (start.year, start.month) == (end.year, end.month):
+        first = "1er" if start.day == 1 else str(start.day)
+        return f"du {first} au {date_long(end)}"
+    if start.year == end.year:
+        return f"du {date_long(start).rsplit(' ', 1)[0]} au {date_long(end)}"
+    return f"du {date_long(start)} au {date_long(end)}"
+
+
+def upcoming(sessions: list[Any], as_of: dt.date) -> list[Any]:
+    """The sessions to publish at a date: permanent entries first, then dated ones not over yet, by start date;
+    cancelled ones left out."""
+    kept = [s for s in sessions
+            if s.status != "cancelled" and (s.permanent or (s.start and (s.end or s.start) >= as_of))]
+    return sorted(kept, key=lambda s: (not s.permanent, s.start or dt.date.min))
+
+
 FILTERS = {"date_fr": date_fr, "date_long": date_long, "number": number_fr, "money": money, "hours": hours,
            "duration": duration, "objective": objective_text, "infinitives": infinitive_objectives, "price": price,
-           "percent": percent, "contact": contact, "paragraphs": paragraphs, "bullets": bullets, "strong": strong}
+           "percent": percent, "contact": contact, "paragraphs": paragraphs, "bullets": bullets, "strong": strong,
+           "date_range": date_range, "upcoming": upcoming}
 
 
 TAG = re.compile(r"({{.*?}}|{%.*?%}|{#.*?#})", re.S)
