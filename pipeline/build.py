@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import UserError
 from pipeline.history import head_commit
@@ -43,11 +43,12 @@ class BuildReport:
     reasons: dict[str, str] = field(default_factory=dict)
     incomplete: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)  # files read outside content/ and templates/
+    site: list[str] = field(default_factory=list)  # files of the web catalogue written (build/site/)
     seconds: float = 0.0
 
     @property
     def up_to_date(self) -> int:
-        return self.total - len(self.rebuilt) - len(self.failed)
+        return self.total - len(self.rebuilt) - len([p for p in self.failed if not p.startswith("site/")])
 
     def summary(self) -> str:
         parts = [f"{len(self.rebuilt)} {_agree('reconstruit', len(self.rebuilt))}",
@@ -58,6 +59,9 @@ class BuildReport:
             parts.append(f"{len(self.removed)} {_agree('supprimé', len(self.removed))}")
         if self.incomplete:
             parts.append(f"{len(self.incomplete)} {_agree('incomplet', len(self.incomplete))} (« À compléter »)")
+        if self.site:
+            parts.append(f"site web : {len(self.site)} fichier{'s' if len(self.site) > 1 else ''} "
+                         f"{_agree('écrit', len(self.site))}")
         return f"{self.total} documents : {', '.join(parts)} ({_seconds(self.seconds)})"
 
 
@@ -86,7 +90,8 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
         tools = {**tool_versions(), "git:head": head_commit(project.root), "setting:pdfa": project.pdf_archive or ""}
         snapshot = source_snapshot(project, tools, state.extra)
         if not force and not strict and state.unchanged_since(snapshot, project.out):
-            report = BuildReport(total=len(state.outputs), incomplete=list(state.incomplete), extra=list(state.extra))
+            documents = sum(1 for key in state.outputs if not key.startswith("site/"))  # not the web pages
+            report = BuildReport(total=documents, incomplete=list(state.incomplete), extra=list(state.extra))
         else:
             report = _build_changed(project, state, force, jobs, progress, strict)
             if report.extra != state.extra:
@@ -120,8 +125,45 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
     stale = _stale_documents(allowed, state, inputs, project, force, report)
     for outcome in Renderer(project, catalogue, jobs).render(stale, progress):
         _write(outcome, state, inputs, project, report)
-    report.removed = _remove_orphans(documents, state, project)
+    pages = _build_site(project, catalogue, documents, state, inputs, force, report)
+    report.removed = _remove_orphans([*documents, *pages], state, project)
     return report
+
+
+def _build_site(project: Project, catalogue: Catalogue, documents: list[Document], state: BuildState,
+                inputs: InputHasher, force: bool, report: BuildReport) -> list[Any]:
+    """Write the web catalogue's files whose inputs changed (site.py); a page that fails is reported as such."""
+    import jinja2
+
+    from pipeline.render import template_error
+    from pipeline.site import SiteRenderer, plan_site
+
+    pages = plan_site(catalogue, documents)
+    renderer = SiteRenderer(project, catalogue)
+    for page in pages:
+        reason = "--force" if force else state.why_stale(page.path, inputs.current(page, state), project.out,  # type: ignore[arg-type]
+                                                         page.files, inputs.show)
+        if not reason:
+            continue
+        try:
+            data, reads = renderer.render(page)
+        except jinja2.TemplateError as e:
+            report.failed[page.path] = template_error(e)
+            state.forget(page.path)
+            continue
+        if data is None:  # the document it copies failed: reported with the document
+            state.forget(page.path)
+            continue
+        try:
+            write_atomic(project.out / page.path, data)
+        except OSError as e:
+            report.failed[page.path] = f"impossible d'écrire {e.filename or project.out} : {e.strerror}"
+            state.forget(page.path)
+            continue
+        state.record(page.path, inputs.recorded(page, reads), project.out, page.files)  # type: ignore[arg-type]
+        report.site.append(page.path)
+        report.reasons[page.path] = reason
+    return pages
 
 
 def _refuse_rnq_errors(documents: list[Document], catalogue: Catalogue, project: Project, state: BuildState,
@@ -289,6 +331,8 @@ class InputHasher:
             return file_hash(self.project.template(rest))
         if kind == "file":
             return file_hash(self.project.root / rest)
+        if kind == "output":  # a file the build wrote (a programme the web catalogue copies)
+            return file_hash(self.project.out / rest)
         if kind == "tool":
             return tool_versions().get(name, "absent")
         if kind == "setting":  # the PDF/A level: from the command line or organisation.yaml
@@ -319,6 +363,8 @@ class InputHasher:
             return self.project.shown_template(rest)
         if kind == "file":
             return rest
+        if kind == "output":
+            return f"{self.project.shown(self.project.out)}/{rest}"
         if kind in ("tool", "referential"):
             return name
         if kind == "setting":

@@ -260,7 +260,7 @@ def _build(args: argparse.Namespace) -> int:
     report = build(project, force=args.force, jobs=args.jobs, progress=_progress_bar(), strict=args.strict)
     _clear_progress()
     if args.explain:
-        for path in report.rebuilt + list(report.failed):
+        for path in report.rebuilt + report.site + list(report.failed):
             print(f"  {path} : {report.reasons.get(path, '')}")
     for line in _failure_lines(report.failed):
         print(f"erreur : {line}", file=sys.stderr)

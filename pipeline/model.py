@@ -97,7 +97,11 @@ class Organisation(Strict):
     address: Address | None = describe("Adresse du siège", default=None)
     phone: Text | None = describe("Téléphone", default=None)
     email: Text | None = describe("Adresse électronique", default=None)
-    website: Text | None = describe("Site internet", default=None)
+    website: Text | None = describe("Site internet", default=None, examples=["https://www.formavenir.example"])
+    site_url: Text | None = describe(
+        "Adresse publique du catalogue web (le dossier build/site/ une fois publié), pour le plan du site et les "
+        "moteurs de recherche ; par défaut, le site internet", default=None,
+        examples=["https://www.formavenir.example/formations"])
     logo: Text | None = describe("Logo : chemin d'une image PNG ou JPEG dans le projet", default=None,
                                  examples=["content/assets/logo.png"])
     disability_referent: Contact | None = describe("Référent handicap (nom et contact)", default=None)

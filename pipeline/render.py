@@ -156,7 +156,7 @@ class Renderer:
                     try:
                         text = self.markdown(documents[index])
                     except jinja2.TemplateError as e:
-                        outcomes.fail(index, _template_error(e))
+                        outcomes.fail(index, template_error(e))
                         continue
                     (stage / f"d{index}.md").write_text(text, encoding="utf-8")
                     min(converters, key=lambda c: c.load).send(index, len(text))
@@ -269,7 +269,7 @@ class _Outcomes:
             self.finished.put(Failed(self.documents[index], reason))
 
 
-def _template_error(error: jinja2.TemplateError) -> str:
+def template_error(error: jinja2.TemplateError) -> str:
     if isinstance(error, jinja2.TemplateSyntaxError):
         return f"modèle {error.filename or error.name}:{error.lineno} : {error.message}"
     return f"erreur dans un modèle : {error}"
