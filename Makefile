@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: build watch check test bench clean update-golden lint git-setup bytecode publish wheel
+.PHONY: build watch check test bench clean update-golden lint git-setup bytecode publish wheel serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ build: bytecode
 
 watch: bytecode
 	$(BIN)/qualidoc watch $(ARGS)
+
+serve: bytecode
+	$(BIN)/qualidoc serve $(ARGS)
 
 check: bytecode
 	$(BIN)/qualidoc check $(ARGS)

@@ -84,7 +84,7 @@ def run() -> None:
     it. Tearing down the interpreter (freeing the content model, the typst compilers' caches, the
     modules) takes another tenth of a second and serves nothing: every file is written and closed by then.
     """
-    if "watch" not in sys.argv[1:]:
+    if "watch" not in sys.argv[1:] and "serve" not in sys.argv[1:]:
         gc.disable()
     try:
         code = main()
@@ -147,6 +147,18 @@ def _parser() -> argparse.ArgumentParser:
                        help="tâches en parallèle (par défaut : tous les cœurs)")
     _pdfa_option(watch)
     watch.set_defaults(run=_watch)
+
+    serve = commands.add_parser("serve", help="servir le catalogue web en local, rechargé après chaque construction",
+                                description="Construit, sert build/site/ sur cette machine (http://127.0.0.1:PORT/) "
+                                            "et recharge les pages ouvertes après chaque reconstruction ; "
+                                            "Ctrl-C pour arrêter.")
+    _project_options(serve)
+    serve.add_argument("--port", type=int, default=8000, metavar="PORT", help="port local (par défaut : 8000)")
+    serve.add_argument("--poll", action="store_true",
+                       help="surveiller par interrogation régulière (volumes Docker, partages réseau)")
+    serve.add_argument("--jobs", "-j", type=_positive, default=0, metavar="N",
+                       help="tâches en parallèle (par défaut : tous les cœurs)")
+    serve.set_defaults(run=_serve)
 
     check = commands.add_parser("check", help="contrôler le contenu au regard du Référentiel national qualité",
                                 description="Contrôle le contenu au regard du RNQ : erreurs (non-conformités "
@@ -299,6 +311,28 @@ def _watch(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         stop.set()
         print("\nsurveillance arrêtée", flush=True)
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import threading
+
+    from pipeline.serve import serve
+
+    project = _project(args)
+    stop = threading.Event()
+
+    def ready(url: str) -> None:
+        print(f"catalogue web : {url} (rechargé après chaque construction) ; Ctrl-C pour arrêter", flush=True)
+
+    try:
+        serve(project, port=args.port, poll=args.poll, jobs=args.jobs, on_rebuild=_print_rebuild, on_ready=ready,
+              stop=stop)
+    except OSError as e:
+        raise UserError(f"impossible de servir sur le port {args.port} : {e.strerror} (essayez --port 8001)") from e
+    except KeyboardInterrupt:
+        stop.set()
+        print("\nserveur arrêté", flush=True)
     return EXIT_OK
 
 

@@ -24,7 +24,7 @@ from pipeline.project import Project
 
 log = logging.getLogger(__name__)
 SETTLE_SECONDS = 0.1
-RELEVANT_SUFFIXES = {".yaml", ".yml", ".j2", ".typ", ".docx", ".png", ".jpg", ".jpeg", ".svg", ".otf", ".ttf"}
+RELEVANT_SUFFIXES = {".yaml", ".yml", ".j2", ".typ", ".docx", ".png", ".jpg", ".jpeg", ".svg", ".otf", ".ttf", ".css"}
 
 
 def is_relevant(path: Path) -> bool:

@@ -271,3 +271,39 @@ def test_the_html_validates(site):
     problems = [f"{m.get('url', '').rsplit('/', 2)[-1]}:{m.get('lastLine')}: {m['message']}" for m in messages
                 if m.get("type") == "error" or m.get("subType") == "warning"]
     assert problems == [], problems
+
+
+# qualidoc serve ---------------------------------------------------------------------------------------------
+
+def test_serve_rebuilds_and_tells_the_page_to_reload(tmp_path):
+    import queue
+    import urllib.request
+
+    from pipeline.serve import EVENTS, serve
+
+    root = copy_project(tmp_path)
+    stop, ready = threading.Event(), queue.Queue()
+    thread = threading.Thread(target=serve, args=(Project.at(root),), daemon=True,
+                              kwargs={"port": 0, "on_ready": ready.put, "stop": stop})
+    thread.start()
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        url = ready.get(timeout=120)
+        assert url.startswith("http://127.0.0.1:")
+        page = direct.open(url + "formations/rgpd-essentiel.html", timeout=10).read().decode()
+        assert f'new EventSource("{EVENTS}")' in page and "RGPD : les essentiels" in html.unescape(page)
+        on_disk = (root / "build/site/formations/rgpd-essentiel.html").read_text(encoding="utf-8")
+        assert "EventSource" not in on_disk  # the published file has no reload script
+        events = direct.open(url + EVENTS.lstrip("/"), timeout=60)
+        assert events.readline() == b"retry: 1000\n"
+        edit(root / "content/courses/rgpd-essentiel.yaml", 'title: "RGPD', 'title: "Le RGPD')
+        lines = []
+        while b"data: reload\n" not in lines:
+            lines.append(events.readline())
+        page = direct.open(url + "formations/rgpd-essentiel.html", timeout=10).read().decode()
+        assert "Le RGPD : les essentiels" in html.unescape(page)
+        assert direct.open(url + "style.css", timeout=10).read().startswith(b"/*")
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+    assert not thread.is_alive()
