@@ -48,7 +48,7 @@ class BuildReport:
 
     @property
     def up_to_date(self) -> int:
-        return self.total - len(self.rebuilt) - len([p for p in self.failed if not p.startswith("site/")])
+        return self.total - len(self.rebuilt) - len([p for p in self.failed if is_document(p)])
 
     def summary(self) -> str:
         parts = [f"{len(self.rebuilt)} {_agree('reconstruit', len(self.rebuilt))}",
@@ -59,10 +59,17 @@ class BuildReport:
             parts.append(f"{len(self.removed)} {_agree('supprimé', len(self.removed))}")
         if self.incomplete:
             parts.append(f"{len(self.incomplete)} {_agree('incomplet', len(self.incomplete))} (« À compléter »)")
-        if self.site:
-            parts.append(f"site web : {len(self.site)} fichier{'s' if len(self.site) > 1 else ''} "
-                         f"{_agree('écrit', len(self.site))}")
+        web = [p for p in self.site if p.startswith("site/")]
+        if web:
+            parts.append(f"site web : {len(web)} fichier{'s' if len(web) > 1 else ''} {_agree('écrit', len(web))}")
+        if len(web) < len(self.site):
+            parts.append("export LHÉO écrit")
         return f"{self.total} documents : {', '.join(parts)} ({_seconds(self.seconds)})"
+
+
+def is_document(key: str) -> bool:
+    """Tell a document's key (`programmes/x`) from a file of the site or the export (`site/index.html`)."""
+    return "." not in key.rsplit("/", 1)[-1]
 
 
 def _agree(word: str, count: int) -> str:
@@ -90,7 +97,7 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
         tools = {**tool_versions(), "git:head": head_commit(project.root), "setting:pdfa": project.pdf_archive or ""}
         snapshot = source_snapshot(project, tools, state.extra)
         if not force and not strict and state.unchanged_since(snapshot, project.out):
-            documents = sum(1 for key in state.outputs if not key.startswith("site/"))  # not the web pages
+            documents = sum(1 for key in state.outputs if is_document(key))  # not the web pages nor the export
             report = BuildReport(total=documents, incomplete=list(state.incomplete), extra=list(state.extra))
         else:
             report = _build_changed(project, state, force, jobs, progress, strict)
@@ -151,8 +158,10 @@ def _build_site(project: Project, catalogue: Catalogue, documents: list[Document
             report.failed[page.path] = template_error(e)
             state.forget(page.path)
             continue
-        if data is None:  # the document it copies failed: reported with the document
+        if data is None:  # the document it copies failed (reported with it), or nothing to export
             state.forget(page.path)
+            if page.make is not None:
+                (project.out / page.path).unlink(missing_ok=True)
             continue
         try:
             write_atomic(project.out / page.path, data)

@@ -197,6 +197,17 @@ def _parser() -> argparse.ArgumentParser:
     _pdfa_option(publish)
     publish.set_defaults(run=_publish)
 
+    lheo = commands.add_parser("lheo", help="afficher l'export LHÉO d'une formation",
+                               description="Affiche l'export LHÉO 2.3 (format d'échange des Carif-Oref) d'une "
+                                           "formation, validé par le schéma officiel, ou ce qui l'en empêche. "
+                                           "`qualidoc build` écrit l'export de toutes les formations dans "
+                                           "build/lheo/offre-lheo.xml.")
+    lheo.add_argument("course", metavar="FORMATION", help="identifiant de la formation (nom de son fichier)")
+    lheo.add_argument("--content", type=Path, metavar="DOSSIER", help="dossier du contenu (par défaut : ./content)")
+    lheo.add_argument("--as-of", type=_date, metavar="AAAA-MM-JJ",
+                      help="sessions à venir à cette date (par défaut : aujourd'hui)")
+    lheo.set_defaults(run=_lheo)
+
     schema = commands.add_parser("schema", help="écrire les schémas JSON du contenu (complétion dans l'éditeur)",
                                  description="Écrit un schéma JSON par type de fichier de contenu, avec les "
                                              "titres, descriptions, exemples et valeurs permises en français, "
@@ -375,10 +386,15 @@ def _check(args: argparse.Namespace) -> int:
     except ContentError as e:
         return _unreadable(e, today, args.format, args.summary)
     result = check_project(project, catalogue, today)
+    from pipeline import lheo
+
+    exported = lheo.check(catalogue)
     if args.format == "json":
-        _print_json(today, result.referential.version, [], result.findings, len(result.errors(args.strict)))
+        _print_json(today, result.referential.version, [], result.findings, len(result.errors(args.strict)),
+                    exported)
     else:
         lines = describe_result(result, strict=args.strict)
+        lines[-1:-1] = lheo.describe(exported, len(catalogue.courses))
         print("\n".join(lines[-1:] if args.summary else lines))
     return EXIT_CONTENT if result.errors(strict=args.strict) else EXIT_OK
 
@@ -399,7 +415,8 @@ def _unreadable(error: ContentError, today, output: str, summary: bool) -> int: 
     return EXIT_UNREADABLE
 
 
-def _print_json(today, version, problems, findings, errors: int) -> None:  # type: ignore[no-untyped-def]
+def _print_json(today, version, problems, findings, errors: int,  # type: ignore[no-untyped-def]
+                exported: list | None = None) -> None:
     """Print the check's result as JSON on stdout, whether or not the content could be read."""
     import json
 
@@ -408,6 +425,7 @@ def _print_json(today, version, problems, findings, errors: int) -> None:  # typ
         "load_problems": [{"kind": "load", "file": p.file, "line": p.line, "field": p.field, "message": p.message}
                           for p in problems],
         "findings": [{"kind": "rnq", **f.as_dict()} for f in findings],
+        "lheo": [{"kind": "lheo", **f} for f in exported or []],
         "summary": {"load_problems": len(problems), "errors": errors, "warnings": len(findings) - errors},
     }
     print(json.dumps(report, ensure_ascii=False, indent=1))
@@ -494,6 +512,32 @@ def _publish(args: argparse.Namespace) -> int:
                         else (Path.cwd() / args.out).resolve(), progress=_progress_bar()):
         print(line)
     _clear_progress()
+    return EXIT_OK
+
+
+def _lheo(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from pipeline.content import load_catalogue
+    from pipeline.lheo import export
+    from pipeline.site import base_url
+
+    project = _project(argparse.Namespace(content=args.content, out=None))
+    catalogue = load_catalogue(project.content, project.root)
+    course = catalogue.courses.get(args.course)
+    if course is None:
+        known = ", ".join(sorted(catalogue.courses)) or "aucune"
+        raise UserError(f"aucune formation « {args.course} » dans {project.shown(project.content)}/courses/ "
+                        f"(formations : {known})")
+    data, left_out = export([(args.course, course)], catalogue.organisation, args.as_of or dt.date.today(),
+                            base_url(catalogue.organisation))
+    if data is None:
+        print(f"{args.course} ne peut pas être exportée en LHÉO :", file=sys.stderr)
+        for reason in left_out.get(args.course, []):
+            print(f"  {reason}", file=sys.stderr)
+        print("(`qualidoc check` indique le fichier et la ligne de chaque point)", file=sys.stderr)
+        return EXIT_CONTENT
+    sys.stdout.write(data.decode("utf-8"))
     return EXIT_OK
 
 

@@ -222,7 +222,12 @@ def _message(item: Any, location: Location, model: type[BaseModel]) -> str:
         return f"ne doit pas être vide{suffix}"
     if kind == "string_pattern_mismatch":
         return f"{_shown(value)} n'a pas la forme attendue{suffix}"
+    if kind == "too_long":
+        most = item["ctx"]["max_length"]
+        return f"attendu : au plus {most} élément{'s' if most > 1 else ''}{suffix}"
     found = f", trouvé : {_shown(value)}" if value is not None else ""
+    if kind == "value_error":  # a validator's own message, in French (an LHÉO list names its values)
+        return f"{_shown(value)} : {str(item['msg']).removeprefix('Value error, ')}{suffix}"
     return f"valeur refusée ({item['msg']}){found}{suffix}"
 
 

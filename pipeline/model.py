@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
 from pipeline.project import PDF_ARCHIVE_LEVELS
 
@@ -350,6 +350,55 @@ class Session(Strict):
         return self.end or self.start
 
 
+def _lheo_choice(dictionary: str):  # type: ignore[no-untyped-def]
+    """A value of an LHÉO list, written by its name in the content and kept as the list's label."""
+    def check(value: object) -> object:
+        from pipeline.lheo_codes import canonical
+
+        return None if value is None else canonical(dictionary, value)
+    return check
+
+
+class LheoCourse(Strict):
+    """What the LHÉO export needs that the rest of the course sheet does not say (all optional)."""
+
+    model_config = ConfigDict(title="Données LHÉO (export vers les Carif-Oref)")
+
+    formacode: list[Annotated[str, StringConstraints(pattern=r"^\d{5}$")]] = describe(
+        "Codes FORMACODE du domaine de formation (5 chiffres, 5 au plus)", default_factory=list,
+        max_length=5, examples=[["35054"]])
+    nsf: list[Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{3}$")]] = describe(
+        "Codes NSF (nomenclature des spécialités de formation, 3 caractères, 3 au plus)", default_factory=list,
+        max_length=3, examples=[["315"]])
+    rome: list[Annotated[str, StringConstraints(pattern=r"^[A-N]\d{4}$")]] = describe(
+        "Codes ROME des métiers visés (une lettre et 4 chiffres, 5 au plus)", default_factory=list, max_length=5,
+        examples=[["M1607"]])
+    public: list[Annotated[str, StringConstraints(pattern=r"^\d{5}$")]] = describe(
+        "Codes de public visé, issus du FORMACODE (5 chiffres, 10 au plus ; obligatoire pour l'export)",
+        default_factory=list, max_length=10, examples=[["15061"]])
+    formacode_version: Text | None = describe("Version du FORMACODE des codes (ex. V14)", default=None,
+                                              examples=["V14"])
+    entry_level: Annotated[str | None, BeforeValidator(_lheo_choice("dict-niveaux"))] = describe(
+        "Niveau d'entrée, par son nom dans la liste LHÉO (« sans niveau spécifique », « information non "
+        "communiquée », « Niveau 4 (Bac)… ») ; obligatoire pour l'export", default=None,
+        examples=["sans niveau spécifique"])
+    exit_level: Annotated[str | None, BeforeValidator(_lheo_choice("dict-niveaux"))] = describe(
+        "Niveau de sortie, par son nom dans la liste LHÉO", default=None)
+    path: Annotated[str | None, BeforeValidator(_lheo_choice("dict-type-parcours"))] = describe(
+        "Type de parcours : « en groupe », « individualisé », « modularisé » ou « mixte » ; obligatoire pour "
+        "l'export", default=None, examples=["en groupe"])
+    rhythm: Text | None = describe("Rythme de la formation (temps plein, horaires, jours…) ; obligatoire pour "
+                                   "l'export", default=None, examples=["Temps plein, de 9 h à 17 h"])
+    entry_level_required: bool = describe("Le niveau d'entrée est exigé (niveau-entree-obligatoire)", default=False)
+    alternance: Text | None = describe("Modalités de l'alternance, pour une formation en alternance", default=None)
+    funders: list[Annotated[str, BeforeValidator(_lheo_choice("dict-financeurs"))]] = describe(
+        "Financeurs possibles, par leur nom dans la liste LHÉO (« Entreprise », « OPCO »…)", default_factory=list,
+        max_length=8, examples=[["Entreprise"]])
+    price_ttc: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = describe(
+        "Prix total TTC par stagiaire, en euros (sinon : le tarif par personne TTC ou net de taxe)", default=None,
+        examples=[1548])
+
+
 NO_PREREQUISITE = {"none", "aucun", "aucune", "aucun prérequis", "aucun prérequis n'est exigé", "pas de prérequis",
                    "aucun pré-requis", "pas de pré-requis", "néant"}
 
@@ -417,6 +466,8 @@ class Course(Strict):
     published_elsewhere: dict[Mention, Text] = describe(
         "Mentions publiées sur un autre support public que la fiche (CGV, page web) : la mention et le support "
         "(ex. `prices: CGV, https://…`)", default_factory=dict)
+    lheo: LheoCourse | None = describe("Données propres à l'export LHÉO (codes FORMACODE, NSF, ROME, public "
+                                       "visé, niveaux, parcours, rythme, financeurs)", default=None)
     sessions: list[Session] = describe(
         "Prochaines sessions : dates de début et de fin (ou `permanent: true` pour des entrées et sorties "
         "permanentes), lieu, statut, date limite d'inscription", default_factory=list)

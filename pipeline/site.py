@@ -61,6 +61,7 @@ class Page:
                                                                       compare=False)
     copy: str = ""  # what a copy reads: `template:site/style.css`, `output:programmes/x.pdf`
     reference: str = ""
+    make: Callable[[CatalogueView, Page], bytes | None] | None = field(default=None, hash=False, compare=False)
 
     @property
     def stamp_text(self) -> str:
@@ -102,7 +103,20 @@ def plan_site(catalogue: Catalogue, documents: list[Document]) -> list[Page]:
     pages.append(Page(f"{SITE}/index.html", "site/index.html.j2", "Catalogue des formations", latest, index_context))
     if base_url(catalogue.organisation):
         pages.append(Page(f"{SITE}/sitemap.xml", "site/sitemap.xml.j2", "Plan du site", latest, _sitemap_context))
+    pages.append(Page(LHEO_EXPORT, title="Offre de formation au format LHÉO 2.3", version=latest, make=_lheo_export))
     return pages
+
+
+LHEO_EXPORT = "lheo/offre-lheo.xml"
+
+
+def _lheo_export(view: CatalogueView, page: Page) -> bytes | None:
+    """The LHÉO export of every course that has what LHÉO requires (None when none has: no file)."""
+    from pipeline.lheo import export
+
+    org = view.organisation
+    data, _ = export(sorted(view.courses.items()), org, page.version, base_url(org))
+    return data
 
 
 def _sitemap_context(view: CatalogueView, page: Page) -> dict[str, Any]:
@@ -257,6 +271,8 @@ class SiteRenderer:
             return (source.read_bytes() if source.is_file() else None), reads
         with recording(reads):
             view = CatalogueView(self.catalogue, reads)
+            if page.make is not None:
+                return page.make(view, page), reads
             template = self.env.get_template(page.template)
             text = template.render(org=view.organisation, page=page, **page.context(view, page))
         return text.encode("utf-8"), reads

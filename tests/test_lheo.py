@@ -1,0 +1,161 @@
+"""The LHÉO 2.3 export: valid against the official schema for every content corpus, round-tripped, coded values
+by name, what is missing reported by the check apart from the RNQ, built incrementally with the documents."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from pipeline.build import build
+from pipeline.cli import main
+from pipeline.content import load_catalogue
+from pipeline.errors import ContentError
+from pipeline.lheo import NS, export
+from pipeline.project import Project
+from pipeline.templating import objective_text, upcoming
+from tests.helpers import REPO, copy_project, edit
+
+REFERENCE = REPO.parent / "shared" / "reference" / "lheo" / "lheo-2.3.xsd"
+PACKAGED = REPO / "pipeline" / "data" / "lheo" / "lheo-2.3.xsd"
+CORPORA = {"sample": REPO / "content", "corpus": REPO / "tests" / "corpus" / "content"}
+L = f"{{{NS}}}"
+
+
+@pytest.fixture(scope="module")
+def official() -> etree.XMLSchema:
+    """The official schema: the shared reference when this checkout has it, else the copy qualidoc ships."""
+    if REFERENCE.is_file():
+        assert PACKAGED.read_bytes() == REFERENCE.read_bytes(), "pipeline/data/lheo/ differs from the reference"
+    return etree.XMLSchema(etree.parse(str(REFERENCE if REFERENCE.is_file() else PACKAGED)))
+
+
+def exported(folder: Path, as_of: dt.date) -> tuple[bytes | None, dict, object]:
+    catalogue = load_catalogue(folder, folder.parent)
+    data, left_out = export(sorted(catalogue.courses.items()), catalogue.organisation, as_of, None)
+    return data, left_out, catalogue
+
+
+@pytest.mark.parametrize("corpus", sorted(CORPORA))
+def test_the_export_of_every_corpus_is_valid_lheo(corpus, official):
+    data, left_out, catalogue = exported(CORPORA[corpus], dt.date(2026, 11, 27))
+    assert data is not None
+    document = etree.fromstring(data)
+    official.assertValid(document)
+    titles = [f.findtext(f"{L}intitule-formation") for f in document.iter(f"{L}formation")]
+    assert len(titles) == len(catalogue.courses) - len(left_out) >= 3  # type: ignore[attr-defined]
+
+
+def test_the_schema_refuses_what_lheo_refuses(official):
+    data, _, _ = exported(CORPORA["sample"], dt.date(2026, 12, 1))
+    document = etree.fromstring(data)
+    level = next(document.iter(f"{L}code-niveau-entree"))
+    level.text = "99"  # not a code of dict-niveaux
+    assert not official.validate(document)
+
+
+def test_round_trip_finds_titles_objectives_durations_dates_and_prices(official):
+    as_of = dt.date(2026, 12, 1)
+    data, left_out, catalogue = exported(CORPORA["sample"], as_of)
+    document = etree.fromstring(data)
+    formations = {f.findtext(f"{L}intitule-formation"): f for f in document.iter(f"{L}formation")}
+    for cid, course in catalogue.courses.items():  # type: ignore[attr-defined]
+        if cid in left_out:
+            assert course.title not in formations
+            continue
+        formation = formations[course.title]
+        objectives = formation.findtext(f"{L}objectif-formation")
+        assert all(objective_text(o) in objectives for o in course.objectives)
+        action = formation.find(f"{L}action")
+        if course.duration.hours:
+            assert action.findtext(f"{L}nombre-heures-total") == str(int(course.duration.hours))
+        periods = [(s.findtext(f"{L}periode/{L}debut"), s.findtext(f"{L}periode/{L}fin"))
+                   for s in action.iter(f"{L}session")]
+        expected = [("00000000", "99999999") if s.permanent else
+                    (s.start.strftime("%Y%m%d"), (s.end or s.start).strftime("%Y%m%d"))
+                    for s in upcoming(course.sessions, as_of)]
+        assert periods == expected and periods
+        price = course.lheo.price_ttc or next(p.amount for p in course.prices if p.tax == "net")
+        assert float(action.findtext(f"{L}prix-total-TTC")) == price
+        responsible = formation.find(f"{L}organisme-formation-responsable")
+        assert responsible.findtext(f"{L}numero-activite") == catalogue.organisation.nda  # type: ignore[attr-defined]
+        assert responsible.findtext(f"{L}SIRET-organisme-formation/{L}SIRET") == catalogue.organisation.siret  # type: ignore[attr-defined]
+    management = formations["Manager une équipe de proximité"]
+    assert management.findtext(f"{L}certification/{L}code-RS") or management.findtext(f"{L}certification/{L}code-RNCP")
+    assert management.findtext(f"{L}action/{L}modalites-enseignement") == "1"  # mixte, written as its code
+    assert [e.text for e in management.iter(f"{L}code-financeur")] == ["5", "16"]  # Entreprise, OPCO
+    bilan = formations["Bilan de compétences : faire le point et construire son projet professionnel"]
+    assert bilan.findtext(f"{L}action/{L}modalites-entrees-sorties") == "1"  # entrées et sorties permanentes
+    assert bilan.findtext(f"{L}parcours-de-formation") == "2"  # individualisé
+
+
+def test_a_coded_value_is_written_by_name_and_an_unknown_one_lists_the_allowed_ones(tmp_path):
+    root = copy_project(tmp_path)
+    path = root / "content/courses/rgpd-essentiel.yaml"
+    edit(path, "  path: en groupe\n", "  path: par petits groupes\n")
+    edit(path, "  entry_level: sans niveau spécifique\n", "  entry_level: Niveau 12\n")
+    with pytest.raises(ContentError) as raised:
+        load_catalogue(root / "content", root)
+    messages = {p.field: (p.line, p.message) for p in raised.value.problems}
+    line, message = messages["lheo.path"]
+    assert line == path.read_text(encoding="utf-8").splitlines().index("  path: par petits groupes") + 1
+    assert "« par petits groupes » : valeur inconnue de la liste LHÉO dict-type-parcours" in message
+    assert "« en groupe » ; « individualisé » ; « modularisé » ; « mixte »" in message
+    assert "« Niveau 4 »" in messages["lheo.entry_level"][1]
+
+
+def test_the_check_reports_lheo_apart_from_the_rnq(tmp_path, monkeypatch, capsys):
+    root = copy_project(tmp_path)
+    monkeypatch.chdir(root)
+    code = main(["check", "--format", "json", "--as-of", "2026-12-01"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == (1 if report["summary"]["errors"] else 0)  # LHÉO findings change no exit code
+    assert all(f["kind"] == "rnq" for f in report["findings"])
+    excluded = {f["file"] for f in report["lheo"] if f["excluded"]}
+    assert excluded == {"content/courses/accueil-handicap.yaml", "content/courses/habilitation-electrique-b0.yaml"}
+    main(["check", "--as-of", "2026-12-01"])
+    text = capsys.readouterr().out
+    assert "Export LHÉO (format d'échange des Carif-Oref, hors référentiel qualité) : 2 formations sur 7" in text
+    assert text.strip().splitlines()[-1].startswith("Contrôle RNQ")
+    edit(root / "content/organisation.yaml", 'siret: "05234567800027"\n', "")
+    main(["check", "--format", "json", "--as-of", "2026-12-01"])
+    lheo = json.loads(capsys.readouterr().out)["lheo"]
+    assert any(f["file"] == "content/organisation.yaml" and "SIRET" in f["message"] for f in lheo)
+    assert build(Project.at(root)).failed == {}
+    assert not (root / "build/lheo/offre-lheo.xml").exists()  # nothing can be exported: no file, no invalid one
+
+
+def test_qualidoc_lheo_prints_one_course(tmp_path, monkeypatch, capsys, official):
+    root = copy_project(tmp_path)
+    monkeypatch.chdir(root)
+    assert main(["lheo", "rgpd-essentiel", "--as-of", "2026-12-01"]) == 0
+    document = etree.fromstring(capsys.readouterr().out.encode())
+    official.assertValid(document)
+    assert [f.findtext(f"{L}intitule-formation") for f in document.iter(f"{L}formation")] == \
+        ["RGPD : les essentiels pour les équipes"]
+    assert main(["lheo", "accueil-handicap"]) == 1
+    err = capsys.readouterr().err
+    assert "ne peut pas être exportée en LHÉO" in err and "bloc `lheo` absent" in err
+    assert main(["lheo", "inconnue"]) == 1
+    assert "aucune formation « inconnue »" in capsys.readouterr().err
+
+
+def test_the_export_is_built_with_the_documents_and_only_when_it_changes(tmp_path, official):
+    root = copy_project(tmp_path)
+    project = Project.at(root)
+    build(project)
+    export_file = root / "build/lheo/offre-lheo.xml"
+    official.assertValid(etree.parse(str(export_file)))
+    first = export_file.read_bytes()
+    assert "lheo/offre-lheo.xml" not in build(project).site
+    edit(root / "content/courses/rgpd-essentiel.yaml", "  rhythm: Deux demi-journées", "  rhythm: Deux matinées")
+    report = build(project)
+    # no programme shows the rhythm; the conformity matrix runs the check over every field
+    assert "lheo/offre-lheo.xml" in report.site and report.rebuilt == ["conformite/matrice-conformite"]
+    assert b"Deux matin" in export_file.read_bytes() and export_file.read_bytes() != first
+    other = build(Project.at(root, out=tmp_path / "again"))
+    assert not other.failed
+    assert (tmp_path / "again/lheo/offre-lheo.xml").read_bytes() == export_file.read_bytes()
