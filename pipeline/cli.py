@@ -388,7 +388,7 @@ def _check(args: argparse.Namespace) -> int:
     result = check_project(project, catalogue, today)
     from pipeline import lheo
 
-    exported = lheo.check(catalogue)
+    exported = lheo.check(catalogue, today)
     if args.format == "json":
         _print_json(today, result.referential.version, [], result.findings, len(result.errors(args.strict)),
                     exported)

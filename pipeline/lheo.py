@@ -53,7 +53,7 @@ def organisation_gaps(org: Any) -> Gaps:
     return gaps
 
 
-def course_gaps(course: Any) -> Gaps:
+def course_gaps(course: Any, as_of: dt.date) -> Gaps:
     """What LHÉO requires of a course that its sheet does not say, each located at the field to fill in."""
     gaps: Gaps = []
     lheo = course.lheo
@@ -68,9 +68,9 @@ def course_gaps(course: Any) -> Gaps:
         gaps.append((("prerequisites",), "prérequis absents (conditions-specifiques) : une liste, ou `none`"))
     if not course.formats:
         gaps.append((("format",), "modalité absente (modalites-enseignement)"))
-    if not [s for s in course.sessions if s.status != "cancelled" and (s.start or s.permanent)]:
-        gaps.append((("sessions",), "aucune session datée ni entrée permanente (session) : indiquer les prochaines "
-                                    "sessions"))
+    if not upcoming(course.sessions, as_of):
+        gaps.append((("sessions",), f"aucune session à venir au {as_of.strftime('%d/%m/%Y')} ni entrée permanente "
+                                    "(session) : indiquer les prochaines sessions"))
     if lheo is None:
         gaps.append((("lheo",), "bloc `lheo` absent : codes de public visé (`public`), niveau d'entrée "
                                 "(`entry_level`), type de parcours (`path`) et rythme (`rhythm`) sont obligatoires"))
@@ -94,7 +94,7 @@ def advice(course: Any) -> Gaps:
     return []
 
 
-def check(catalogue: Any) -> list[dict[str, Any]]:
+def check(catalogue: Any, as_of: dt.date) -> list[dict[str, Any]]:
     """LHÉO's findings, kept apart from the RNQ's: what leaves a course out of the export, and advice."""
     from pipeline.errors import relative
     from pipeline.yamlfile import field_path
@@ -110,7 +110,7 @@ def check(catalogue: Any) -> list[dict[str, Any]]:
     for location, message in organisation_gaps(org):
         add("organisation", location, f"{message} : aucune formation ne peut être exportée", True)
     for cid, course in sorted(catalogue.courses.items()):
-        for location, message in course_gaps(course):
+        for location, message in course_gaps(course, as_of):
             add(f"courses/{cid}", location, message, True)
         for location, message in advice(course):
             add(f"courses/{cid}", location, message, False)
@@ -339,7 +339,7 @@ def export(courses: list[tuple[str, Any]], org: Any, as_of: dt.date,
     root = etree.Element(f"{{{NS}}}lheo", nsmap={None: NS})
     offers = etree.SubElement(root, f"{{{NS}}}offres")
     for cid, course in courses:
-        reasons = organisation + [message for _, message in course_gaps(course)]
+        reasons = organisation + [message for _, message in course_gaps(course, as_of)]
         if reasons:
             left_out[cid] = reasons
             continue

@@ -72,7 +72,7 @@ def _project_in(project: Project, top: Path, tree: Path) -> Project:
 def _mirror(source: Path, target: Path) -> tuple[int, int]:
     """Copy the DOCX and PDF files of a build into the publication folder; remove those it no longer has."""
     wanted = {p.relative_to(source) for p in source.rglob("*") if p.suffix in FORMATS and p.is_file()
-              and not p.relative_to(source).parts[0].startswith(".")}
+              and not p.relative_to(source).parts[0].startswith(".") and p.relative_to(source).parts[0] != "site"}
     written = removed = 0
     for name in sorted(wanted):
         data = (source / name).read_bytes()

@@ -70,6 +70,7 @@ def test_the_wheel_installs_and_builds_a_new_project(tmp_path):
         assert (demo / "build" / f"{path}.pdf").stat().st_size > 1000
         assert (demo / "build" / f"{path}.docx").stat().st_size > 1000
     assert "Formations Démo SAS" in pdf_text(demo / "build/programmes/exemple-formation.pdf")
+    assert "Formations Démo SAS" in (demo / "build/site/index.html").read_text(encoding="utf-8")
     organisation = yaml.safe_load((demo / "content/organisation.yaml").read_text(encoding="utf-8"))
     assert organisation["siret"] == "12345678901234"
     assert organisation["disability_referent"] == {"name": "Alice Martin", "email": "handicap@demo.example"}
@@ -100,8 +101,9 @@ def test_init_writes_a_project_that_builds_and_never_overwrites(tmp_path, monkey
     (root / "content/organisation.yaml").write_text(organisation_edited, encoding="utf-8")
     monkeypatch.chdir(root)
     assert main(["build"]) == 0
-    assert sorted(p.relative_to(root / "build").as_posix() for p in (root / "build").rglob("*.pdf")) == \
-        sorted(f"{path}.pdf" for path in planned(root))
+    documents = [p.relative_to(root / "build").as_posix() for p in (root / "build").rglob("*.pdf")]
+    assert sorted(p for p in documents if not p.startswith("site/")) == sorted(f"{path}.pdf" for path in planned(root))
+    assert (root / "build/site/formations/exemple-formation.html").is_file()  # the web catalogue too
     monkeypatch.chdir(tmp_path)
     assert main(["init", "neuf", "--sans-questions"]) == 0
     assert "créé" not in capsys.readouterr().out

@@ -60,8 +60,14 @@ def test_the_programme_shows_the_next_sessions_and_only_them(project):
         assert "Prochaines sessions" in text
         assert f"Du 6 avril au {normalise(date_long(dt.date(2027, 5, 4)))}" in text and "19/03/2027" in text
         assert "reportée" not in text and "11 janvier" not in text  # the cancelled one is not published
+    edit(project.content / "courses/bilan-competences.yaml", "    note: premier entretien gratuit sous 15 jours",
+         '    note: "*premier* entretien `gratuit` <b>sous</b> 15 jours #2"')
+    build(project)
     bilan = pdf_text(project.out / "programmes/bilan-competences.pdf")
-    assert "Entrées et sorties permanentes" in bilan and "premier entretien gratuit" in bilan
+    assert "*premier* entretien `gratuit` <b>sous</b> 15 jours #2" in bilan  # as typed, not read as markup
+    assert "*premier* entretien `gratuit` <b>sous</b> 15 jours #2" in normalise(
+        docx_text(project.out / "programmes/bilan-competences.docx"))
+    assert "Entrées et sorties permanentes" in bilan
     assert "Prochaines sessions" not in pdf_text(project.out / "programmes/accueil-handicap.pdf")
     # a session over before the document's date is no longer published
     path = project.content / "courses/excel-perfectionnement.yaml"

@@ -11,7 +11,10 @@ from pipeline.content import _unwrap
 from pipeline.model import Course, ImprovementEntry, Organisation, Trainer
 
 # Text fields that are identifiers or codes with a required form, not free text.
-NOT_FREE = {"logo", "siret", "nda", "code", "terms_url", "trainers", "courses"}
+NOT_FREE = {"logo", "siret", "nda", "code", "terms_url", "trainers", "courses",
+            # not in the documents: the LHÉO block goes to the XML export (test_lheo.py); a cancelled or past session
+            # is not published (test_sessions.py checks session texts as typed)
+            "lheo", "sessions"}
 SAMPLES = {"content/organisation.yaml": Organisation, "content/courses/management-proximite.yaml": Course,
            "content/trainers/thomas-girard.yaml": Trainer,
            "content/improvements/2026-01-attestation-tardive.yaml": ImprovementEntry}
