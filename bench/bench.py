@@ -101,7 +101,7 @@ def watch_latency(root: Path, rounds: int = 5) -> float:
                                stderr=subprocess.STDOUT, text=True)
     try:
         for line in process.stdout:  # type: ignore[union-attr]
-            if "first build" in line:
+            if "première construction" in line:
                 break
         samples = []
         for k in range(rounds):
