@@ -29,8 +29,6 @@ class Browser:
     """One headless Chromium with one tab."""
 
     def __init__(self) -> None:
-        import websocket  # websocket-client
-
         assert CHROMIUM, "no Chromium"
         self.profile = tempfile.mkdtemp(prefix="qualidoc-chromium-")
         self.process = subprocess.Popen(
@@ -40,7 +38,15 @@ class Browser:
              "--disable-sync", "--metrics-recording-only", "--no-proxy-server", "--remote-debugging-port=0",
              f"--user-data-dir={self.profile}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        # Chromium keeps writing to stderr (D-Bus complaints): read it to the end, so that it never blocks.
+        try:
+            self._connect()
+        except BaseException:
+            self.close()  # never leave a browser behind
+            raise
+
+    def _connect(self) -> None:
+        import websocket  # websocket-client
+
         port = None
         deadline = time.monotonic() + 30
         assert self.process.stderr is not None
@@ -49,6 +55,7 @@ class Browser:
             if "DevTools listening on ws://" in line:
                 port = int(line.split("ws://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
         assert port, "Chromium did not start"
+        # Chromium keeps writing to stderr (D-Bus complaints): read it to the end, so that it never blocks.
         threading.Thread(target=self.process.stderr.read, daemon=True).start()
         direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # qualidoc points proxies nowhere
         with direct.open(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
@@ -165,7 +172,8 @@ class Browser:
 
     def close(self) -> None:
         try:
-            self.socket.close()
+            if hasattr(self, "socket"):
+                self.socket.close()
         finally:
             self.process.terminate()
             try:
