@@ -340,7 +340,8 @@ def _serve(args: argparse.Namespace) -> int:
         serve(project, port=args.port, poll=args.poll, jobs=args.jobs, on_rebuild=_print_rebuild, on_ready=ready,
               stop=stop)
     except OSError as e:
-        raise UserError(f"impossible de servir sur le port {args.port} : {e.strerror} (essayez --port 8001)") from e
+        raise UserError(f"impossible de servir sur le port {args.port} : {e.strerror} "
+                        f"(essayez --port {args.port + 1})") from e
     except KeyboardInterrupt:
         stop.set()
         print("\nserveur arrêté", flush=True)

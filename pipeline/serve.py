@@ -96,17 +96,19 @@ def serve(project: Project, port: int = 8000, poll: bool = False, jobs: int = 0,
             on_rebuild(rebuild)
         changes.bump()
 
+    site = project.out / "site"
+    handler = type("Handler", (_Handler,), {"changes": changes, "stop": stop})
+    # Bound first: a port already taken is said at once, before any build.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(handler, directory=str(site)))
+    server.daemon_threads = True
     watcher = Watcher(project, poll=poll, jobs=jobs, on_rebuild=rebuilt)
     watching = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
     watching.start()
     while not watcher.ready.wait(timeout=0.2):
         if not watching.is_alive():
+            server.server_close()
             return
-    site = project.out / "site"
     site.mkdir(parents=True, exist_ok=True)
-    handler = type("Handler", (_Handler,), {"changes": changes, "stop": stop})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(handler, directory=str(site)))
-    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
     if on_ready:
         on_ready(f"http://127.0.0.1:{server.server_address[1]}/")
