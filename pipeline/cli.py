@@ -140,12 +140,7 @@ def _parser() -> argparse.ArgumentParser:
                                 description="Construit, puis reconstruit à chaque modification de content/ ou "
                                             "templates/ ; Ctrl-C pour arrêter.")
     _project_options(watch)
-    watch.add_argument("--poll", action="store_true",
-                       help="surveiller par interrogation régulière (volumes Docker, partages réseau : là où les "
-                            "événements de fichiers n'arrivent pas)")
-    watch.add_argument("--jobs", "-j", type=_positive, default=0, metavar="N",
-                       help="tâches en parallèle (par défaut : tous les cœurs)")
-    _pdfa_option(watch)
+    _watch_options(watch)
     watch.set_defaults(run=_watch)
 
     serve = commands.add_parser("serve", help="servir le catalogue web en local, rechargé après chaque construction",
@@ -154,10 +149,7 @@ def _parser() -> argparse.ArgumentParser:
                                             "Ctrl-C pour arrêter.")
     _project_options(serve)
     serve.add_argument("--port", type=int, default=8000, metavar="PORT", help="port local (par défaut : 8000)")
-    serve.add_argument("--poll", action="store_true",
-                       help="surveiller par interrogation régulière (volumes Docker, partages réseau)")
-    serve.add_argument("--jobs", "-j", type=_positive, default=0, metavar="N",
-                       help="tâches en parallèle (par défaut : tous les cœurs)")
+    _watch_options(serve)
     serve.set_defaults(run=_serve)
 
     check = commands.add_parser("check", help="contrôler le contenu au regard du Référentiel national qualité",
@@ -236,6 +228,16 @@ def _parser() -> argparse.ArgumentParser:
     textconv.add_argument("--kind", choices=["docx", "pdf"], help="type de fichier (par défaut : selon l'extension)")
     textconv.set_defaults(run=_textconv)
     return parser
+
+
+def _watch_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the commands that rebuild on every save (watch, serve)."""
+    parser.add_argument("--poll", action="store_true",
+                        help="surveiller par interrogation régulière (volumes Docker, partages réseau : là où les "
+                             "événements de fichiers n'arrivent pas)")
+    parser.add_argument("--jobs", "-j", type=_positive, default=0, metavar="N",
+                        help="tâches en parallèle (par défaut : tous les cœurs)")
+    _pdfa_option(parser)
 
 
 def _pdfa_option(parser: argparse.ArgumentParser) -> None:

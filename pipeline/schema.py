@@ -25,17 +25,20 @@ def nested_model(info: Any) -> Any:
     return _unwrap(info.annotation, want_item=typing.get_origin(_unwrap(info.annotation)) is list)
 
 
+def need(model: type[BaseModel], name: str) -> str:
+    """Whether a key must be written: required to load, an RNQ mention the check reports, or optional."""
+    if model.model_fields[name].is_required():
+        return "obligatoire"
+    if name in CHECKED.get(model, set()):
+        return "mention RNQ : signalée par `qualidoc check` si absente"
+    return "facultatif"
+
+
 def describe_fields(model: type[BaseModel], indent: str = "") -> str:
     """List the keys of a model, nested keys indented, each with its description and whether it is required."""
     lines = []
     for name, info in model.model_fields.items():
-        if info.is_required():
-            need = "obligatoire"
-        elif name in CHECKED.get(model, set()):
-            need = "mention RNQ : signalée par `qualidoc check` si absente"
-        else:
-            need = "facultatif"
-        lines.append(f"{indent}{name}: {info.description} ({need})")
+        lines.append(f"{indent}{name}: {info.description} ({need(model, name)})")
         inner = nested_model(info)
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             lines.append(describe_fields(inner, indent + "  "))
@@ -85,14 +88,9 @@ def _frenchify(schema: dict[str, Any], cls: type[BaseModel]) -> None:
         info = cls.model_fields[name]
         description = info.description or name
         prop["title"] = TITLE_END.split(description, maxsplit=1)[0]
-        if info.is_required():
-            need = "obligatoire"
-        elif name in CHECKED.get(cls, set()):
-            need = "facultatif au chargement ; mention RNQ signalée par `qualidoc check` si absente"
-        else:
-            need = "facultatif"
-        prop["description"] = f"{description} ({need})"
-        prop["markdownDescription"] = f"**{prop['title']}** — {description}\n\n*{need}*"
+        required = need(cls, name)
+        prop["description"] = f"{description} ({required})"
+        prop["markdownDescription"] = f"**{prop['title']}** — {description}\n\n*{required}*"
         for enum in _enums(prop):
             values = enum["enum"]
             if set(values) == {"AFC", "BC", "VAE", "CFA"}:

@@ -31,12 +31,14 @@ from pipeline.referential import referential_for
 from pipeline.templating import (
     FrenchLoader,
     RecordingEnvironment,
+    bytecode_cache,
     date_fr,
     date_long,
     date_range,
     duration,
     hours,
     infinitive_objectives,
+    mention,
     money,
     number_fr,
     objective_text,
@@ -217,40 +219,22 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
-@jinja2.pass_context
-def _mention(context: Any, key: str, value: Any = None) -> Any:
-    """A mandatory mention: its value, or where it is published, or « À compléter », as on the programme."""
-    missing = context.get("missing") or {}
-    if key not in missing:
-        return value
-    support = (context.get("elsewhere") or {}).get(key)
-    if support:
-        return f"Voir : {support}"
-    return Markup('<strong class="a-completer">[À compléter : {}]</strong>').format(missing[key])
-
-
 def _todo(label: str) -> Markup:
+    """The « À compléter » marker of the web pages (the documents' is Markdown)."""
     return Markup('<strong class="a-completer">[À compléter : {}]</strong>').format(label)
 
 
 @functools.cache
 def html_environment(template_dirs: tuple[Path, ...], cache_dir: Path | None = None) -> jinja2.Environment:
     """The Jinja environment of the site: HTML autoescaping, French typography in the templates' own text."""
-    bytecode = None
-    if cache_dir is not None:
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            bytecode = jinja2.FileSystemBytecodeCache(str(cache_dir))
-        except OSError:
-            bytecode = None
     env = RecordingEnvironment(loader=FrenchLoader([str(p) for p in template_dirs]), autoescape=True,
                                finalize=_finalize, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                               trim_blocks=True, lstrip_blocks=True, bytecode_cache=bytecode)
+                               trim_blocks=True, lstrip_blocks=True, bytecode_cache=bytecode_cache(cache_dir))
     env.filters.update({"date_fr": date_fr, "date_long": date_long, "date_range": date_range, "money": money,
                         "hours": hours, "duration": duration, "objective": objective_text, "price": price,
                         "percent": percent, "number": number_fr, "upcoming": upcoming,
                         "infinitives": infinitive_objectives})
-    env.globals.update(mention=_mention, todo=_todo)
+    env.globals.update(mention=mention, todo=_todo)
     return env
 
 

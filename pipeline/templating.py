@@ -131,14 +131,15 @@ def price(value: Any) -> str:
 
 @jinja2.pass_context
 def mention(context: Any, key: str, value: Any = None) -> Any:
-    """A mandatory mention: its value, or where it is published, or the « À compléter » marker."""
+    """A mandatory mention: its value, or where it is published, or the « À compléter » marker (the
+    environment's own `todo`: Markdown for the documents, HTML for the web catalogue)."""
     missing = context.get("missing") or {}
     if key not in missing:
         return value
     support = (context.get("elsewhere") or {}).get(key)
     if support:
         return "Voir : " + str(support)
-    return todo(missing[key])
+    return context["todo"](missing[key])
 
 
 def todo(label: str = "") -> Md:
@@ -305,6 +306,17 @@ class RecordingEnvironment(jinja2.Environment):
         return super().select_template(names, parent, globals)
 
 
+def bytecode_cache(cache_dir: Path | None) -> jinja2.BytecodeCache | None:
+    """Compiled templates kept in the user's cache folder (created private), or none when it cannot be."""
+    if cache_dir is None:
+        return None
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(cache_dir))
+
+
 @functools.cache
 def environment(template_dirs: tuple[Path, ...], cache_dir: Path | None = None) -> jinja2.Environment:
     """Return the Jinja2 environment of template folders, first found wins (one per process, compiled once).
@@ -312,16 +324,9 @@ def environment(template_dirs: tuple[Path, ...], cache_dir: Path | None = None) 
     Compiled templates are code: their cache lives in the user's own cache folder (`cache_dir`), keyed by
     each template's source, never in an output folder (shared, committed, mounted) whose files could be run.
     """
-    bytecode = None
-    if cache_dir is not None:
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            bytecode = jinja2.FileSystemBytecodeCache(str(cache_dir))
-        except OSError:
-            bytecode = None
     env = RecordingEnvironment(loader=FrenchLoader([str(p) for p in template_dirs]), finalize=finalize,
                              undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True, bytecode_cache=bytecode)
+                             trim_blocks=True, lstrip_blocks=True, bytecode_cache=bytecode_cache(cache_dir))
     env.filters.update(FILTERS)
     env.globals.update(table=table, checkbox=checkbox, tick=tick, todo=todo, mention=mention)
     return env
