@@ -18,6 +18,7 @@ from typing import Any
 from lxml import etree
 
 from pipeline.lheo_codes import code
+from pipeline.templating import duration as duration_text
 from pipeline.templating import objective_text, upcoming
 
 NS = "http://lheo.gouv.fr/2.3"
@@ -297,15 +298,9 @@ def _action(parent: etree._Element, course: Any, org: Any, as_of: dt.date) -> No
         if course.duration.hours is not None and float(course.duration.hours).is_integer():
             _add(action, "nombre-heures-total", str(int(course.duration.hours)))
         else:
-            _add(action, "duree-indicative", _clip(_duration_text(course.duration), 3000))
+            _add(action, "duree-indicative", _clip(duration_text(course.duration) or "durée à préciser", 3000))
     for funder in lheo.funders:
         _add(_add(action, "organisme-financeur"), "code-financeur", code("dict-financeurs", funder))
-
-
-def _duration_text(duration: Any) -> str:
-    from pipeline.templating import duration as duration_text
-
-    return duration_text(duration) or "durée à préciser"
 
 
 def _responsible(parent: etree._Element, org: Any) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -260,7 +259,3 @@ class SiteRenderer:
             template = self.env.get_template(page.template)
             text = template.render(org=view.organisation, page=page, **page.context(view, page))
         return text.encode("utf-8"), reads
-
-
-def content_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
