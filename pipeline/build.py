@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pipeline.content import Catalogue
     from pipeline.document_kinds import Document
     from pipeline.inputs import Reads
-    from pipeline.render import Failed, Rendered
+    from pipeline.render import Failed, Ready, Rendered
 
 FORMATS = ("docx", "pdf")
 
@@ -119,7 +119,8 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
     from pipeline.content import load_catalogue
     from pipeline.history import load_history
     from pipeline.plan import plan_project
-    from pipeline.render import Renderer
+    from pipeline.render import Ready, Renderer
+    from pipeline.site import plan_site
 
     catalogue = load_catalogue(project.content, project.root, cache=project.cache_dir / "parsed.json")
     documents = plan_project(project, catalogue, load_history(project.content))
@@ -130,49 +131,72 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
         report.extra = [str(catalogue.logo)]
     allowed = _refuse_rnq_errors(documents, catalogue, project, state, report) if strict else documents
     stale = _stale_documents(allowed, state, inputs, project, force, report)
-    for outcome in Renderer(project, catalogue, jobs).render(stale, progress):
+    pages = plan_site(catalogue, documents)
+    # The site's pages are written while pandoc and typst convert the documents; the copies of the
+    # documents (site/documents/) once they are written.
+    later = [page for page in pages if page.copy.startswith("output:")]
+    early = [page for page in pages if page not in later]
+    copies: dict[str, list[Any]] = {}
+    for page in later:
+        copies.setdefault(page.copy.removeprefix("output:").rsplit(".", 1)[0], []).append(page)
+    site = _SiteBuilder(project, catalogue, state, inputs, force, report)
+    for outcome in Renderer(project, catalogue, jobs).render(stale, progress, meanwhile=lambda: site.build(early)):
         _write(outcome, state, inputs, project, report)
-    pages = _build_site(project, catalogue, documents, state, inputs, force, report)
+        if not isinstance(outcome, Ready):
+            site.build(copies.get(outcome.document.path, []))
+    site.build(early)  # if no document was rendered
+    site.build(later)
     report.removed = _remove_orphans([*documents, *pages], state, project)
     return report
 
 
-def _build_site(project: Project, catalogue: Catalogue, documents: list[Document], state: BuildState,
-                inputs: InputHasher, force: bool, report: BuildReport) -> list[Any]:
+class _SiteBuilder:
     """Write the web catalogue's files whose inputs changed (site.py); a page that fails is reported as such."""
-    import jinja2
 
-    from pipeline.render import template_error
-    from pipeline.site import SiteRenderer, plan_site
+    def __init__(self, project: Project, catalogue: Catalogue, state: BuildState, inputs: InputHasher, force: bool,
+                 report: BuildReport):
+        from pipeline.site import SiteRenderer
 
-    pages = plan_site(catalogue, documents)
-    renderer = SiteRenderer(project, catalogue)
-    for page in pages:
-        reason = "--force" if force else state.why_stale(page.path, inputs.current(page, state), project.out,  # type: ignore[arg-type]
-                                                         page.files, inputs.show)
+        self.project, self.state, self.inputs, self.force, self.report = project, state, inputs, force, report
+        self.renderer = SiteRenderer(project, catalogue)
+        self.done: set[str] = set()
+
+    def build(self, pages: list[Any]) -> None:
+        for page in pages:
+            if page.path not in self.done:
+                self.done.add(page.path)
+                self._page(page)
+
+    def _page(self, page: Any) -> None:
+        import jinja2
+
+        from pipeline.render import template_error
+
+        project, state, inputs, report = self.project, self.state, self.inputs, self.report
+        reason = "--force" if self.force else state.why_stale(page.path, inputs.current(page, state), project.out,
+                                                              page.files, inputs.show)
         if not reason:
-            continue
+            return
         try:
-            data, reads = renderer.render(page)
+            data, reads = self.renderer.render(page)
         except jinja2.TemplateError as e:
             report.failed[page.path] = template_error(e)
             state.forget(page.path)
-            continue
+            return
         if data is None:  # the document it copies failed (reported with it), or nothing to export
             state.forget(page.path)
             if page.make is not None:
                 (project.out / page.path).unlink(missing_ok=True)
-            continue
+            return
         try:
             write_atomic(project.out / page.path, data)
         except OSError as e:
             report.failed[page.path] = f"impossible d'écrire {e.filename or project.out} : {e.strerror}"
             state.forget(page.path)
-            continue
-        state.record(page.path, inputs.recorded(page, reads), project.out, page.files)  # type: ignore[arg-type]
+            return
+        state.record(page.path, inputs.recorded(page, reads), project.out, page.files)
         report.site.append(page.path)
         report.reasons[page.path] = reason
-    return pages
 
 
 def _refuse_rnq_errors(documents: list[Document], catalogue: Catalogue, project: Project, state: BuildState,
@@ -213,24 +237,38 @@ def _stale_documents(documents: list[Document], state: BuildState, inputs: Input
     return stale
 
 
-def _write(outcome: Rendered | Failed, state: BuildState, inputs: InputHasher, project: Project,
+def _write(outcome: Rendered | Ready | Failed, state: BuildState, inputs: InputHasher, project: Project,
            report: BuildReport) -> None:
-    """Write a rendered document atomically and record it; a failed one keeps its last good files."""
-    from pipeline.render import Failed
+    """Write a rendered document atomically and record it; a failed one keeps its last good files.
+
+    A PDF done before its DOCX (Ready) is written at once; the document is recorded once both are written.
+    """
+    from pipeline.render import Failed, Ready
 
     document = outcome.document
     if isinstance(outcome, Failed):
         report.failed[document.path] = outcome.reason
         state.forget(document.path)
         return
+    if document.path in report.failed:  # its PDF could not be written
+        return
+    ready = {"pdf": outcome.data} if isinstance(outcome, Ready) else {
+        kind: data for kind, data in (("docx", outcome.docx), ("pdf", outcome.pdf)) if kind not in outcome.early}
     try:
-        write_atomic(project.out / f"{document.path}.docx", outcome.docx)
-        write_atomic(project.out / f"{document.path}.pdf", outcome.pdf)
+        for kind, data in ready.items():
+            name = f"{document.path}.{kind}"
+            write_atomic(project.out / name, data)
+            inputs.cache[f"output:{name}"] = hashlib.sha256(data).hexdigest()  # what the site's copy reads
     except OSError as e:
         report.failed[document.path] = f"impossible d'écrire {e.filename or project.out} : {e.strerror}"
         state.forget(document.path)
         return
-    state.record(document.path, inputs.recorded(document, outcome.reads), project.out, output_files(document))
+    if isinstance(outcome, Ready):
+        state.forget(document.path)  # recorded when its DOCX is written too
+        return
+    state.record(document.path, inputs.recorded(document, outcome.reads), project.out, output_files(document),
+                 {f"{document.path}.{kind}": inputs.cache[f"output:{document.path}.{kind}"] for kind in FORMATS
+                  if f"output:{document.path}.{kind}" in inputs.cache})
     report.rebuilt.append(document.path)
 
 

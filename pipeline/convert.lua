@@ -195,7 +195,7 @@ local function convert(job)
   end
   report({ event = "tree", markdown = job.markdown })
   local member = { markdown = job.markdown, blocks = result }
-  if needs.alone then
+  if needs.alone or job.alone then
     write_group({ member })
     return
   end

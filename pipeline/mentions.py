@@ -7,6 +7,7 @@ stands in for information (« NC », « nous consulter », « - »…) counts as
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -32,6 +33,7 @@ def ascii_lower(text: str) -> str:
     return unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
 
 
+@functools.lru_cache(maxsize=8192)
 def folded(text: str) -> str:
     """Lower case, without accents, punctuation reduced to single spaces."""
     return " ".join(re.sub(r"[^a-z0-9]+", " ", ascii_lower(text)).split())

@@ -45,10 +45,12 @@ class Pandoc:
         self.reader = threading.Thread(target=self._read, args=(on_event,), daemon=True)
         self.reader.start()
 
-    def send(self, index: int, size: int) -> None:
+    def send(self, index: int, size: int, alone: bool = False) -> None:
+        """Hand a document over; a large one, or any when they are few (an edit), has its DOCX written at once,
+        while typst lays out its PDF, rather than with a group once every document is read."""
         self.sent.append(index)
         self.load += size
-        job = json.dumps({"markdown": f"d{index}.md", "tree": f"d{index}.json"})
+        job = json.dumps({"markdown": f"d{index}.md", "tree": f"d{index}.json", "alone": alone or size >= LARGE})
         try:
             self.process.stdin.write(job + "\n")  # type: ignore[union-attr]
             self.process.stdin.flush()  # type: ignore[union-attr]
@@ -87,5 +89,8 @@ def index_of(markdown_name: str) -> int:
 # Documents per DOCX written by pandoc (see convert.lua); pandoc's heap: a larger allocation area makes its
 # garbage collector run less often (measured: about 10 % faster, 60 MB more per process).
 DOCX_GROUP = 20
+# A document whose Markdown is this long (the improvement log, the skills matrix) is converted by a process of
+# its own when a core is free, and its DOCX written alone, at once: it is the longest to convert.
+LARGE = 64 * 1024
 DOCS_PER_PANDOC = 8
-PANDOC_RTS = ["+RTS", "-A64m", "-RTS"]
+PANDOC_RTS = ["+RTS", "-A16m", "-RTS"]

@@ -32,7 +32,7 @@ from pipeline.docx_finish import finish_parts
 from pipeline.docx_split import split_docx
 from pipeline.errors import UserError
 from pipeline.inputs import CatalogueView, Reads, recording
-from pipeline.pandoc_adapter import DOCS_PER_PANDOC, DOCX_GROUP, READER, Pandoc, index_of
+from pipeline.pandoc_adapter import DOCS_PER_PANDOC, DOCX_GROUP, LARGE, READER, Pandoc, index_of
 from pipeline.pdf_finish import display_doc_title
 from pipeline.project import Project, image_suffix
 from pipeline.templating import Md, environment, escape
@@ -50,6 +50,7 @@ from pipeline.typst_writer import Unsupported, breakable, write_typst
 log = logging.getLogger(__name__)
 
 STYLE_FILES = ("reference.docx", "style.typ")
+LARGE_SOURCE = 128 * 1024  # a typst source this long (the log, the skills matrix) takes 1 MB of memory per page
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 
 
@@ -60,6 +61,16 @@ class Rendered:
     docx: bytes
     pdf: bytes
     reads: Reads  # what the document read while it rendered: the build keeps it to know when to rebuild
+    early: tuple[str, ...] = ()  # the formats already given as Ready (written by the build)
+
+
+@dataclass
+class Ready:
+    """A document's PDF, done before its DOCX: the build writes it at once (the DOCX follows)."""
+
+    document: Document
+    kind: str
+    data: bytes
 
 
 @dataclass
@@ -104,9 +115,15 @@ class Renderer:
         self.reads[document.path] = reads
         return text
 
-    def render(self, documents: list[Document],
-               progress: Callable[[int, int], None] | None = None) -> Iterator[Rendered | Failed]:
-        """Render documents to DOCX and PDF bytes in parallel, yielding each one as soon as it is done."""
+    def render(self, documents: list[Document], progress: Callable[[int, int], None] | None = None,
+               meanwhile: Callable[[], None] | None = None) -> Iterator[Rendered | Ready | Failed]:
+        """Render documents to DOCX and PDF bytes in parallel, yielding each one as soon as it is done.
+
+        A PDF done before its DOCX is also yielded at once, as Ready: in watch mode, the PDF one looks at
+        is on disk while pandoc still writes the DOCX of a long document.
+
+        `meanwhile` is called once every Markdown is handed over, while pandoc and typst convert them.
+        """
         if not documents:
             return
         try:
@@ -115,14 +132,17 @@ class Renderer:
         except OSError as e:
             raise UserError(f"impossible d'écrire dans {self.project.state_dir} : {e.strerror}") from e
         try:
-            for done, outcome in enumerate(self._render_in(stage, documents), 1):
-                if progress:
+            done = 0
+            for outcome in self._render_in(stage, documents, meanwhile):
+                if progress and not isinstance(outcome, Ready):
+                    done += 1
                     progress(done, len(documents))
                 yield outcome
         finally:
             shutil.rmtree(stage, ignore_errors=True)
 
-    def _render_in(self, stage: Path, documents: list[Document]) -> Iterator[Rendered | Failed]:
+    def _render_in(self, stage: Path, documents: list[Document],
+                   meanwhile: Callable[[], None] | None) -> Iterator[Rendered | Ready | Failed]:
         """Hand each document to a pandoc process as soon as its Markdown is ready; yield outcomes as they come.
 
         Aggregates (the documents that read the most sources, also the longest to convert) go first, each
@@ -151,6 +171,7 @@ class Renderer:
             # cores the PDFs need: one process per DOCS_PER_PANDOC documents, at most one per job.
             count = min(self.jobs, -(-len(documents) // DOCS_PER_PANDOC))
             converters = [Pandoc(stage, lua, n, settings, on_event, outcomes) for n in range(count)]
+            given, few = 0, len(documents) <= DOCX_GROUP // 2  # an edit: each DOCX is written as soon as read
             try:
                 for index in order:
                     try:
@@ -159,12 +180,24 @@ class Renderer:
                         outcomes.fail(index, template_error(e))
                         continue
                     (stage / f"d{index}.md").write_text(text, encoding="utf-8")
-                    min(converters, key=lambda c: c.load).send(index, len(text))
+                    if len(text) >= LARGE and len(converters) < self.jobs:
+                        converters.append(Pandoc(stage, lua, len(converters), settings, on_event, outcomes))
+                    min(converters, key=lambda c: c.load).send(index, len(text), alone=few)
+                    # The documents already done are written now, not kept in memory until every
+                    # Markdown is ready (at N = 1000, all the PDFs at once: hundreds of megabytes).
+                    while not outcomes.finished.empty():
+                        outcome = outcomes.finished.get()
+                        given += not isinstance(outcome, Ready)
+                        yield outcome
             finally:
                 for converter in converters:
                     converter.close()
-            for _ in documents:
-                yield outcomes.finished.get()
+            if meanwhile:
+                meanwhile()
+            while given < len(documents):
+                outcome = outcomes.finished.get()
+                given += not isinstance(outcome, Ready)
+                yield outcome
             for converter in converters:
                 converter.join()
 
@@ -196,7 +229,7 @@ class Renderer:
                                      f"{names}, par exemple `#let {missing[0]}(body) = block(body)`")
                 return
             source = typst_source(meta, body).encode()
-            with COMPILERS.borrow(self.fonts) as compiler:
+            with COMPILERS.borrow(self.fonts, large=len(source) >= LARGE_SOURCE) as compiler:
                 pdf = compiler.compile(input=source, format="pdf", root=str(stage),
                                        timestamp=pdf_timestamp(document.version), pdf_standards=self.pdf_standards)
         except typst.TypstError as e:
@@ -244,9 +277,10 @@ class _Outcomes:
 
     def __init__(self, documents: list[Document], reads: dict[str, Reads]):
         self.documents, self.reads = documents, reads
-        self.finished: queue.Queue[Rendered | Failed] = queue.Queue()
+        self.finished: queue.Queue[Rendered | Ready | Failed] = queue.Queue()
         self._files: dict[int, dict[str, bytes]] = {}
         self._closed: set[int] = set()
+        self._early: dict[int, bool] = {}
         self._lock = threading.Lock()
 
     def add(self, index: int, kind: str, data: bytes) -> None:
@@ -255,10 +289,14 @@ class _Outcomes:
                 return
             files = self._files.setdefault(index, {})
             files[kind] = data
+            document = self.documents[index]
             if len(files) == 2:
                 self._closed.add(index)
-                document = self.documents[index]
-                self.finished.put(Rendered(document, files["docx"], files["pdf"], self.reads[document.path]))
+                early = ("pdf",) if self._early.pop(index, False) else ()
+                self.finished.put(Rendered(document, files["docx"], files["pdf"], self.reads[document.path], early))
+            elif kind == "pdf":
+                self._early[index] = True
+                self.finished.put(Ready(document, kind, data))
 
     def fail(self, index: int, reason: str) -> None:
         with self._lock:

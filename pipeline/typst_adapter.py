@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import datetime as dt
 import os
 import re
@@ -27,9 +29,13 @@ class _Compilers:
     def __init__(self) -> None:
         self._free: dict[tuple, list[typst.Compiler]] = {}
         self._lock = threading.Lock()
+        # Large documents are laid out one at a time: typst keeps about 1 MB per page while it lays a
+        # document out, and two 100-page documents at once would double the build's peak memory.
+        self._large = threading.Lock()
+        self.forget_large = True  # watch keeps them: the next edit lays out only what changed
 
     @contextmanager
-    def borrow(self, fonts: Path) -> Iterator[typst.Compiler]:
+    def borrow(self, fonts: Path, large: bool = False) -> Iterator[typst.Compiler]:
         files = sorted(fonts.iterdir()) if fonts.is_dir() else []
         key = (str(fonts), *((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
         with self._lock:
@@ -41,12 +47,38 @@ class _Compilers:
                                       font_paths=[str(fonts)] if fonts.is_dir() else [],
                                       package_path=no_packages, package_cache_path=no_packages)
         try:
-            yield compiler
+            if large:
+                with self._large:
+                    yield compiler
+                    if self.forget_large:
+                        _forget(compiler)
+            else:
+                yield compiler
         finally:
             with self._lock:
                 free.append(compiler)
 
 
+def _forget(compiler: typst.Compiler) -> None:
+    """Free the layout typst keeps of a large document, and give the memory back to the system.
+
+    typst keeps what it laid out until ten compilations have not used it: ten empty ones age it out.
+    """
+    for _ in range(10):
+        compiler.compile(input=b"", format="pdf")
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None  # glibc only
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
 COMPILERS = _Compilers()
 # The PDF compiler never reaches the network, whatever a template says (a package name built at run time
 # escapes any scan of the text): its downloads go through a proxy that does not exist, on this machine, so

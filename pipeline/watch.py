@@ -23,7 +23,7 @@ from pipeline.errors import ContentError, UserError
 from pipeline.project import Project
 
 log = logging.getLogger(__name__)
-SETTLE_SECONDS = 0.1
+SETTLE_SECONDS = 0.05  # an editor's save (write, rename, chmod) takes a few milliseconds
 RELEVANT_SUFFIXES = {".yaml", ".yml", ".j2", ".typ", ".docx", ".png", ".jpg", ".jpeg", ".svg", ".otf", ".ttf", ".css"}
 
 
@@ -80,6 +80,9 @@ class Watcher:
         self.project, self.poll, self.jobs, self.settle = project, poll, jobs, settle
         self.on_rebuild = on_rebuild or (lambda rebuild: None)
         self.ready = threading.Event()
+        from pipeline.typst_adapter import COMPILERS
+
+        COMPILERS.forget_large = False  # a rebuild lays out only what changed in the log and the skills matrix
 
     def run(self, stop: threading.Event) -> None:
         """Build once, then watch and rebuild until `stop` is set."""
