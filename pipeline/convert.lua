@@ -177,7 +177,42 @@ local function flush(key)
   groups[key] = {}
 end
 
+-- A large document comes in parts (see chunks.py), a marker paragraph between them: the markers are taken
+-- out of the document, and its tree is written one part per line, whose typst markup the build keeps.
+local PART = "\u{E000}QDCHUNK\u{E000}"
+
+local function take_parts(doc)
+  local parts, current, kept = {}, pandoc.Blocks{}, pandoc.Blocks{}
+  for _, block in ipairs(doc.blocks) do
+    if block.t == "Para" and #block.content == 1 and block.content[1].t == "Str" and block.content[1].text == PART then
+      parts[#parts + 1] = current
+      current = pandoc.Blocks{}
+    else
+      current:insert(block)
+      kept:insert(block)
+    end
+  end
+  parts[#parts + 1] = current
+  doc.blocks = kept
+  local lines = {}
+  for i, part in ipairs(parts) do lines[i] = pandoc.write(pandoc.Pandoc(part), "json") end
+  return table.concat(lines, "\n")
+end
+
+-- One part of a large document, read again after an edit: its tree only.
+local function convert_part(job)
+  local ok, err = pcall(function()
+    write_file(job.tree, pandoc.write(pandoc.read(read_file(job.markdown), reader), "json"))
+  end)
+  if ok then
+    report({ event = "part", markdown = job.markdown })
+  else
+    report({ event = "error", markdown = job.markdown, error = tostring(err) })
+  end
+end
+
 local function convert(job)
+  if job.part then return convert_part(job) end
   local needs = { styles = {}, alone = false }
   local ok, result = pcall(function()
     local text = read_file(job.markdown)
@@ -185,8 +220,9 @@ local function convert(job)
     if doc.blocks[1] and doc.blocks[1].t == "Div" and doc.blocks[1].classes:includes("landscape") then
       doc.blocks[1].attributes["first"] = "true"
     end
+    local tree = job.parts and take_parts(doc) or nil
     local for_docx = doc:walk(docx_filter(needs, needs_inlines(text)))
-    write_file(job.tree, pandoc.write(doc, "json"))
+    write_file(job.tree, tree or pandoc.write(doc, "json"))
     return for_docx.blocks
   end)
   if not ok then

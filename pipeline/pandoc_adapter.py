@@ -45,14 +45,22 @@ class Pandoc:
         self.reader = threading.Thread(target=self._read, args=(on_event,), daemon=True)
         self.reader.start()
 
-    def send(self, index: int, size: int, alone: bool = False) -> None:
+    def send(self, index: int, size: int, alone: bool = False, parts: bool = False) -> None:
         """Hand a document over; a large one, or any when they are few (an edit), has its DOCX written at once,
-        while typst lays out its PDF, rather than with a group once every document is read."""
+        while typst lays out its PDF, rather than with a group once every document is read. `parts`: its
+        Markdown holds the markers of its parts (chunks.py)."""
         self.sent.append(index)
         self.load += size
-        job = json.dumps({"markdown": f"d{index}.md", "tree": f"d{index}.json", "alone": alone or size >= LARGE})
+        self._write({"markdown": f"d{index}.md", "tree": f"d{index}.json", "alone": alone or size >= LARGE,
+                     "parts": parts})
+
+    def send_part(self, name: str) -> None:
+        """Hand over one part of a large document (`p12-3.md`): its tree only, reported as a `part` event."""
+        self._write({"markdown": name, "tree": name.replace(".md", ".json"), "part": True})
+
+    def _write(self, job: dict) -> None:
         try:
-            self.process.stdin.write(job + "\n")  # type: ignore[union-attr]
+            self.process.stdin.write(json.dumps(job) + "\n")  # type: ignore[union-attr]
             self.process.stdin.flush()  # type: ignore[union-attr]
         except OSError:
             pass  # pandoc stopped: the document is reported as failed when the process is over
@@ -71,7 +79,8 @@ class Pandoc:
         for line in self.process.stdout:  # type: ignore[union-attr]
             event = json.loads(line)
             for name in event.get("documents") or [event["markdown"]]:
-                self.reported.setdefault(index_of(name), set()).add(event["event"])
+                if name.startswith("d"):  # not a part (`p12-3.md`)
+                    self.reported.setdefault(index_of(name), set()).add(event["event"])
             on_event(event)
         self.process.wait()
         self.all_sent.wait()

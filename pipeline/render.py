@@ -8,6 +8,7 @@ fails with a reason; a failure never stops the other documents.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from typing import Any
 import jinja2
 import typst
 
+from pipeline import chunks
 from pipeline.content import Catalogue
 from pipeline.document_kinds import Document
 from pipeline.docx_finish import finish_parts
@@ -45,7 +47,7 @@ from pipeline.typst_adapter import (
     pdf_timestamp,
     typst_source,
 )
-from pipeline.typst_writer import Unsupported, breakable, write_typst
+from pipeline.typst_writer import Unsupported, breakable, write_part, write_typst
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,8 @@ class Renderer:
         self.pdf_standards: Any = [f"a-{level}"] if level else []  # typst's names: a-2a, a-2u, a-2b
         self.reads: dict[str, Reads] = {}
         self.page_texts: dict[str, dict[str, str]] = {}
+        self.parts: dict[int, chunks.Parts] = {}  # the large documents, by index, in parts (chunks.py)
+        self.parts_salt = f"{READER} {tool_versions()['tool:qualidoc']} {tool_versions()['tool:pandoc']}"
 
     def markdown(self, document: Document) -> str:
         """Render a document's template to the Markdown handed to pandoc, recording what it reads."""
@@ -152,12 +156,20 @@ class Renderer:
         self._prepare_stage(stage)
         outcomes = _Outcomes(documents, self.reads)
         script = resources.files("pipeline").joinpath("convert.lua")
-        order = sorted(range(len(documents)), key=lambda i: (documents[i].last, -len(documents[i].dated_by)))
-        with resources.as_file(script) as lua, ThreadPoolExecutor(max_workers=self.jobs) as pool:
+        # After an edit (a few documents), the small ones go first instead: a programme's PDF is not kept
+        # waiting behind the long read of the log in a pandoc process.
+        few = len(documents) <= DOCX_GROUP // 2
+        order = sorted(range(len(documents)),
+                       key=lambda i: (documents[i].last, (1 if few else -1) * len(documents[i].dated_by)))
+        with resources.as_file(script) as lua, ThreadPoolExecutor(max_workers=self.jobs + 1) as pool:
 
             def on_event(event: dict) -> None:
                 """Start the PDF as soon as pandoc has written a document's tree, the DOCX with its group."""
-                if event["event"] == "error":
+                if event["event"] == "part":
+                    pool.submit(self._part, stage, event["markdown"], outcomes)
+                elif event["markdown" if "markdown" in event else "file"].startswith("p"):
+                    pass  # a part pandoc could not read: the whole document's tree follows, or its error
+                elif event["event"] == "error":
                     outcomes.fail(index_of(event["markdown"]), f"pandoc : {event['error']}")
                 elif event["event"] == "tree":
                     pool.submit(self._pdf, stage, index_of(event["markdown"]), outcomes)
@@ -171,7 +183,8 @@ class Renderer:
             # cores the PDFs need: one process per DOCS_PER_PANDOC documents, at most one per job.
             count = min(self.jobs, -(-len(documents) // DOCS_PER_PANDOC))
             converters = [Pandoc(stage, lua, n, settings, on_event, outcomes) for n in range(count)]
-            given, few = 0, len(documents) <= DOCX_GROUP // 2  # an edit: each DOCX is written as soon as read
+            given = 0  # after an edit (few), each DOCX is written as soon as read
+            helper: Pandoc | None = None
             try:
                 for index in order:
                     try:
@@ -179,10 +192,24 @@ class Renderer:
                     except jinja2.TemplateError as e:
                         outcomes.fail(index, template_error(e))
                         continue
-                    (stage / f"d{index}.md").write_text(text, encoding="utf-8")
+                    parts = self._parts(index, documents[index], text) if len(text) >= LARGE else None
+                    (stage / f"d{index}.md").write_text(chunks.marked(parts) if parts else text, encoding="utf-8")
                     if len(text) >= LARGE and len(converters) < self.jobs:
                         converters.append(Pandoc(stage, lua, len(converters), settings, on_event, outcomes))
-                    min(converters, key=lambda c: c.load).send(index, len(text), alone=few)
+                    min(converters, key=lambda c: c.load).send(index, len(text), alone=few, parts=bool(parts))
+                    held = self.parts.get(index)
+                    if held is not None and not held.missing:
+                        pool.submit(self._pdf, stage, index, outcomes)
+                    elif held is not None and len(held.missing) <= len(held.keys) // 2:
+                        # An edit: pandoc reads the parts that changed, in a process of its own, while
+                        # another reads the whole document for the DOCX.
+                        if helper is None:
+                            helper = Pandoc(stage, lua, len(converters), settings, on_event, outcomes)
+                            converters.append(helper)
+                        for key in held.missing:
+                            name = f"p{index}-{held.keys.index(key)}.md"
+                            (stage / name).write_text(held.texts[key], encoding="utf-8")
+                            helper.send_part(name)
                     # The documents already done are written now, not kept in memory until every
                     # Markdown is ready (at N = 1000, all the PDFs at once: hundreds of megabytes).
                     while not outcomes.finished.empty():
@@ -221,7 +248,9 @@ class Renderer:
                     **{name: " ".join(map(breakable, texts[key].split(" "))) for name, key in
                        (("header_left", "QD_HEADER_LEFT"), ("header_right", "QD_HEADER_RIGHT"),
                         ("footer_left", "QD_FOOTER_LEFT"))}}
-            body = write_typst(json.loads((stage / f"d{index}.json").read_bytes()))
+            body = self._body(stage, index)
+            if body is None:
+                return  # its PDF is under way from its parts, or from its whole tree
             missing = sorted(set(STYLE_CALL.findall(body)) - self.style_functions)
             if missing:
                 names = ", ".join(f"`{name}`" for name in missing)
@@ -229,7 +258,7 @@ class Renderer:
                                      f"{names}, par exemple `#let {missing[0]}(body) = block(body)`")
                 return
             source = typst_source(meta, body).encode()
-            with COMPILERS.borrow(self.fonts, large=len(source) >= LARGE_SOURCE) as compiler:
+            with COMPILERS.borrow(self.fonts, large=document.path if len(source) >= LARGE_SOURCE else "") as compiler:
                 pdf = compiler.compile(input=source, format="pdf", root=str(stage),
                                        timestamp=pdf_timestamp(document.version), pdf_standards=self.pdf_standards)
         except typst.TypstError as e:
@@ -246,6 +275,43 @@ class Renderer:
             outcomes.fail(index, f"erreur interne : {type(e).__name__} : {e}")
         else:
             outcomes.add(index, "pdf", display_doc_title(pdf))  # type: ignore[arg-type]
+
+    def _parts(self, index: int, document: Document, text: str) -> list[str] | None:
+        """Cut a large document in parts and find the typst markup kept of each (chunks.py)."""
+        parts = chunks.split(text)
+        if parts:
+            name = hashlib.sha256(document.path.encode()).hexdigest()[:16]
+            self.parts[index] = chunks.Parts.of(parts, self.project.cache_dir / "parts" / f"{name}.json",
+                                                self.parts_salt)
+        return parts
+
+    def _body(self, stage: Path, index: int) -> str | None:
+        """A document's typst body: from its tree, or from its parts' markup; None if another thread has it."""
+        held = self.parts.get(index)
+        if held is None:
+            return write_typst(json.loads((stage / f"d{index}.json").read_bytes()))
+        if not held.start():
+            return None
+        if held.missing:  # read from the whole tree: one part per line
+            lines = (stage / f"d{index}.json").read_bytes().splitlines()
+            for key, line in zip(held.keys, lines, strict=True):
+                held.fragments.setdefault(key, write_part(json.loads(line)))
+        held.save()
+        return held.body()
+
+    def _part(self, stage: Path, name: str, outcomes: _Outcomes) -> None:
+        """Keep the markup of a part pandoc has read again; lay the PDF out once every part is known."""
+        index, _, number = name[1:-3].partition("-")
+        held = self.parts[int(index)]
+        try:
+            markup = write_part(json.loads((stage / name.replace(".md", ".json")).read_bytes()))
+        except (OSError, ValueError, Unsupported):
+            return  # the whole document's tree follows
+        with held.lock:
+            held.fragments[held.keys[int(number)]] = markup
+            ready = not held.missing
+        if ready:
+            self._pdf(stage, int(index), outcomes)
 
     def _docx_group(self, stage: Path, file: str, indices: list[int], outcomes: _Outcomes) -> None:
         """Split a group DOCX into its documents and finish each one (header, footer, properties)."""

@@ -35,9 +35,11 @@ class _Compilers:
         self.forget_large = True  # watch keeps them: the next edit lays out only what changed
 
     @contextmanager
-    def borrow(self, fonts: Path, large: bool = False) -> Iterator[typst.Compiler]:
+    def borrow(self, fonts: Path, large: str = "") -> Iterator[typst.Compiler]:
+        """A compiler for these fonts; a large document (`large`: its path) has one of its own, which finds
+        its previous layout in watch mode (typst's cache is only of use to the compiler that filled it)."""
         files = sorted(fonts.iterdir()) if fonts.is_dir() else []
-        key = (str(fonts), *((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+        key = (str(fonts), large, *((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
         with self._lock:
             free = self._free.setdefault(key, [])
             compiler = free.pop() if free else None

@@ -37,6 +37,11 @@ def write_typst(tree: dict[str, Any]) -> str:
     return _blocks(tree["blocks"]) + "\n"
 
 
+def write_part(tree: dict[str, Any]) -> str:
+    """The typst markup of one part of a document, joined to the others by chunks.join."""
+    return _blocks(tree["blocks"])
+
+
 LONG_WORD = 24  # characters without a break opportunity before the PDF may break inside a word
 ZWSP = "\u200b"
 

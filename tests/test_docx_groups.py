@@ -49,7 +49,7 @@ def rendered(project: Project, group: int, jobs: int, monkeypatch: pytest.Monkey
     outcomes = list(render.Renderer(project, catalogue, jobs).render(documents))
     failed = [o for o in outcomes if isinstance(o, render.Failed)]
     assert not failed, failed
-    return {o.document.path: o.docx for o in outcomes}  # type: ignore[union-attr]
+    return {o.document.path: o.docx for o in outcomes if isinstance(o, render.Rendered)}
 
 
 @pytest.fixture

@@ -1,0 +1,105 @@
+"""Large documents in parts: the typst markup of each part is kept between builds.
+
+The improvement log and the skills matrix are a few hundred kilobytes of Markdown; an edit changes one
+or two of their parts (an entry, a trainer's CV). Their Markdown is cut before its headings, where a
+part cannot depend on what comes before it: outside fenced divs and code, after a blank line, in a text
+with no link reference definition (the only thing CommonMark resolves across the whole text). Each part's
+typst markup is kept, keyed by its Markdown; an edit has pandoc read only the parts that changed, and the
+PDF is laid out at once, while pandoc writes the whole DOCX as before.
+
+The parts are joined exactly as `write_typst` joins blocks, so the PDF is the same bytes as without parts
+(tests/test_chunks.py compares both on every document).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.state import write_atomic
+
+MARKER = "\ue000QDCHUNK\ue000"  # a paragraph between parts (private-use characters: never from content)
+HEADING = re.compile(r"#{1,6}(?:[ \t]|$)")
+REFERENCE_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:", re.MULTILINE)
+FENCE = re.compile(r"(`{3,}|~{3,})")
+DIV = re.compile(r"(:{3,})(.*)$")
+
+
+def split(text: str) -> list[str] | None:
+    """Cut Markdown before its top-level headings: `"\\n".join(parts) == text`; None where it cannot be cut."""
+    if REFERENCE_DEFINITION.search(text) or MARKER in text:
+        return None
+    lines = text.split("\n")
+    parts: list[list[str]] = [[]]
+    fence, depth = "", 0
+    for line in lines:
+        if fence:
+            if line.startswith(fence) and not line[len(fence):].strip(" `~"):
+                fence = ""
+        elif (opening := FENCE.match(line)) is not None:
+            fence = opening.group(1)
+        elif (div := DIV.match(line)) is not None:
+            depth += 1 if div.group(2).strip() else -1
+            depth = max(depth, 0)
+        elif depth == 0 and HEADING.match(line) and parts[-1] and parts[-1][-1] == "":
+            parts.append([])
+        parts[-1].append(line)
+    return ["\n".join(part) for part in parts] if len(parts) > 1 else None
+
+
+def marked(parts: list[str]) -> str:
+    """The text with a marker paragraph between parts (convert.lua takes them out of the document)."""
+    return f"\n{MARKER}\n\n".join(parts)
+
+
+def join(fragments: list[str]) -> str:
+    """A document's typst body from its parts' markup, as `write_typst` writes the whole."""
+    return "\n\n".join(fragment for fragment in fragments if fragment) + "\n"
+
+
+@dataclass
+class Parts:
+    """One large document's parts, their markup known so far, and whether its PDF has started."""
+
+    keys: list[str]
+    texts: dict[str, str]
+    fragments: dict[str, str]
+    cache: Path
+    started: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def of(cls, parts: list[str], cache: Path, salt: str) -> Parts:
+        keys = [hashlib.sha256(f"{salt}\0{part}".encode()).hexdigest()[:32] for part in parts]
+        try:
+            kept = json.loads(cache.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            kept = {}
+        kept = kept if isinstance(kept, dict) else {}
+        fragments = {key: kept[key] for key in keys if isinstance(kept.get(key), str)}
+        return cls(keys, dict(zip(keys, parts, strict=True)), fragments, cache)
+
+    @property
+    def missing(self) -> list[str]:
+        return [key for key in dict.fromkeys(self.keys) if key not in self.fragments]
+
+    def body(self) -> str:
+        return join([self.fragments[key] for key in self.keys])
+
+    def start(self) -> bool:
+        """Claim the PDF: true the first time only (the parts and the whole tree may both arrive)."""
+        with self.lock:
+            started, self.started = self.started, True
+            return not started
+
+    def save(self) -> None:
+        """Keep the markup of the parts of this version only."""
+        try:
+            write_atomic(self.cache, json.dumps({key: self.fragments[key] for key in dict.fromkeys(self.keys)},
+                                                ensure_ascii=False).encode())
+        except OSError:
+            pass  # only a cache: the next edit reads the whole document again

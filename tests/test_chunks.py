@@ -1,0 +1,137 @@
+"""Large documents in parts (chunks.py): the cut is safe, and a PDF laid out from kept parts is the same bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pypdf
+import pytest
+import yaml
+
+from pipeline import chunks
+from pipeline.build import build
+from pipeline.content import load_catalogue
+from pipeline.history import load_history
+from pipeline.pandoc_adapter import LARGE, Pandoc
+from pipeline.plan import plan_project
+from pipeline.project import Project
+from pipeline.render import Renderer
+from tests.helpers import copy_project, edit
+
+LOG = "amelioration/registre-amelioration"
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def markdown_of_every_document(root: Path) -> dict[str, str]:
+    project = Project.at(root)
+    catalogue = load_catalogue(project.content, project.root)
+    renderer = Renderer(project, catalogue)
+    return {d.path: renderer.markdown(d) for d in plan_project(project, catalogue, load_history(project.content))}
+
+
+def grow_the_log(root: Path, entries: int) -> None:
+    """Copy the sample's improvement entries until the log is a large document."""
+    sources = sorted((root / "content/improvements").glob("*.yaml"))
+    for n in range(entries):
+        data = yaml.safe_load(sources[n % len(sources)].read_text(encoding="utf-8"))
+        data["description"] = f"Constat numéro {n}. {data['description']}"
+        (root / f"content/improvements/copie-{n:03d}.yaml").write_text(yaml.safe_dump(data, allow_unicode=True),
+                                                                       encoding="utf-8")
+
+
+def parts_showing(root: Path, words: str) -> list[str]:
+    parts = chunks.split(markdown_of_every_document(root)[LOG]) or []
+    return [part for part in parts if words in part]
+
+
+def test_parts_join_back_to_the_text_and_are_cut_only_before_top_level_headings(tmp_path):
+    root = copy_project(tmp_path)
+    grow_the_log(root, 40)
+    texts = markdown_of_every_document(root)
+    assert len(texts[LOG]) >= LARGE, "the log must be a large document for this test"
+    cut = 0
+    for path, text in texts.items():
+        parts = chunks.split(text)
+        if parts is None:
+            continue
+        cut += 1
+        assert "\n".join(parts) == text, path
+        for part in parts[1:]:
+            assert chunks.HEADING.match(part), (path, part[:80])
+        depth = 0
+        for part in parts:  # every fenced div opened in a part is closed in it
+            for line in part.split("\n"):
+                if line.startswith(":::"):
+                    depth += 1 if line.strip(":").strip() else -1
+            assert depth == 0, (path, part[:80])
+    assert cut >= len(texts) // 2
+
+
+@pytest.mark.parametrize("text", [
+    "Intro\n\n[a]: https://example.org\n\n## Titre\n\nVoir [a].\n",  # a reference definition is global
+    "Intro\n```\n\n## pas un titre\n```\n",  # inside code
+    "::: landscape\nIntro\n\n## Dans le bloc\n:::\n",  # inside a fenced div
+    "Intro\n## collé au paragraphe\n",  # no blank line before
+])
+def test_text_that_cannot_be_cut_safely_is_not(text):
+    assert chunks.split(text) is None
+
+
+def test_a_log_laid_out_from_kept_parts_is_the_same_pdf_as_from_the_whole(tmp_path, monkeypatch):
+    root = copy_project(tmp_path / "p")
+    grow_the_log(root, 40)
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    kept = list((tmp_path / "cache/parts").glob("*.json"))
+    assert kept, "the parts of the log are kept"
+    sent: list[str] = []
+    real = Pandoc.send_part
+    monkeypatch.setattr(Pandoc, "send_part", lambda self, name: (sent.append(name), real(self, name)))
+    edit(root / "content/improvements/copie-007.yaml", "Constat numéro 7.", "Constat sept, corrigé.")
+    report = build(project)
+    assert LOG in report.rebuilt and not report.failed
+    # only the parts that show the entry were read again: the follow-up table and the entry's own sheet
+    assert len(sent) == len(parts_showing(root, "Constat sept, corrigé")) == 2, sent
+    from_parts = {kind: sha(project.out / f"{LOG}.{kind}") for kind in ("pdf", "docx")}
+    shutil.rmtree(tmp_path / "cache")
+    monkeypatch.setattr(chunks, "split", lambda text: None)  # the whole document, as before parts existed
+    assert not build(project, force=True).failed
+    assert {kind: sha(project.out / f"{LOG}.{kind}") for kind in ("pdf", "docx")} == from_parts
+    text = " ".join(page.extract_text() for page in pypdf.PdfReader(project.out / f"{LOG}.pdf").pages)
+    assert "Constat sept, corrigé" in " ".join(text.split())
+
+
+def test_a_damaged_parts_cache_is_read_again(tmp_path):
+    root = copy_project(tmp_path / "p")
+    grow_the_log(root, 40)
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    good = sha(project.out / f"{LOG}.pdf")
+    for kept in (tmp_path / "cache/parts").glob("*.json"):
+        kept.write_text("{not json", encoding="utf-8")
+    assert not build(project, force=True).failed
+    assert sha(project.out / f"{LOG}.pdf") == good
+
+
+def test_a_log_without_complaints_shows_no_markup_and_its_sheets_are_upright(tmp_path):
+    """The landscape part of the log ends before the detailed sheets, also when no complaint is recorded
+    (it used to swallow its closing `:::` into the last paragraph: printed, and the rest in landscape)."""
+    root = copy_project(tmp_path)
+    for path in (root / "content/improvements").glob("*.yaml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if data.get("complaint") or data.get("source") == "complaint":
+            path.unlink()
+    project = Project.at(root)
+    assert not build(project).failed
+    reader = pypdf.PdfReader(project.out / f"{LOG}.pdf")
+    text = " ".join(page.extract_text() for page in reader.pages)
+    assert "Aucune réclamation enregistrée" in " ".join(text.split())
+    assert ":::" not in text
+    last = reader.pages[-1].mediabox
+    assert last.height > last.width  # the detailed sheets are in portrait
