@@ -146,7 +146,7 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
             site.build(copies.get(outcome.document.path, []))
     site.build(early)  # if no document was rendered
     site.build(later)
-    report.removed = _remove_orphans([*documents, *pages], state, project)
+    report.removed = _remove_orphans([*(d.path for d in documents), *(p.path for p in pages)], state, project)
     return report
 
 
@@ -272,9 +272,9 @@ def _write(outcome: Rendered | Ready | Failed, state: BuildState, inputs: InputH
     report.rebuilt.append(document.path)
 
 
-def _remove_orphans(documents: list[Document], state: BuildState, project: Project) -> list[str]:
+def _remove_orphans(planned_paths: list[str], state: BuildState, project: Project) -> list[str]:
     """Delete the outputs of documents whose sources disappeared."""
-    planned = {d.path for d in documents}
+    planned = set(planned_paths)
     removed = []
     for key in sorted(set(state.outputs) - planned):
         for name in state.outputs[key].files:
