@@ -154,7 +154,7 @@ def watch_latencies(root: Path, rounds: int = 3) -> dict[str, float]:
                 process.stdout.readline()  # type: ignore[union-attr]  # the rebuild line
                 time.sleep(0.5)
             latencies[name] = _median(samples)
-            latencies[name.replace("_s", "_docx_s")] = _median(docx_samples)
+            latencies[name.removesuffix("_s") + "_docx_s"] = _median(docx_samples)
         return latencies
     finally:
         process.terminate()

@@ -31,6 +31,7 @@ def dictionary(name: str) -> dict[str, str]:
     raise KeyError(name)
 
 
+@functools.lru_cache(maxsize=4096)
 def _folded(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().replace("’", "'").split())
