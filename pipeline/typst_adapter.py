@@ -81,6 +81,12 @@ def _libc() -> ctypes.CDLL | None:
 
 
 _LIBC = _libc()
+# glibc gives each thread that allocates at once an arena of its own, which keeps what it freed: with typst's
+# threads, pandoc's readers and the build's, two arenas keep the peak memory of a build about 20 MB lower
+# (measured at N = 100: 240 MB instead of 258–272), for no measurable time.
+M_ARENA_MAX = -8
+if _LIBC is not None:
+    _LIBC.mallopt(M_ARENA_MAX, 2)
 COMPILERS = _Compilers()
 # The PDF compiler never reaches the network, whatever a template says (a package name built at run time
 # escapes any scan of the text): its downloads go through a proxy that does not exist, on this machine, so
