@@ -8,6 +8,7 @@ fails with a reason; a failure never stops the other documents.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -183,8 +184,13 @@ class Renderer:
             # cores the PDFs need: one process per DOCS_PER_PANDOC documents, at most one per job.
             count = min(self.jobs, -(-len(documents) // DOCS_PER_PANDOC))
             converters = [Pandoc(stage, lua, n, settings, on_event, outcomes) for n in range(count)]
-            given = 0  # after an edit (few), each DOCX is written as soon as read
-            helper: Pandoc | None = None
+            given = 0
+
+            def spawn() -> Pandoc:
+                converters.append(Pandoc(stage, lua, len(converters), settings, on_event, outcomes))
+                return converters[-1]
+
+            helper = functools.cache(spawn)  # the process that reads the parts changed by an edit
             try:
                 for index in order:
                     try:
@@ -195,21 +201,10 @@ class Renderer:
                     parts = self._parts(index, documents[index], text) if len(text) >= LARGE else None
                     (stage / f"d{index}.md").write_text(chunks.marked(parts) if parts else text, encoding="utf-8")
                     if len(text) >= LARGE and len(converters) < self.jobs:
-                        converters.append(Pandoc(stage, lua, len(converters), settings, on_event, outcomes))
+                        spawn()
                     min(converters, key=lambda c: c.load).send(index, len(text), alone=few, parts=bool(parts))
-                    held = self.parts.get(index)
-                    if held is not None and not held.missing:
-                        pool.submit(self._pdf, stage, index, outcomes)
-                    elif held is not None and len(held.missing) <= len(held.keys) // 2:
-                        # An edit: pandoc reads the parts that changed, in a process of its own, while
-                        # another reads the whole document for the DOCX.
-                        if helper is None:
-                            helper = Pandoc(stage, lua, len(converters), settings, on_event, outcomes)
-                            converters.append(helper)
-                        for key in held.missing:
-                            name = f"p{index}-{held.keys.index(key)}.md"
-                            (stage / name).write_text(held.texts[key], encoding="utf-8")
-                            helper.send_part(name)
+                    if parts:
+                        self._from_parts(stage, index, pool, outcomes, helper)
                     # The documents already done are written now, not kept in memory until every
                     # Markdown is ready (at N = 1000, all the PDFs at once: hundreds of megabytes).
                     while not outcomes.finished.empty():
@@ -284,6 +279,20 @@ class Renderer:
             self.parts[index] = chunks.Parts.of(parts, self.project.cache_dir / "parts" / f"{name}.json",
                                                 self.parts_salt)
         return parts
+
+    def _from_parts(self, stage: Path, index: int, pool: ThreadPoolExecutor, outcomes: _Outcomes,
+                    helper: Callable[[], Pandoc]) -> None:
+        """Lay a large document's PDF out from the markup kept of its parts: at once if every part is kept;
+        after an edit, once the `helper` pandoc has read the parts that changed (another pandoc reads the
+        whole document for the DOCX meanwhile); if most parts changed, from the whole tree (see _body)."""
+        held = self.parts[index]
+        if not held.missing:
+            pool.submit(self._pdf, stage, index, outcomes)
+        elif len(held.missing) <= len(held.keys) // 2:
+            for key in held.missing:
+                name = f"p{index}-{held.keys.index(key)}.md"
+                (stage / name).write_text(held.texts[key], encoding="utf-8")
+                helper().send_part(name)
 
     def _body(self, stage: Path, index: int) -> str | None:
         """A document's typst body: from its tree, or from its parts' markup; None if another thread has it."""
