@@ -45,6 +45,7 @@ from pipeline.typst_adapter import (
     PACKAGE_IMPORT,
     STYLE_CALL,
     STYLE_FUNCTION,
+    LayoutFailed,
     pdf_timestamp,
     typst_source,
 )
@@ -53,7 +54,6 @@ from pipeline.typst_writer import Unsupported, breakable, write_part, write_typs
 log = logging.getLogger(__name__)
 
 STYLE_FILES = ("reference.docx", "style.typ")
-LARGE_SOURCE = 128 * 1024  # a typst source this long (the log, the skills matrix) takes 1 MB of memory per page
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 
 
@@ -104,6 +104,8 @@ class Renderer:
         self.reads: dict[str, Reads] = {}
         self.page_texts: dict[str, dict[str, str]] = {}
         self.parts: dict[int, chunks.Parts] = {}  # the large documents, by index, in parts (chunks.py)
+        self.large: set[int] = set()  # the documents laid out by a process of their own (typst_worker.py)
+        self.few = False  # an edit's rebuild: the large documents are laid out side by side
         self.parts_salt = f"{READER} {tool_versions()['tool:qualidoc']} {tool_versions()['tool:pandoc']}"
 
     def markdown(self, document: Document) -> str:
@@ -145,6 +147,7 @@ class Renderer:
                 yield outcome
         finally:
             shutil.rmtree(stage, ignore_errors=True)
+            COMPILERS.release()
 
     def _render_in(self, stage: Path, documents: list[Document],
                    meanwhile: Callable[[], None] | None) -> Iterator[Rendered | Ready | Failed]:
@@ -159,7 +162,7 @@ class Renderer:
         script = resources.files("pipeline").joinpath("convert.lua")
         # After an edit (a few documents), the small ones go first instead: a programme's PDF is not kept
         # waiting behind the long read of the log in a pandoc process.
-        few = len(documents) <= DOCX_GROUP // 2
+        few = self.few = len(documents) <= DOCX_GROUP // 2
         order = sorted(range(len(documents)),
                        key=lambda i: (documents[i].last, (1 if few else -1) * len(documents[i].dated_by)))
         with resources.as_file(script) as lua, ThreadPoolExecutor(max_workers=self.jobs + 1) as pool:
@@ -198,6 +201,9 @@ class Renderer:
                     except jinja2.TemplateError as e:
                         outcomes.fail(index, template_error(e))
                         continue
+                    if len(text) >= LARGE:
+                        self.large.add(index)
+                        COMPILERS.prepare(self.fonts, documents[index].path)
                     parts = self._parts(index, documents[index], text) if len(text) >= LARGE else None
                     (stage / f"d{index}.md").write_text(chunks.marked(parts) if parts else text, encoding="utf-8")
                     if len(text) >= LARGE and len(converters) < self.jobs:
@@ -253,10 +259,15 @@ class Renderer:
                                      f"{names}, par exemple `#let {missing[0]}(body) = block(body)`")
                 return
             source = typst_source(meta, body).encode()
-            with COMPILERS.borrow(self.fonts, large=document.path if len(source) >= LARGE_SOURCE else "") as compiler:
-                pdf = compiler.compile(input=source, format="pdf", root=str(stage),
-                                       timestamp=pdf_timestamp(document.version), pdf_standards=self.pdf_standards)
-        except typst.TypstError as e:
+            pdf: Any
+            if index in self.large:
+                pdf = COMPILERS.lay_out_large(self.fonts, document.path, source, str(stage),
+                                              pdf_timestamp(document.version), self.pdf_standards, alone=not self.few)
+            else:
+                with COMPILERS.borrow(self.fonts) as compiler:
+                    pdf = compiler.compile(input=source, format="pdf", root=str(stage),
+                                           timestamp=pdf_timestamp(document.version), pdf_standards=self.pdf_standards)
+        except (typst.TypstError, LayoutFailed) as e:
             if "package" in e.message:
                 outcomes.fail(index, "templates/style.typ importe un paquet typst : les paquets viennent du réseau, "
                                      "qu'une construction n'utilise jamais ; copiez le paquet dans templates/ et "

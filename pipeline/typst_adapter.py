@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import datetime as dt
+import json
+import logging
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -17,9 +22,80 @@ import typst
 
 from pipeline.typst_writer import string_literal
 
+log = logging.getLogger(__name__)
+
+
+def new_compiler(fonts: Path) -> typst.Compiler:
+    """A typst compiler with the project's fonts only: no system font, no package (they come from the network)."""
+    no_packages = tempfile.mkdtemp(prefix="qualidoc-no-packages-")  # empty: no package is ever found
+    return typst.Compiler(root=str(fonts.parent), ignore_system_fonts=True,
+                          font_paths=[str(fonts)] if fonts.is_dir() else [],
+                          package_path=no_packages, package_cache_path=no_packages)
+
+
+class LayoutFailed(Exception):
+    """typst's error on a large document, or the end of the process that laid it out."""
+
+    def __init__(self, message: str, diagnostic: str = ""):
+        super().__init__(message)
+        self.message, self.diagnostic = message, diagnostic
+
+
+class _Worker:
+    """A typst_worker.py process, which lays out one large document (and keeps its layout in watch mode)."""
+
+    COMMAND = [sys.executable, "-m", "pipeline.typst_worker"]
+
+    def __init__(self, fonts: Path):
+        package_root = str(Path(__file__).resolve().parent.parent)  # the same qualidoc as this process
+        path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+        self.process = subprocess.Popen([*self.COMMAND, str(fonts)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=None if log.isEnabledFor(logging.DEBUG) else subprocess.DEVNULL,
+                                        env={**os.environ, "PYTHONPATH": path})
+        self.lock = threading.Lock()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def compile(self, source: bytes, root: str, timestamp: dt.datetime, pdf_standards: list[str]) -> bytes:
+        request = {"root": root, "timestamp": timestamp.isoformat(), "pdf_standards": pdf_standards,
+                   "size": len(source)}
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        with self.lock:
+            try:
+                stdin.write(json.dumps(request).encode() + b"\n" + source)
+                stdin.flush()
+                reply = json.loads(stdout.readline() or b"null")
+                if isinstance(reply, dict) and "error" in reply:
+                    raise LayoutFailed(reply["error"], reply.get("diagnostic", ""))
+                pdf = stdout.read(reply["size"]) if isinstance(reply, dict) else b""
+                if isinstance(reply, dict) and len(pdf) == reply["size"]:
+                    return pdf
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        self.close()
+        raise LayoutFailed("le processus qui met en page les longs documents s'est arrêté (mémoire insuffisante ?) "
+                           f"; code de sortie {self.process.returncode}")
+
+    def close(self) -> None:
+        if self.process.stdin:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+
 
 class _Compilers:
-    """typst compilers kept for the life of the process, each used by one thread at a time.
+    """typst compilers kept for the life of the process, each used by one thread at a time; the large
+    documents each in a process of their own (typst_worker.py).
 
     A compiler keeps what it has laid out: documents that share paragraphs compile faster, and in
     watch mode a rebuild finds the previous build's layout ready (a programme: 0.05 s instead of 0.15 s).
@@ -28,48 +104,60 @@ class _Compilers:
 
     def __init__(self) -> None:
         self._free: dict[tuple, list[typst.Compiler]] = {}
+        self._workers: dict[tuple, _Worker] = {}
         self._lock = threading.Lock()
-        # Large documents are laid out one at a time: typst keeps about 1 MB per page while it lays a
-        # document out, and two 100-page documents at once would double the build's peak memory.
-        self._large = threading.Lock()
-        self.forget_large = True  # watch keeps them: the next edit lays out only what changed
+        # In a full build, large documents are laid out one at a time: typst takes about 1 MB of memory
+        # per page while it lays a document out (after an edit, they go side by side).
+        self._one_large = threading.Lock()
+        self.keep_workers = False  # watch keeps them: the next edit lays out only what changed
+
+    @staticmethod
+    def _key(fonts: Path) -> tuple:
+        files = sorted(fonts.iterdir()) if fonts.is_dir() else []
+        return (str(fonts), *((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
 
     @contextmanager
-    def borrow(self, fonts: Path, large: str = "") -> Iterator[typst.Compiler]:
-        """A compiler for these fonts; a large document (`large`: its path) has one of its own, which finds
-        its previous layout in watch mode (typst's cache is only of use to the compiler that filled it)."""
-        files = sorted(fonts.iterdir()) if fonts.is_dir() else []
-        key = (str(fonts), large, *((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    def borrow(self, fonts: Path) -> Iterator[typst.Compiler]:
+        """A compiler for these fonts."""
+        key = self._key(fonts)
         with self._lock:
             free = self._free.setdefault(key, [])
-            compiler = free.pop() if free else None
-        if compiler is None:
-            no_packages = tempfile.mkdtemp(prefix="qualidoc-no-packages-")  # empty: no package is ever found
-            compiler = typst.Compiler(root=str(fonts.parent), ignore_system_fonts=True,
-                                      font_paths=[str(fonts)] if fonts.is_dir() else [],
-                                      package_path=no_packages, package_cache_path=no_packages)
+            compiler = free.pop() if free else new_compiler(fonts)
         try:
-            if large:
-                with self._large:
-                    yield compiler
-                    if self.forget_large:
-                        _forget(compiler)
-            else:
-                yield compiler
+            yield compiler
         finally:
             with self._lock:
                 free.append(compiler)
 
+    def prepare(self, fonts: Path, name: str) -> None:
+        """Start the process that will lay out a large document, while its text is still being converted."""
+        self._worker(fonts, name)
 
-def _forget(compiler: typst.Compiler) -> None:
-    """Free the layout typst keeps of a large document, and give the memory back to the system.
+    def lay_out_large(self, fonts: Path, name: str, source: bytes, root: str, timestamp: dt.datetime,
+                      pdf_standards: list[str], alone: bool) -> bytes:
+        """A large document's PDF, laid out by its own process (`alone`: one large document at a time)."""
+        worker = self._worker(fonts, name)
+        with self._one_large if alone else contextlib.nullcontext():
+            return worker.compile(source, root, timestamp, pdf_standards)
 
-    typst keeps what it laid out until ten compilations have not used it: ten empty ones age it out.
-    """
-    for _ in range(10):
-        compiler.compile(input=b"", format="pdf")
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    def _worker(self, fonts: Path, name: str) -> _Worker:
+        key = (*self._key(fonts), name)
+        with self._lock:
+            worker = self._workers.get(key)
+            if worker is None or not worker.alive:
+                for stale in [k for k in self._workers if k[-1] == name]:  # other fonts, or ended
+                    self._workers.pop(stale).close()
+                worker = self._workers[key] = _Worker(fonts)
+        return worker
+
+    def release(self) -> None:
+        """End the layout processes at the end of a build, and give their memory back (watch keeps them)."""
+        if self.keep_workers:
+            return
+        with self._lock:
+            workers, self._workers = list(self._workers.values()), {}
+        for worker in workers:
+            worker.close()
 
 
 def _libc() -> ctypes.CDLL | None:

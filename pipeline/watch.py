@@ -80,9 +80,6 @@ class Watcher:
         self.project, self.poll, self.jobs, self.settle = project, poll, jobs, settle
         self.on_rebuild = on_rebuild or (lambda rebuild: None)
         self.ready = threading.Event()
-        from pipeline.typst_adapter import COMPILERS
-
-        COMPILERS.forget_large = False  # a rebuild lays out only what changed in the log and the skills matrix
 
     def run(self, stop: threading.Event) -> None:
         """Build once, then watch and rebuild until `stop` is set."""
@@ -92,6 +89,9 @@ class Watcher:
             observer.schedule(collector, str(folder), recursive=True)
         self._observer, self._collector = observer, collector
         self._watched: set[str] = set()
+        from pipeline.typst_adapter import COMPILERS
+
+        COMPILERS.keep_workers = True  # a rebuild lays out only what changed in the log and the skills matrix
         observer.start()  # before the first build, so that a save during it is not missed
         self._rebuild([])
         self.ready.set()
@@ -106,6 +106,8 @@ class Watcher:
         finally:
             observer.stop()
             observer.join()
+            COMPILERS.keep_workers = False
+            COMPILERS.release()
 
     def _wait_until_quiet(self, collector: _Collector, stop: threading.Event) -> None:
         """Let a burst of events (a save, a `git checkout`) finish before building."""

@@ -134,7 +134,7 @@ def _convert(node: yaml.Node, location: Location, doc: YamlDocument, problems: l
         return _convert_mapping(node, location, doc, problems, seen)
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*location, i), doc, problems, seen) for i, item in enumerate(node.value)]
-    if node.tag == NULL_TAG and node.style is None:
+    if node.tag == NULL_TAG and getattr(node, "style", None) is None:
         return None
     bad = FORBIDDEN.search(node.value)
     if bad:

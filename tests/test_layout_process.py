@@ -1,0 +1,75 @@
+"""The large documents are laid out by a process of their own (pipeline/typst_worker.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from dataclasses import replace
+
+import pypdf
+import pytest
+
+from pipeline.build import build
+from pipeline.project import Project
+from pipeline.typst_adapter import COMPILERS, LayoutFailed, _Worker
+from tests.helpers import copy_project
+from tests.test_chunks import LOG, grow_the_log, sha
+
+
+@pytest.fixture
+def large(tmp_path):
+    root = copy_project(tmp_path / "p")
+    grow_the_log(root, 40)
+    return replace(Project.at(root), cache=tmp_path / "cache")
+
+
+def test_a_large_document_is_laid_out_apart_into_the_same_pdf(large, monkeypatch):
+    laid_out: list[_Worker] = []
+    real = _Worker.compile
+    monkeypatch.setattr(_Worker, "compile", lambda self, *a: (laid_out.append(self), real(self, *a))[1])
+    assert not build(large).failed
+    assert laid_out, "the log is laid out by a process of its own"
+    assert all(worker.process.returncode is not None for worker in laid_out), "and the process ends with the build"
+    apart = sha(large.out / f"{LOG}.pdf")
+
+    def in_process(fonts, name, source, root, timestamp, pdf_standards, alone):
+        with COMPILERS.borrow(fonts) as compiler:
+            return compiler.compile(input=source, format="pdf", root=root, timestamp=timestamp,
+                                    pdf_standards=pdf_standards)
+
+    monkeypatch.setattr(COMPILERS, "lay_out_large", in_process)
+    assert not build(large, force=True).failed
+    assert sha(large.out / f"{LOG}.pdf") == apart
+    text = " ".join(page.extract_text() for page in pypdf.PdfReader(large.out / f"{LOG}.pdf").pages)
+    assert "Constat numéro 39." in " ".join(text.split())
+
+
+def test_a_layout_process_that_stops_fails_its_document_alone_and_keeps_its_last_pdf(large, monkeypatch):
+    assert not build(large).failed
+    before = sha(large.out / f"{LOG}.pdf")
+    (large.root / "content/improvements/copie-001.yaml").write_text(
+        (large.root / "content/improvements/copie-001.yaml").read_text(encoding="utf-8").replace(
+            "Constat numéro 1.", "Constat numéro un."), encoding="utf-8")
+    monkeypatch.setattr(_Worker, "COMMAND", [sys.executable, "-c", "import sys; sys.exit(3)"])
+    report = build(large)
+    assert set(report.failed) == {LOG}, report.failed
+    assert "s'est arrêté" in report.failed[LOG] and "code de sortie 3" in report.failed[LOG]
+    assert "conformite/matrice-conformite" in report.rebuilt  # the other documents go on
+    assert sha(large.out / f"{LOG}.pdf") == before
+    monkeypatch.undo()
+    report = build(large)
+    assert report.rebuilt == [LOG] and not report.failed
+    assert sha(large.out / f"{LOG}.pdf") != before
+
+
+def test_typst_errors_come_back_from_the_layout_process(tmp_path):
+    fonts = Project.at(copy_project(tmp_path)).template("fonts")
+    worker = _Worker(fonts)
+    try:
+        with pytest.raises(LayoutFailed, match="unclosed delimiter"):
+            worker.compile(b"#foo(", str(tmp_path), dt.datetime(2026, 1, 1, tzinfo=dt.UTC), [])
+        pdf = worker.compile(b"Bonjour", str(tmp_path), dt.datetime(2026, 1, 1, tzinfo=dt.UTC), [])
+        assert pdf.startswith(b"%PDF") and worker.alive  # an error does not end the process
+    finally:
+        worker.close()
+    assert worker.process.returncode == 0
