@@ -18,7 +18,7 @@ import string
 from collections.abc import Callable
 from typing import Any
 
-ESCAPES = str.maketrans({c: "\\" + c for c in string.punctuation})
+ESCAPED = re.compile("[" + re.escape(string.punctuation) + "]")  # faster than str.translate on French text
 STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 LENGTH = re.compile(r"(\d+(?:\.\d+)?)(mm|cm|in|pt|em|%|px)")
 NUMBERING = {"Decimal": "1", "DefaultStyle": "1", "Example": "1", "LowerAlpha": "a", "UpperAlpha": "A",
@@ -55,7 +55,7 @@ def breakable(word: str) -> str:
 
 def text(value: str) -> str:
     """Typst markup that shows exactly this text."""
-    return value.translate(ESCAPES)
+    return ESCAPED.sub(r"\\\g<0>", value)
 
 
 def string_literal(value: str) -> str:
@@ -77,11 +77,11 @@ def _inlines(inlines: list[dict[str, Any]]) -> str:
             words.append(" ")
         else:
             if words:
-                parts.append("".join(words).translate(ESCAPES))
+                parts.append(text("".join(words)))
                 words = []
             parts.append(_inline(inline))
     if words:
-        parts.append("".join(words).translate(ESCAPES))
+        parts.append(text("".join(words)))
     return "".join(parts)
 
 
