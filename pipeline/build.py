@@ -6,6 +6,7 @@ a build with nothing to do answers from the state file in a few milliseconds.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -140,7 +141,9 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
     for page in later:
         copies.setdefault(page.copy.removeprefix("output:").rsplit(".", 1)[0], []).append(page)
     site = _SiteBuilder(project, catalogue, state, inputs, force, report)
-    for outcome in Renderer(project, catalogue, jobs).render(stale, progress, meanwhile=lambda: site.build(early)):
+    files = _Files(project)
+    for outcome in Renderer(project, catalogue, jobs).render(stale, progress, meanwhile=lambda: site.build(early),
+                                                             write=files.write):
         _write(outcome, state, inputs, project, report)
         if not isinstance(outcome, Ready):
             site.build(copies.get(outcome.document.path, []))
@@ -253,17 +256,19 @@ def _write(outcome: Rendered | Ready | Failed, state: BuildState, inputs: InputH
         return
     if document.path in report.failed:  # its PDF could not be written
         return
-    ready = {"pdf": outcome.data} if isinstance(outcome, Ready) else {
-        kind: data for kind, data in (("docx", outcome.docx), ("pdf", outcome.pdf)) if kind not in outcome.early}
-    try:
-        for kind, data in ready.items():
-            name = f"{document.path}.{kind}"
-            write_atomic(project.out / name, data)
-            inputs.cache[f"output:{name}"] = hashlib.sha256(data).hexdigest()  # what the site's copy reads
-    except OSError as e:
-        report.failed[document.path] = f"impossible d'écrire {e.filename or project.out} : {e.strerror}"
+    if outcome.written is None:  # not written yet (the renderer was given no `write`)
+        ready = {"pdf": outcome.data} if isinstance(outcome, Ready) else {
+            kind: data for kind, data in (("docx", outcome.docx), ("pdf", outcome.pdf)) if kind not in outcome.early}
+        try:
+            outcome.written = _Files(project).write(document, ready)
+        except OSError as e:
+            outcome.error = f"impossible d'écrire {e.filename or project.out} : {e.strerror}"
+    if outcome.error:
+        report.failed[document.path] = outcome.error
         state.forget(document.path)
         return
+    for name, sha256 in (outcome.written or {}).items():
+        inputs.cache[f"output:{name}"] = sha256  # what the site's copy reads
     if isinstance(outcome, Ready):
         if document.path in state.outputs:
             inputs.before[document.path] = state.outputs[document.path].inputs
@@ -275,6 +280,28 @@ def _write(outcome: Rendered | Ready | Failed, state: BuildState, inputs: InputH
                  {f"{document.path}.{kind}": inputs.cache[f"output:{document.path}.{kind}"] for kind in FORMATS
                   if f"output:{document.path}.{kind}" in inputs.cache})
     report.rebuilt.append(document.path)
+
+
+class _Files:
+    """Write documents' files atomically, from the threads that render them (see Renderer.render)."""
+
+    def __init__(self, project: Project):
+        self.out = project.out
+        self.failed: set[str] = set()  # a document whose PDF could not be written keeps its last DOCX too
+
+    def write(self, document: Document, files: dict[str, bytes]) -> dict[str, str]:
+        if document.path in self.failed:
+            raise OSError(errno.EIO, "l'écriture de son PDF a échoué", str(self.out / f"{document.path}.pdf"))
+        hashes = {}
+        try:
+            for kind, data in files.items():
+                name = f"{document.path}.{kind}"
+                write_atomic(self.out / name, data)
+                hashes[name] = hashlib.sha256(data).hexdigest()
+        except OSError:
+            self.failed.add(document.path)
+            raise
+        return hashes
 
 
 def _remove_orphans(planned_paths: list[str], state: BuildState, project: Project) -> list[str]:
