@@ -131,7 +131,8 @@ class _Compilers:
 
     def prepare(self, fonts: Path, name: str) -> None:
         """Start the process that will lay out a large document, while its text is still being converted."""
-        self._worker(fonts, name)
+        with contextlib.suppress(LayoutFailed):  # said with the document, when it is laid out
+            self._worker(fonts, name)
 
     def lay_out_large(self, fonts: Path, name: str, source: bytes, root: str, timestamp: dt.datetime,
                       pdf_standards: list[str], alone: bool) -> bytes:
@@ -147,7 +148,11 @@ class _Compilers:
             if worker is None or not worker.alive:
                 for stale in [k for k in self._workers if k[-1] == name]:  # other fonts, or ended
                     self._workers.pop(stale).close()
-                worker = self._workers[key] = _Worker(fonts)
+                try:
+                    worker = self._workers[key] = _Worker(fonts)
+                except OSError as e:
+                    raise LayoutFailed("impossible de lancer la mise en page des longs documents : "
+                                       f"{e.strerror}") from e
         return worker
 
     def release(self) -> None:

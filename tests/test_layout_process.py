@@ -62,6 +62,13 @@ def test_a_layout_process_that_stops_fails_its_document_alone_and_keeps_its_last
     assert sha(large.out / f"{LOG}.pdf") != before
 
 
+def test_a_layout_process_that_cannot_start_fails_its_document(large, monkeypatch):
+    monkeypatch.setattr(_Worker, "COMMAND", [str(large.root / "no-such-python")])
+    report = build(large)
+    assert set(report.failed) == {LOG}, report.failed
+    assert "impossible de lancer la mise en page" in report.failed[LOG]
+
+
 def test_typst_errors_come_back_from_the_layout_process(tmp_path):
     fonts = Project.at(copy_project(tmp_path)).template("fonts")
     worker = _Worker(fonts)
