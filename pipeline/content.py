@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import stat
 import types
 import typing
 from dataclasses import dataclass, field
@@ -88,14 +89,17 @@ def load_catalogue(content_dir: Path, project_root: Path | None = None, cache: P
 
 def _content_files(content_dir: Path, problems: list[Problem],
                    root: Path) -> typing.Iterator[tuple[str, Path, type[BaseModel]]]:
+    real_root = root.resolve()
     organisation = content_dir / "organisation.yaml"
     if organisation.is_symlink() or organisation.exists():
-        if _readable(organisation, root, problems):
+        if _readable(organisation, root, real_root, problems):
             yield "organisation", organisation, Organisation
     for folder, model in COLLECTIONS.items():
         directory = content_dir / folder
-        if (directory.is_symlink() or directory.exists()) and not _readable(directory, root, problems, folder=True):
+        if (directory.is_symlink() or directory.exists()) and not _readable(directory, root, real_root, problems,
+                                                                            folder=True):
             continue
+        real_directory = directory.resolve() if directory.is_dir() else None
         seen: dict[str, Path] = {}
         for path in sorted(directory.glob("*")) if directory.is_dir() else ():
             if path.name.startswith(".") or path.suffix.lower() not in (".yaml", ".yml"):
@@ -115,23 +119,32 @@ def _content_files(content_dir: Path, problems: list[Problem],
                                         "gardez un seul des deux fichiers"))
                 continue
             seen[path.stem] = path
-            if _readable(path, root, problems):
+            if _readable(path, root, real_root, problems, real_parent=real_directory):
                 yield f"{folder}/{path.stem}", path, model
 
 
-def _readable(path: Path, root: Path, problems: list[Problem], folder: bool = False) -> bool:
-    """Refuse, without reading a byte of it, a content file or folder that leads outside the project."""
+def _readable(path: Path, root: Path, real_root: Path, problems: list[Problem], folder: bool = False,
+              real_parent: Path | None = None) -> bool:
+    """Refuse, without reading a byte of it, a content file or folder that leads outside the project.
+
+    `real_parent`: the folder's real path, already known (a file that is not a link is where its folder is;
+    resolving each of 300 files costs 20 ms).
+    """
     shown = relative(path, root)
     try:
-        target = path.resolve(strict=True)
+        if real_parent is not None and not path.is_symlink():
+            target, is_dir = real_parent / path.name, stat.S_ISDIR(path.stat().st_mode)
+        else:
+            target = path.resolve(strict=True)
+            is_dir = target.is_dir()
     except (OSError, RuntimeError):
         problems.append(Problem(shown, 0, "", "lien symbolique cassé ou en boucle : supprimez-le ou réparez-le"))
         return False
-    if not target.is_relative_to(root.resolve()):
+    if not target.is_relative_to(real_root):
         problems.append(Problem(shown, 0, "", "lien symbolique vers un fichier hors du projet : refusé (le contenu "
                                 "doit se trouver dans le projet)"))
         return False
-    if folder != target.is_dir():
+    if folder != is_dir:
         what = "un dossier" if folder else "un fichier YAML"
         problems.append(Problem(shown, 0, "", f"attendu : {what}"))
         return False

@@ -15,7 +15,12 @@ from pipeline.errors import ToolError
 
 @functools.cache
 def pandoc_path() -> str:
-    """Return the pandoc binary shipped by pypandoc-binary."""
+    """Return the pandoc binary shipped by pypandoc-binary (found without importing pypandoc: 7 to 30 ms)."""
+    spec = importlib.util.find_spec("pypandoc")
+    if spec and spec.origin and not os.environ.get("PYPANDOC_PANDOC"):  # that variable: pypandoc decides
+        shipped = Path(spec.origin).parent / "files" / ("pandoc.exe" if os.name == "nt" else "pandoc")
+        if shipped.is_file() and os.access(shipped, os.X_OK):
+            return str(shipped)
     try:
         import pypandoc
 
