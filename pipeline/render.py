@@ -218,12 +218,13 @@ class Renderer:
                     except jinja2.TemplateError as e:
                         outcomes.fail(index, template_error(e))
                         continue
-                    if len(text) >= LARGE:
+                    large = len(text) >= LARGE
+                    if large:
                         self.large.add(index)
                         COMPILERS.prepare(self.fonts, documents[index].path)
-                    parts = self._parts(index, documents[index], text) if len(text) >= LARGE else None
+                    parts = self._parts(index, documents[index], text) if large else None
                     (stage / f"d{index}.md").write_text(chunks.marked(parts) if parts else text, encoding="utf-8")
-                    if len(text) >= LARGE and len(converters) < self.jobs:
+                    if large and len(converters) < self.jobs:
                         spawn()
                     min(converters, key=lambda c: c.load).send(index, len(text), alone=few, parts=bool(parts))
                     if parts:
