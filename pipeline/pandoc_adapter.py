@@ -88,7 +88,8 @@ class Pandoc:
         for index in self.sent:
             events = self.reported.get(index, set())
             if "error" not in events and not {"tree", "docx"} <= events:
-                self.outcomes.fail(index, f"pandoc stopped (exit code {self.process.returncode}): {stderr[-500:]}")
+                self.outcomes.fail(index, f"pandoc s'est arrêté (code de sortie {self.process.returncode}) : "
+                                         f"{stderr[-500:]}")
 
 
 def index_of(markdown_name: str) -> int:

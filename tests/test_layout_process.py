@@ -80,3 +80,20 @@ def test_typst_errors_come_back_from_the_layout_process(tmp_path):
     finally:
         worker.close()
     assert worker.process.returncode == 0
+
+
+def test_a_pandoc_that_stops_fails_its_documents_with_a_message_in_french(tmp_path, monkeypatch, capsys):
+    import pipeline.pandoc_adapter as pandoc_adapter
+    from pipeline.cli import main
+
+    root = copy_project(tmp_path)
+    stops = tmp_path / "pandoc"
+    stops.write_text("#!/bin/sh\necho 'out of memory' >&2\nexit 137\n", encoding="utf-8")
+    stops.chmod(0o755)
+    monkeypatch.setattr(pandoc_adapter, "pandoc_path", lambda: str(stops))
+    monkeypatch.chdir(root)
+    assert main(["build"]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    assert "pandoc s'est arrêté (code de sortie 137) : out of memory" in captured.err
+    assert not list((root / "build").rglob("*.pdf"))
