@@ -54,8 +54,10 @@ class Pandoc:
         self._write({"markdown": f"d{index}.md", "tree": f"d{index}.json", "alone": alone or size >= LARGE,
                      "parts": parts})
 
-    def send_part(self, name: str) -> None:
-        """Hand over one part of a large document (`p12-3.md`): its tree only, reported as a `part` event."""
+    def send_part(self, name: str, size: int) -> None:
+        """Hand over one part of a large document (`p12-3.md`): its tree only, reported as a `part` event.
+        Its size counts in the process's load: a whole document goes to another process, not behind it."""
+        self.load += size
         self._write({"markdown": name, "tree": name.replace(".md", ".json"), "part": True})
 
     def _write(self, job: dict) -> None:

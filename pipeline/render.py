@@ -226,9 +226,9 @@ class Renderer:
                     (stage / f"d{index}.md").write_text(chunks.marked(parts) if parts else text, encoding="utf-8")
                     if large and len(converters) < self.jobs:
                         spawn()
-                    min(converters, key=lambda c: c.load).send(index, len(text), alone=few, parts=bool(parts))
-                    if parts:
+                    if parts:  # before the whole document, which must not go ahead of them in the helper
                         self._from_parts(stage, index, pool, outcomes, helper)
+                    min(converters, key=lambda c: c.load).send(index, len(text), alone=few, parts=bool(parts))
                     # The documents already done are written now, not kept in memory until every
                     # Markdown is ready (at N = 1000, all the PDFs at once: hundreds of megabytes).
                     while not outcomes.finished.empty():
@@ -321,7 +321,7 @@ class Renderer:
             for key in held.missing:
                 name = f"p{index}-{held.keys.index(key)}.md"
                 (stage / name).write_text(held.texts[key], encoding="utf-8")
-                helper().send_part(name)
+                helper().send_part(name, len(held.texts[key]))
 
     def _body(self, stage: Path, index: int) -> str | None:
         """A document's typst body: from its tree, or from its parts' markup; None if another thread has it."""

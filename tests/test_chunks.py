@@ -19,7 +19,7 @@ from pipeline.pandoc_adapter import LARGE, Pandoc
 from pipeline.plan import plan_project
 from pipeline.project import Project
 from pipeline.render import Renderer
-from tests.helpers import copy_project, edit
+from tests.helpers import copy_project, docx_text, edit, pdf_text
 
 LOG = "amelioration/registre-amelioration"
 
@@ -92,7 +92,7 @@ def test_a_log_laid_out_from_kept_parts_is_the_same_pdf_as_from_the_whole(tmp_pa
     assert kept, "the parts of the log are kept"
     sent: list[str] = []
     real = Pandoc.send_part
-    monkeypatch.setattr(Pandoc, "send_part", lambda self, name: (sent.append(name), real(self, name)))
+    monkeypatch.setattr(Pandoc, "send_part", lambda self, name, size: (sent.append(name), real(self, name, size)))
     edit(root / "content/improvements/copie-007.yaml", "Constat numéro 7.", "Constat sept, corrigé.")
     report = build(project)
     assert LOG in report.rebuilt and not report.failed
@@ -135,3 +135,29 @@ def test_a_log_without_complaints_shows_no_markup_and_its_sheets_are_upright(tmp
     assert ":::" not in text
     last = reader.pages[-1].mediabox
     assert last.height > last.width  # the detailed sheets are in portrait
+
+
+def test_after_an_edit_the_changed_parts_are_not_queued_behind_a_whole_document(tmp_path, monkeypatch):
+    """A title edit changes several documents held in parts (here every document is a large one): the
+    pandoc that reads their changed parts must not get a whole document before them, or the PDFs laid out
+    from those parts wait for that whole read (the log's PDF waited for its own whole read: 0.8 s)."""
+    import pipeline.render
+
+    root = copy_project(tmp_path / "p")
+    grow_the_log(root, 12)
+    monkeypatch.setattr(pipeline.render, "LARGE", 2048)
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    jobs: dict[int, list[dict]] = {}
+    real = Pandoc._write
+    monkeypatch.setattr(Pandoc, "_write", lambda self, job: (jobs.setdefault(id(self), []).append(job),
+                                                             real(self, job)))
+    edit(root / "content/courses/excel-perfectionnement.yaml", "Excel perfectionnement :", "Excel avancé :")
+    report = build(project)
+    assert not report.failed and LOG in report.rebuilt
+    assert sum(job.get("part", False) for queue in jobs.values() for job in queue) >= 4, jobs
+    for queue in jobs.values():
+        kinds = ["part" if job.get("part") else "whole" for job in queue]
+        assert "whole" not in kinds or "part" not in kinds[kinds.index("whole"):], kinds
+    assert "Excel avancé" in pdf_text(project.out / f"{LOG}.pdf")
+    assert "Excel avancé" in docx_text(project.out / f"{LOG}.docx")
