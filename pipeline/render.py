@@ -54,6 +54,7 @@ from pipeline.typst_writer import Unsupported, breakable, write_part, write_typs
 log = logging.getLogger(__name__)
 
 STYLE_FILES = ("reference.docx", "style.typ")
+FEW = 10  # documents: a build of no more is an edit's, scheduled for the first PDF on disk (see _render_in)
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 
 
@@ -175,7 +176,7 @@ class Renderer:
         # After an edit (a few documents), the small ones go first instead: a programme's PDF is not kept
         # waiting behind the long read of the log in a pandoc process; and their files are written by the
         # threads that finish them (in a full build, this thread writes them between two Markdown renders).
-        few = self.few = len(documents) <= DOCX_GROUP // 2
+        few = self.few = len(documents) <= FEW
         outcomes = _Outcomes(documents, self.reads, write if few else None)
         order = sorted(range(len(documents)),
                        key=lambda i: (documents[i].last, (1 if few else -1) * len(documents[i].dated_by)))

@@ -65,7 +65,7 @@ def project(project: Project) -> Project:
 
 def test_grouped_documents_are_the_documents_written_alone(project, monkeypatch):
     alone = rendered(project, 1, 1, monkeypatch)
-    for group, jobs in ((20, 1), (3, 2)):
+    for group, jobs in ((20, 1), (3, 2), (50, 2)):
         assert rendered(project, group, jobs, monkeypatch) == alone
 
 
