@@ -192,7 +192,7 @@ class _SiteBuilder:
                 (project.out / page.path).unlink(missing_ok=True)
             return
         try:
-            write_atomic(project.out / page.path, data)
+            write_atomic(project.out / page.path, data, durable=False)
         except OSError as e:
             report.failed[page.path] = f"impossible d'écrire {e.filename or project.out} : {e.strerror}"
             state.forget(page.path)
@@ -296,7 +296,7 @@ class _Files:
         try:
             for kind, data in files.items():
                 name = f"{document.path}.{kind}"
-                write_atomic(self.out / name, data)
+                write_atomic(self.out / name, data, durable=False)
                 hashes[name] = hashlib.sha256(data).hexdigest()
         except OSError:
             self.failed.add(document.path)

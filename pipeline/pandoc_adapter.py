@@ -99,8 +99,9 @@ def index_of(markdown_name: str) -> int:
 
 
 # Documents per DOCX written by pandoc (see convert.lua: 50 rather than 20 saves 0.3 s of CPU in a full
-# build of 200 documents, for 20 MB more at the peak: 230 MB instead of 212); pandoc's heap: a larger allocation area makes its garbage
-# collector run less often (measured: about 10 % faster, 60 MB more per process).
+# build of 200 documents, for 20 MB more at the peak: 230 MB instead of 212); pandoc's heap: a larger
+# allocation area makes its garbage collector run less often (measured: about 10 % faster, 60 MB more per
+# process).
 DOCX_GROUP = 50
 # A document whose Markdown is this long (the improvement log, the skills matrix) is converted by a process of
 # its own when a core is free, and its DOCX written alone, at once: it is the longest to convert.
