@@ -86,7 +86,10 @@ class Pandoc:
             on_event(event)
         self.process.wait()
         self.all_sent.wait()
-        stderr = self.log.read_text(encoding="utf-8", errors="replace").strip()
+        try:
+            stderr = self.log.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:  # the stage is gone: the build stopped on an error of its own, reported there
+            stderr = ""
         for index in self.sent:
             events = self.reported.get(index, set())
             if "error" not in events and not {"tree", "docx"} <= events:
