@@ -71,21 +71,54 @@ class Parts:
     cache: Path
     started: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The DOCX side (docx_parts.py): each part's own content by key, with what it needs ("needs"), and the
+    # frame they share, written for `frame_needs`; kept in a file of their own, valid for `docx_salt`.
+    docx: dict[str, dict] = field(default_factory=dict)
+    frame: dict | None = None
+    frame_needs: str = ""
+    docx_salt: str = ""
+    fits: bool = False  # pandoc found that the parts make the DOCX (convert.lua)
+    joined: bool = False  # the DOCX is joined, or being joined
 
     @classmethod
-    def of(cls, parts: list[str], cache: Path, salt: str) -> Parts:
+    def of(cls, parts: list[str], cache: Path, salt: str, docx_salt: str = "") -> Parts:
         keys = [hashlib.sha256(f"{salt}\0{part}".encode()).hexdigest()[:32] for part in parts]
-        try:
-            kept = json.loads(cache.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            kept = {}
-        kept = kept if isinstance(kept, dict) else {}
+        kept = _read_json(cache)
         fragments = {key: kept[key] for key in keys if isinstance(kept.get(key), str)}
-        return cls(keys, dict(zip(keys, parts, strict=True)), fragments, cache)
+        held = cls(keys, dict(zip(keys, parts, strict=True)), fragments, cache, docx_salt=docx_salt)
+        docx = _read_json(held.docx_cache)
+        kept_parts = docx.get("parts")
+        if docx.get("salt") == docx_salt and isinstance(docx.get("frame"), dict) and isinstance(kept_parts, dict):
+            held.frame, held.frame_needs = docx["frame"], str(docx.get("needs", ""))
+            held.docx = {key: kept_parts[key] for key in keys if isinstance(kept_parts.get(key), dict)}
+        return held
+
+    @property
+    def docx_cache(self) -> Path:
+        return self.cache.with_suffix(".docx.json")
+
+    def docx_fits_ahead(self) -> bool:
+        """Whether the DOCX can come from the parts: a frame is kept, and every part's DOCX is kept or is
+        among those pandoc reads again (their needs are known once read: see convert.lua)."""
+        return self.frame is not None and all(key in self.docx or key in self.missing for key in self.keys)
+
+    def save_docx(self) -> None:
+        """Keep the DOCX content of the parts of this version, with their frame."""
+        try:
+            write_atomic(self.docx_cache, json.dumps(
+                {"salt": self.docx_salt, "needs": self.frame_needs, "frame": self.frame,
+                 "parts": {key: self.docx[key] for key in dict.fromkeys(self.keys)}}, ensure_ascii=False).encode())
+        except OSError:
+            pass  # only a cache: the next edit writes the whole DOCX again
 
     @property
     def missing(self) -> list[str]:
         return [key for key in dict.fromkeys(self.keys) if key not in self.fragments]
+
+    @property
+    def from_parts(self) -> bool:
+        """Whether the PDF is laid out from the parts (kept, or read again) rather than from the whole tree."""
+        return len(self.missing) <= len(self.keys) // 2
 
     def body(self) -> str:
         return join([self.fragments[key] for key in self.keys])
@@ -103,3 +136,11 @@ class Parts:
                                                 ensure_ascii=False).encode())
         except OSError:
             pass  # only a cache: the next edit reads the whole document again
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return kept if isinstance(kept, dict) else {}

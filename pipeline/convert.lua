@@ -7,6 +7,11 @@
 --   {"event": "docx", "file": ..., "documents": [...]}      a DOCX holding these documents, in this order, each
 --                                                           followed by a marker paragraph (see docx_split.py);
 --   {"event": "error", "markdown": ..., "error": "..."}     the document failed.
+-- A large document in parts ({"parts": true}) has its DOCX written from its parts: the "docx" event says
+-- what each part needs ({"parts": [...]}). After an edit, a part read again ({"part": true, "docx": file})
+-- is reported by {"event": "part"} (its tree), then {"event": "partdocx", "file", "needs"}; and its
+-- document, sent with {"unless_fits": {"frame", "known", "parts"}}, by {"event": "fits"} if the kept
+-- parts and those make its DOCX (docx_parts.py), or else as any document.
 -- Pandoc's DOCX writer costs about 25 ms per call whatever the size, so documents are written in groups
 -- of documents that need the same styles; those with comments are written alone.
 
@@ -179,6 +184,8 @@ end
 
 -- A large document comes in parts (see chunks.py), a marker paragraph between them: the markers are taken
 -- out of the document, and its tree is written one part per line, whose typst markup the build keeps.
+-- Its DOCX is written from its parts, a marker between them (see docx_parts.py), unless one part holds
+-- comments (numbered in a part of their own): then whole, alone.
 local PART = "\u{E000}QDCHUNK\u{E000}"
 
 local function take_parts(doc)
@@ -196,40 +203,131 @@ local function take_parts(doc)
   doc.blocks = kept
   local lines = {}
   for i, part in ipairs(parts) do lines[i] = pandoc.write(pandoc.Pandoc(part), "json") end
-  return table.concat(lines, "\n")
+  return table.concat(lines, "\n"), parts
 end
 
--- One part of a large document, read again after an edit: its tree only.
+local function needs_of(needs)
+  local names = {}
+  for name in pairs(needs.styles) do names[#names + 1] = name end
+  table.sort(names)
+  return table.concat(names, "\0")
+end
+
+-- The blocks of a part for its DOCX, and what it needs (nil if it holds comments).
+local function part_for_docx(blocks, inlines)
+  local needs = { styles = {}, alone = false }
+  local walked = pandoc.Pandoc(blocks):walk(docx_filter(needs, inlines))
+  if needs.alone then return nil end
+  return walked.blocks, needs_of(needs)
+end
+
+local function write_parts(markdown, parts, inlines)
+  local members, keys = {}, {}
+  for i, blocks in ipairs(parts) do
+    local walked, key = part_for_docx(blocks, inlines)
+    if not walked then return false end
+    members[i], keys[i] = { blocks = walked }, key
+  end
+  written = written + 1
+  local name = settings.prefix .. written .. ".docx"
+  local all = pandoc.Blocks{}
+  for _, member in ipairs(members) do
+    all:extend(member.blocks)
+    all:insert(MARKER)
+  end
+  local ok, err = pcall(function() write_file(name, pandoc.write(pandoc.Pandoc(all), "docx", docx_options)) end)
+  if ok then
+    report({ event = "docx", file = name, documents = { markdown }, parts = keys })
+  else
+    report({ event = "error", markdown = markdown, error = tostring(err) })
+  end
+  return true
+end
+
+-- What each part read again by this process needs for its DOCX (false: it failed, or holds comments).
+local part_needs = {}
+
+-- One part of a large document, read again after an edit: its tree, and its DOCX if asked (written alone).
 local function convert_part(job)
   local ok, err = pcall(function()
-    write_file(job.tree, pandoc.write(pandoc.read(read_file(job.markdown), reader), "json"))
+    local text = read_file(job.markdown)
+    local doc = pandoc.read(text, reader)
+    write_file(job.tree, pandoc.write(doc, "json"))
+    if job.docx then
+      part_needs[job.markdown] = false
+      if job.first and doc.blocks[1] and doc.blocks[1].t == "Div" and doc.blocks[1].classes:includes("landscape") then
+        doc.blocks[1].attributes["first"] = "true"
+      end
+      local walked, key = part_for_docx(doc.blocks, needs_inlines(text))
+      if walked then
+        walked:insert(MARKER)
+        write_file(job.docx, pandoc.write(pandoc.Pandoc(walked), "docx", docx_options))
+        part_needs[job.markdown] = key
+      end
+    end
   end)
   if ok then
     report({ event = "part", markdown = job.markdown })
+    if part_needs[job.markdown] then
+      report({ event = "partdocx", markdown = job.markdown, file = job.docx, needs = part_needs[job.markdown] })
+    end
   else
     report({ event = "error", markdown = job.markdown, error = tostring(err) })
   end
 end
 
+-- After an edit, a large document whose kept parts and the parts this process has just written make up
+-- its DOCX needs no whole conversion: it fits if those parts need together what the kept frame was
+-- written with (the same styles).
+local function fits(check)
+  local names = {}
+  for _, key in ipairs(check.known) do names[#names + 1] = key end
+  for _, part in ipairs(check.parts) do
+    if not part_needs[part] then return false end
+    names[#names + 1] = part_needs[part]
+  end
+  local union = {}
+  for _, key in ipairs(names) do
+    for name in key:gmatch("[^\0]+") do union[name] = true end
+  end
+  return needs_of({ styles = union }) == check.frame
+end
+
 local function convert(job)
   if job.part then return convert_part(job) end
+  if job.unless_fits and fits(job.unless_fits) then
+    report({ event = "fits", markdown = job.markdown })
+    return
+  end
   local needs = { styles = {}, alone = false }
+  local parts, inlines
   local ok, result = pcall(function()
     local text = read_file(job.markdown)
     local doc = pandoc.read(text, reader)
     if doc.blocks[1] and doc.blocks[1].t == "Div" and doc.blocks[1].classes:includes("landscape") then
       doc.blocks[1].attributes["first"] = "true"
     end
-    local tree = job.parts and take_parts(doc) or nil
-    local for_docx = doc:walk(docx_filter(needs, needs_inlines(text)))
+    local tree
+    if job.parts then tree, parts = take_parts(doc) end
+    inlines = needs_inlines(text)
+    local blocks = nil
+    if not parts then blocks = doc:walk(docx_filter(needs, inlines)).blocks end
     write_file(job.tree, tree or pandoc.write(doc, "json"))
-    return for_docx.blocks
+    return blocks
   end)
   if not ok then
     report({ event = "error", markdown = job.markdown, error = tostring(result) })
     return
   end
   report({ event = "tree", markdown = job.markdown })
+  if parts then
+    local written_in_parts = write_parts(job.markdown, parts, inlines)
+    if written_in_parts then return end
+    local whole = pandoc.Blocks{}
+    for _, blocks in ipairs(parts) do whole:extend(blocks) end
+    result = pandoc.Pandoc(whole):walk(docx_filter(needs, inlines)).blocks
+    needs.alone = true
+  end
   local member = { markdown = job.markdown, blocks = result }
   if needs.alone or job.alone then
     write_group({ member })

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from dataclasses import dataclass
 
 # The heading convert.lua puts after each document (private-use characters: content never holds them
 # in practice, and a count that does not match fails the group instead of mixing documents).
@@ -37,22 +38,41 @@ ABSTRACT_REF = re.compile(r'<w:abstractNumId w:val="(\d+)"')
 FIRST_ID = 1000
 
 
+@dataclass
+class Group:
+    """A group DOCX read: its parts (name → bytes), their order, and its body cut at the markers."""
+
+    parts: dict[str, bytes]
+    original: list[str]
+    head: str
+    bodies: list[str]
+    tail: str
+
+    @classmethod
+    def read(cls, data: bytes, count: int) -> Group:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            original = archive.namelist()
+            parts = {name: archive.read(name) for name in original}
+        xml = parts[DOCUMENT].decode()
+        start = xml.index("<w:body>") + len("<w:body>")
+        pieces = MARKER.split(xml[start:])
+        if len(pieces) != count + 1:
+            raise ValueError(f"expected {count} documents in the grouped DOCX, found {len(pieces) - 1}")
+        return cls(parts, original, xml[:start], [piece.strip() for piece in pieces[:-1]], pieces[-1])
+
+    def documents(self) -> list[dict[str, bytes]]:
+        """Each document's parts, in the order to zip them, numbered on its own."""
+        used_anywhere = {number for body in self.bodies for _, number in COUNTED.findall(body)}
+        lists = _Lists(self.parts[NUMBERING].decode()) if NUMBERING in self.parts else None
+        documents = [_document_parts(self.parts, self.head, body, self.tail, used_anywhere, lists)
+                     for body in self.bodies]
+        return [{name: document[name] for name in _ordered_names(document, self.original)}
+                for document in documents]
+
+
 def split_docx(data: bytes, count: int) -> list[dict[str, bytes]]:
     """Return the parts (name → bytes, in the order to zip them) of each of the `count` documents."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        original = archive.namelist()
-        parts = {name: archive.read(name) for name in original}
-    xml = parts[DOCUMENT].decode()
-    start = xml.index("<w:body>") + len("<w:body>")
-    pieces = MARKER.split(xml[start:])
-    if len(pieces) != count + 1:
-        raise ValueError(f"expected {count} documents in the grouped DOCX, found {len(pieces) - 1}")
-    head, tail = xml[:start], pieces[-1]
-    bodies = [piece.strip() for piece in pieces[:-1]]
-    used_anywhere = {number for body in bodies for _, number in COUNTED.findall(body)}
-    lists = _Lists(parts[NUMBERING].decode()) if NUMBERING in parts else None
-    documents = [_document_parts(parts, head, body, tail, used_anywhere, lists) for body in bodies]
-    return [{name: document[name] for name in _ordered_names(document, original)} for document in documents]
+    return Group.read(data, count).documents()
 
 
 def _document_parts(parts: dict[str, bytes], head: str, body: str, tail: str, used_anywhere: set[str],

@@ -7,6 +7,7 @@ with pandoc's message, and a process that stops fails the documents it had not f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -45,20 +46,33 @@ class Pandoc:
         self.reader = threading.Thread(target=self._read, args=(on_event,), daemon=True)
         self.reader.start()
 
-    def send(self, index: int, size: int, alone: bool = False, parts: bool = False) -> None:
+    def send(self, index: int, size: int, alone: bool = False, parts: bool = False, background: bool = False,
+             unless_fits: dict | None = None) -> None:
         """Hand a document over; a large one, or any when they are few (an edit), has its DOCX written at once,
         while typst lays out its PDF, rather than with a group once every document is read. `parts`: its
         Markdown holds the markers of its parts (chunks.py)."""
         self.sent.append(index)
         self.load += size
-        self._write({"markdown": f"d{index}.md", "tree": f"d{index}.json", "alone": alone or size >= LARGE,
-                     "parts": parts})
+        if background:
+            self.yield_cores()
+        job = {"markdown": f"d{index}.md", "tree": f"d{index}.json", "alone": alone or size >= LARGE, "parts": parts}
+        if unless_fits is not None:  # its DOCX from its parts if they fit (convert.lua, docx_parts.py)
+            job["unless_fits"] = unless_fits
+        self._write(job)
 
-    def send_part(self, name: str, size: int) -> None:
+    def send_part(self, name: str, size: int, docx: bool = False, first: bool = False) -> None:
         """Hand over one part of a large document (`p12-3.md`): its tree only, reported as a `part` event.
         Its size counts in the process's load: a whole document goes to another process, not behind it."""
         self.load += size
-        self._write({"markdown": name, "tree": name.replace(".md", ".json"), "part": True})
+        job: dict = {"markdown": name, "tree": name.replace(".md", ".json"), "part": True}
+        if docx:  # its DOCX too, written alone (`first`: the document's first part)
+            job.update(docx=name.replace(".md", ".docx"), first=first)
+        self._write(job)
+
+    def yield_cores(self) -> None:
+        """Let the layout of the PDFs have the cores first (nice 10): this process writes a DOCX nobody waits on."""
+        with contextlib.suppress(OSError, AttributeError):  # setpriority: Unix only
+            os.setpriority(os.PRIO_PROCESS, self.process.pid, 10)
 
     def _write(self, job: dict) -> None:
         try:
@@ -82,7 +96,9 @@ class Pandoc:
             event = json.loads(line)
             for name in event.get("documents") or [event["markdown"]]:
                 if name.startswith("d"):  # not a part (`p12-3.md`)
-                    self.reported.setdefault(index_of(name), set()).add(event["event"])
+                    # "fits": its DOCX is joined from its parts, its PDF laid out from them
+                    kinds = {"tree", "docx"} if event["event"] == "fits" else {event["event"]}
+                    self.reported.setdefault(index_of(name), set()).update(kinds)
             on_event(event)
         self.process.wait()
         self.all_sent.wait()

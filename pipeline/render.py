@@ -32,6 +32,8 @@ from pipeline import chunks
 from pipeline.content import Catalogue
 from pipeline.document_kinds import Document
 from pipeline.docx_finish import finish_parts
+from pipeline.docx_parts import join as join_parts
+from pipeline.docx_parts import needs_key, part_fragment, split_parts
 from pipeline.docx_split import split_docx
 from pipeline.errors import UserError
 from pipeline.inputs import CatalogueView, Reads, recording
@@ -186,12 +188,19 @@ class Renderer:
                 """Start the PDF as soon as pandoc has written a document's tree, the DOCX with its group."""
                 if event["event"] == "part":
                     pool.submit(self._part, stage, event["markdown"], outcomes)
+                elif event["event"] == "partdocx":
+                    pool.submit(self._part_docx, stage, event, outcomes)
+                elif event["event"] == "fits":
+                    pool.submit(self._docx_fits, index_of(event["markdown"]), outcomes)
                 elif event["markdown" if "markdown" in event else "file"].startswith("p"):
                     pass  # a part pandoc could not read: the whole document's tree follows, or its error
                 elif event["event"] == "error":
                     outcomes.fail(index_of(event["markdown"]), f"pandoc : {event['error']}")
                 elif event["event"] == "tree":
                     pool.submit(self._pdf, stage, index_of(event["markdown"]), outcomes)
+                elif "parts" in event:  # a large document's DOCX, written from its parts
+                    pool.submit(self._docx_in_parts, stage, event["file"], index_of(event["documents"][0]),
+                                event["parts"], outcomes)
                 else:
                     pool.submit(self._docx_group, stage, event["file"], [index_of(m) for m in event["documents"]],
                                 outcomes)
@@ -212,6 +221,7 @@ class Renderer:
                 return converters[-1]
 
             helper = functools.cache(spawn)  # the process that reads the parts changed by an edit
+            unless_fits: list[tuple[int, int, dict]] = []  # the large documents whose DOCX may come from parts
             try:
                 for index in order:
                     try:
@@ -227,15 +237,32 @@ class Renderer:
                     (stage / f"d{index}.md").write_text(chunks.marked(parts) if parts else text, encoding="utf-8")
                     if large and len(converters) < self.jobs:
                         spawn()
-                    if parts:  # before the whole document, which must not go ahead of them in the helper
-                        self._from_parts(stage, index, pool, outcomes, helper)
-                    min(converters, key=lambda c: c.load).send(index, len(text), alone=few, parts=bool(parts))
+                    # After an edit, a large document whose PDF comes from its parts may have its DOCX joined
+                    # from them too (docx_parts.py): the helper reads the changed parts, then needs the whole
+                    # document only if they do not fit the kept frame.
+                    held = self.parts.get(index) if parts else None
+                    in_parts = bool(held and few and held.from_parts and held.docx_fits_ahead())
+                    if held:  # before the whole document, which must not go ahead of them in the helper
+                        self._from_parts(stage, index, pool, outcomes, helper, docx=in_parts)
+                    if held and in_parts:  # once every changed part is sent: none waits behind a whole read
+                        known = [held.docx[key]["needs"] for key in held.keys if key not in held.missing]
+                        changed = [f"p{index}-{held.keys.index(key)}.md" for key in held.missing]
+                        unless_fits.append((index, len(text), {"frame": held.frame_needs, "known": known,
+                                                               "parts": changed}))
+                    else:
+                        # The whole document's read, for the DOCX only when the PDF comes from the parts,
+                        # gives way to the layouts.
+                        background = bool(held and few and held.from_parts)
+                        min(converters, key=lambda c: c.load).send(index, len(text), alone=few, parts=bool(parts),
+                                                                   background=background)
                     # The documents already done are written now, not kept in memory until every
                     # Markdown is ready (at N = 1000, all the PDFs at once: hundreds of megabytes).
                     while not outcomes.finished.empty():
                         outcome = outcomes.finished.get()
                         given += not isinstance(outcome, Ready)
                         yield outcome
+                for index, size, check in unless_fits:
+                    helper().send(index, size, alone=True, parts=True, unless_fits=check)
             finally:
                 for converter in converters:
                     converter.close()
@@ -307,22 +334,32 @@ class Renderer:
         if parts:
             name = hashlib.sha256(document.path.encode()).hexdigest()[:16]
             self.parts[index] = chunks.Parts.of(parts, self.project.cache_dir / "parts" / f"{name}.json",
-                                                self.parts_salt)
+                                                self.parts_salt, self._docx_salt())
         return parts
 
+    @functools.cache  # noqa: B019 - one renderer per build
+    def _docx_salt(self) -> str:
+        """What the DOCX content kept of a part depends on besides its Markdown: pandoc, the reference DOCX."""
+        try:
+            reference = hashlib.sha256(self.project.template("reference.docx").read_bytes()).hexdigest()
+        except OSError:
+            reference = ""
+        return f"{self.parts_salt} {reference}"
+
     def _from_parts(self, stage: Path, index: int, pool: ThreadPoolExecutor, outcomes: _Outcomes,
-                    helper: Callable[[], Pandoc]) -> None:
+                    helper: Callable[[], Pandoc], docx: bool = False) -> None:
         """Lay a large document's PDF out from the markup kept of its parts: at once if every part is kept;
         after an edit, once the `helper` pandoc has read the parts that changed (another pandoc reads the
         whole document for the DOCX meanwhile); if most parts changed, from the whole tree (see _body)."""
         held = self.parts[index]
         if not held.missing:
             pool.submit(self._pdf, stage, index, outcomes)
-        elif len(held.missing) <= len(held.keys) // 2:
+        elif held.from_parts:
             for key in held.missing:
-                name = f"p{index}-{held.keys.index(key)}.md"
+                number = held.keys.index(key)
+                name = f"p{index}-{number}.md"
                 (stage / name).write_text(held.texts[key], encoding="utf-8")
-                helper().send_part(name, len(held.texts[key]))
+                helper().send_part(name, len(held.texts[key]), docx=docx, first=number == 0)
 
     def _body(self, stage: Path, index: int) -> str | None:
         """A document's typst body: from its tree, or from its parts' markup; None if another thread has it."""
@@ -351,6 +388,60 @@ class Renderer:
             ready = not held.missing
         if ready:
             self._pdf(stage, int(index), outcomes)
+
+    def _docx_in_parts(self, stage: Path, file: str, index: int, needs: list[str], outcomes: _Outcomes) -> None:
+        """A large document's DOCX that pandoc wrote from all its parts: keep each part's content, join them."""
+        held = self.parts.get(index)
+        try:
+            frame, fragments = split_parts((stage / file).read_bytes(), len(needs))
+            if held is None or len(fragments) != len(held.keys):
+                raise ValueError(f"{len(fragments)} parties au lieu de {len(held.keys) if held else 0}")
+            with held.lock:
+                for key, fragment, need in zip(held.keys, fragments, needs, strict=True):
+                    held.docx[key] = {**fragment, "needs": need}
+                held.frame, held.frame_needs, held.joined = frame, needs_key(needs), True
+            self._join_docx(index, held, outcomes)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+            outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+
+    def _part_docx(self, stage: Path, event: dict, outcomes: _Outcomes) -> None:
+        """Keep the DOCX content of a part pandoc wrote again after an edit; join if it was the last awaited."""
+        index, _, number = event["markdown"][1:-3].partition("-")
+        held = self.parts[int(index)]
+        try:
+            fragment = part_fragment((stage / event["file"]).read_bytes())
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+            outcomes.fail(int(index), f"échec de la finition du DOCX : {e}")
+            return
+        with held.lock:
+            held.docx[held.keys[int(number)]] = {**fragment, "needs": event["needs"]}
+        self._join_when_ready(int(index), held, outcomes)
+
+    def _docx_fits(self, index: int, outcomes: _Outcomes) -> None:
+        """Pandoc found that the kept and changed parts make the DOCX: join once every part is kept."""
+        held = self.parts[index]
+        with held.lock:
+            held.fits = True
+        self._join_when_ready(index, held, outcomes)
+
+    def _join_when_ready(self, index: int, held: chunks.Parts, outcomes: _Outcomes) -> None:
+        with held.lock:
+            ready = held.fits and not held.joined and all(key in held.docx for key in held.keys)
+            held.joined = held.joined or ready
+        if ready:
+            try:
+                self._join_docx(index, held, outcomes)
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+                outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+
+    def _join_docx(self, index: int, held: chunks.Parts, outcomes: _Outcomes) -> None:
+        assert held.frame is not None
+        parts = join_parts(held.frame, [held.docx[key] for key in held.keys])
+        held.save_docx()
+        document = outcomes.documents[index]
+        docx = finish_parts(parts, self.page_texts[document.path], document.title, self.catalogue.organisation.name,
+                            document.version)
+        outcomes.add(index, "docx", docx)
 
     def _docx_group(self, stage: Path, file: str, indices: list[int], outcomes: _Outcomes) -> None:
         """Split a group DOCX into its documents and finish each one (header, footer, properties)."""

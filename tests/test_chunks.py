@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -43,6 +44,14 @@ def grow_the_log(root: Path, entries: int) -> None:
         data["description"] = f"Constat numéro {n}. {data['description']}"
         (root / f"content/improvements/copie-{n:03d}.yaml").write_text(yaml.safe_dump(data, allow_unicode=True),
                                                                        encoding="utf-8")
+
+
+def spy(monkeypatch, cls: type, name: str) -> list[tuple]:
+    """Record the calls of a method (their arguments), and still make them."""
+    calls: list[tuple] = []
+    real = getattr(cls, name)
+    monkeypatch.setattr(cls, name, lambda self, *args: (calls.append(args), real(self, *args))[1])
+    return calls
 
 
 def parts_showing(root: Path, words: str) -> list[str]:
@@ -92,12 +101,17 @@ def test_a_log_laid_out_from_kept_parts_is_the_same_pdf_as_from_the_whole(tmp_pa
     assert kept, "the parts of the log are kept"
     sent: list[str] = []
     real = Pandoc.send_part
-    monkeypatch.setattr(Pandoc, "send_part", lambda self, name, size: (sent.append(name), real(self, name, size)))
+    monkeypatch.setattr(Pandoc, "send_part",
+                        lambda self, name, size, **kw: (sent.append(name), real(self, name, size, **kw)))
+    joined, whole = spy(monkeypatch, Renderer, "_docx_fits"), spy(monkeypatch, Renderer, "_docx_in_parts")
     edit(root / "content/improvements/copie-007.yaml", "Constat numéro 7.", "Constat sept, corrigé.")
     report = build(project)
     assert LOG in report.rebuilt and not report.failed
-    # only the parts that show the entry were read again: the follow-up table and the entry's own sheet
+    # only the parts that show the entry were read again: the follow-up table and the entry's own sheet;
+    # the DOCX was joined from them and the kept parts, pandoc never read nor wrote the whole log
     assert len(sent) == len(parts_showing(root, "Constat sept, corrigé")) == 2, sent
+    assert len(joined) == 1 and not whole
+    assert "Constat sept, corrigé" in docx_text(project.out / f"{LOG}.docx")
     from_parts = {kind: sha(project.out / f"{LOG}.{kind}") for kind in ("pdf", "docx")}
     shutil.rmtree(tmp_path / "cache")
     monkeypatch.setattr(chunks, "split", lambda text: None)  # the whole document, as before parts existed
@@ -113,10 +127,33 @@ def test_a_damaged_parts_cache_is_read_again(tmp_path):
     project = replace(Project.at(root), cache=tmp_path / "cache")
     assert not build(project).failed
     good = sha(project.out / f"{LOG}.pdf")
+    good_docx = sha(project.out / f"{LOG}.docx")
     for kept in (tmp_path / "cache/parts").glob("*.json"):
         kept.write_text("{not json", encoding="utf-8")
     assert not build(project, force=True).failed
-    assert sha(project.out / f"{LOG}.pdf") == good
+    assert sha(project.out / f"{LOG}.pdf") == good and sha(project.out / f"{LOG}.docx") == good_docx
+
+
+def test_parts_that_need_other_styles_than_the_kept_frame_have_the_whole_docx_written(tmp_path, monkeypatch):
+    """The DOCX is joined from parts only if they need together the styles the kept frame was written with
+    (convert.lua's `fits`); otherwise pandoc writes the document from all its parts, as a full build does."""
+    root = copy_project(tmp_path / "p")
+    grow_the_log(root, 40)
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    (kept,) = (tmp_path / "cache/parts").glob("*.docx.json")
+    data = json.loads(kept.read_text(encoding="utf-8"))
+    data["needs"] = "Some style the parts do not use"
+    kept.write_text(json.dumps(data), encoding="utf-8")
+    joined, whole = spy(monkeypatch, Renderer, "_docx_fits"), spy(monkeypatch, Renderer, "_docx_in_parts")
+    edit(root / "content/improvements/copie-007.yaml", "Constat numéro 7.", "Constat sept, corrigé.")
+    assert not build(project).failed
+    assert not joined and len(whole) == 1
+    after_edit = sha(project.out / f"{LOG}.docx")
+    assert "Constat sept, corrigé" in docx_text(project.out / f"{LOG}.docx")
+    shutil.rmtree(tmp_path / "cache")
+    assert not build(project, force=True).failed
+    assert sha(project.out / f"{LOG}.docx") == after_edit
 
 
 def test_a_log_without_complaints_shows_no_markup_and_its_sheets_are_upright(tmp_path):
