@@ -5,7 +5,7 @@ or two of their parts (an entry, a trainer's CV). Their Markdown is cut before i
 part cannot depend on what comes before it: outside fenced divs and code, after a blank line, in a text
 with no link reference definition (the only thing CommonMark resolves across the whole text). Each part's
 typst markup is kept, keyed by its Markdown; an edit has pandoc read only the parts that changed, and the
-PDF is laid out at once, while pandoc writes the whole DOCX as before.
+PDF is laid out at once; the DOCX is joined from the parts' DOCX content the same way (docx_parts.py).
 
 The parts are joined exactly as `write_typst` joins blocks, so the PDF is the same bytes as without parts
 (tests/test_chunks.py compares both on every document).
