@@ -157,7 +157,8 @@ local function report(event)
   io.stdout:flush()
 end
 
-local function write_group(members)
+-- Write one DOCX of these members' blocks, a marker after each; return its name, or nil and the error.
+local function write_marked(members)
   written = written + 1
   local name = settings.prefix .. written .. ".docx"
   local blocks = pandoc.Blocks{}
@@ -166,7 +167,12 @@ local function write_group(members)
     blocks:insert(MARKER)
   end
   local ok, err = pcall(function() write_file(name, pandoc.write(pandoc.Pandoc(blocks), "docx", docx_options)) end)
-  if ok then
+  return ok and name or nil, err
+end
+
+local function write_group(members)
+  local name, err = write_marked(members)
+  if name then
     local documents = {}
     for i, member in ipairs(members) do documents[i] = member.markdown end
     report({ event = "docx", file = name, documents = documents })
@@ -228,15 +234,8 @@ local function write_parts(markdown, parts, inlines)
     if not walked then return false end
     members[i], keys[i] = { blocks = walked }, key
   end
-  written = written + 1
-  local name = settings.prefix .. written .. ".docx"
-  local all = pandoc.Blocks{}
-  for _, member in ipairs(members) do
-    all:extend(member.blocks)
-    all:insert(MARKER)
-  end
-  local ok, err = pcall(function() write_file(name, pandoc.write(pandoc.Pandoc(all), "docx", docx_options)) end)
-  if ok then
+  local name, err = write_marked(members)
+  if name then
     report({ event = "docx", file = name, documents = { markdown }, parts = keys })
   else
     report({ event = "error", markdown = markdown, error = tostring(err) })
