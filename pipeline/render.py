@@ -103,6 +103,7 @@ class Renderer:
         self.env = environment(project.template_folders, project.cache_dir / "templates")
         self.style_functions: set[str] = set()  # the `style-<Name>` functions style.typ offers
         self.fonts = project.template("fonts")
+        self.fonts_key: tuple = ()  # taken when the build starts rendering (COMPILERS.key)
         # What every document reads besides its template and content: the files handed to pandoc and typst
         # (style, fonts, logo) and the tools themselves.
         self.common_reads = {f"template:{name}" for name in STYLE_FILES}
@@ -152,6 +153,7 @@ class Renderer:
         try:
             self.project.state_dir.mkdir(parents=True, exist_ok=True)
             stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.project.state_dir))
+            self.fonts_key = COMPILERS.key(self.fonts)
         except OSError as e:
             raise UserError(f"impossible d'écrire dans {self.project.state_dir} : {e.strerror}") from e
         try:
@@ -232,7 +234,7 @@ class Renderer:
                     large = len(text) >= LARGE
                     if large:
                         self.large.add(index)
-                        COMPILERS.prepare(self.fonts, documents[index].path)
+                        COMPILERS.prepare(self.fonts, self.fonts_key, documents[index].path)
                     parts = self._parts(index, documents[index], text) if large else None
                     (stage / f"d{index}.md").write_text(chunks.marked(parts) if parts else text, encoding="utf-8")
                     if large and len(converters) < self.jobs:
@@ -307,10 +309,10 @@ class Renderer:
             source = typst_source(meta, body).encode()
             pdf: Any
             if index in self.large:
-                pdf = COMPILERS.lay_out_large(self.fonts, document.path, source, str(stage),
+                pdf = COMPILERS.lay_out_large(self.fonts, self.fonts_key, document.path, source, str(stage),
                                               pdf_timestamp(document.version), self.pdf_standards, alone=not self.few)
             else:
-                with COMPILERS.borrow(self.fonts) as compiler:
+                with COMPILERS.borrow(self.fonts, self.fonts_key) as compiler:
                     pdf = compiler.compile(input=source, format="pdf", root=str(stage),
                                            timestamp=pdf_timestamp(document.version), pdf_standards=self.pdf_standards)
         except (typst.TypstError, LayoutFailed) as e:

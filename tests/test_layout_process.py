@@ -32,8 +32,8 @@ def test_a_large_document_is_laid_out_apart_into_the_same_pdf(large, monkeypatch
     assert all(worker.process.returncode is not None for worker in laid_out), "and the process ends with the build"
     apart = sha(large.out / f"{LOG}.pdf")
 
-    def in_process(fonts, name, source, root, timestamp, pdf_standards, alone):
-        with COMPILERS.borrow(fonts) as compiler:
+    def in_process(fonts, key, name, source, root, timestamp, pdf_standards, alone):
+        with COMPILERS.borrow(fonts, key) as compiler:
             return compiler.compile(input=source, format="pdf", root=root, timestamp=timestamp,
                                     pdf_standards=pdf_standards)
 
