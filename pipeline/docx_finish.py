@@ -57,8 +57,8 @@ def finish_parts(parts: dict[str, bytes], texts: dict[str, str], title: str, cre
                  version: dt.date) -> bytes:
     """Zip a document's parts (name → bytes, written in that order) into finished DOCX bytes."""
     stamp = (min(max(version.year, 1980), 2107), version.month, version.day, 0, 0, 0)  # what a ZIP can date
-    return zip_members(((name, _finish_part(name, data, texts, title, creator, version)) for name, data in parts.items()),
-                       stamp)
+    finished = ((name, _finish_part(name, data, texts, title, creator, version)) for name, data in parts.items())
+    return zip_members(finished, stamp)
 
 
 # What pandoc writes the same in every document (styles, theme, numbering, fonts, settings…) is 70 % of

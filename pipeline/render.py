@@ -222,7 +222,14 @@ class Renderer:
                 converters.append(Pandoc(stage, lua, len(converters), settings, on_event, outcomes))
                 return converters[-1]
 
-            helper = functools.cache(spawn)  # the process that reads the parts changed by an edit
+            # After an edit, each large document has a process of its own that reads its changed parts: the
+            # log's do not wait behind the skills matrix's. It starts now for the documents that were large
+            # in the last build (their parts are kept), while their Markdown is rendered.
+            helper = functools.cache(lambda index: spawn())
+            if few:
+                for index, document in enumerate(documents):
+                    if self._parts_cache(document).exists():
+                        helper(index)
             unless_fits: list[tuple[int, int, dict]] = []  # the large documents whose DOCX may come from parts
             try:
                 for index in order:
@@ -245,7 +252,8 @@ class Renderer:
                     held = self.parts.get(index) if parts else None
                     in_parts = bool(held and few and held.from_parts and held.docx_fits_ahead())
                     if held:  # before the whole document, which must not go ahead of them in the helper
-                        self._from_parts(stage, index, pool, outcomes, helper, docx=in_parts)
+                        self._from_parts(stage, index, pool, outcomes, functools.partial(helper, index),
+                                         docx=in_parts)
                     if held and in_parts:  # once every changed part is sent: none waits behind a whole read
                         known = [held.docx[key]["needs"] for key in held.keys if key not in held.missing]
                         changed = [f"p{index}-{held.keys.index(key)}.md" for key in held.missing]
@@ -264,7 +272,7 @@ class Renderer:
                         given += not isinstance(outcome, Ready)
                         yield outcome
                 for index, size, check in unless_fits:
-                    helper().send(index, size, alone=True, parts=True, unless_fits=check)
+                    helper(index).send(index, size, alone=True, parts=True, unless_fits=check)
             finally:
                 for converter in converters:
                     converter.close()
@@ -334,10 +342,13 @@ class Renderer:
         """Cut a large document in parts and find the typst markup kept of each (chunks.py)."""
         parts = chunks.split(text)
         if parts:
-            name = hashlib.sha256(document.path.encode()).hexdigest()[:16]
-            self.parts[index] = chunks.Parts.of(parts, self.project.cache_dir / "parts" / f"{name}.json",
-                                                self.parts_salt, self._docx_salt())
+            self.parts[index] = chunks.Parts.of(parts, self._parts_cache(document), self.parts_salt,
+                                                self._docx_salt())
         return parts
+
+    def _parts_cache(self, document: Document) -> Path:
+        """Where the markup and DOCX content of a large document's parts are kept (the user cache)."""
+        return self.project.cache_dir / "parts" / f"{hashlib.sha256(document.path.encode()).hexdigest()[:16]}.json"
 
     @functools.cache  # noqa: B019 - one renderer per build
     def _docx_salt(self) -> str:
