@@ -72,7 +72,11 @@ def load_catalogue(content_dir: Path, project_root: Path | None = None, cache: P
     for key, path, model in files:
         doc, found = parsed.read(path, relative(path, root))
         problems += found
-        obj = validate(doc, model, problems) if doc is not None else None
+        obj = parsed.recall(path, model) if doc is not None else None  # watch: validated in the last build
+        if obj is None and doc is not None:
+            obj = validate(doc, model, problems)
+            if obj is not None:
+                parsed.remember(path, model, obj)
         if obj is not None:
             loaded[key] = (path, doc, obj)  # type: ignore[assignment]
     if not any(key == "organisation" for key, _, _ in files):

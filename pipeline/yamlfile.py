@@ -183,11 +183,35 @@ def field_path(location: Location) -> str:
     return text
 
 
+@dataclass
+class _Remembered:
+    """What a process read through one cache file: its entries as last read or written (and the file's size
+    and time then), the documents made of them and what the caller derived from each (its validated model)."""
+
+    stamp: list[int] | None
+    entries: dict[str, Any]
+    documents: dict[str, tuple[list[int], str, YamlDocument]] = field(default_factory=dict)
+    derived: dict[str, tuple[list[int], Any, Any]] = field(default_factory=dict)
+
+
+_REMEMBERED: dict[str, _Remembered] = {}  # one cache file at a time (the project being watched)
+
+
+def _stamp(path: Path) -> list[int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
 class ParseCache:
     """Parsed content files kept between builds, so that editing one file re-reads only that file.
 
     Plain JSON in the output folder, keyed by each file's size and modification time; a file whose
-    size or time moved is parsed again. It holds data, never code.
+    size or time moved is parsed again. It holds data, never code. A process that builds again (watch)
+    also keeps them in memory: it reads the JSON again only if another process wrote it, and reuses the
+    documents, and what was derived from them (`recall`), of the files that have not moved.
     """
 
     def __init__(self, path: Path | None):
@@ -195,34 +219,69 @@ class ParseCache:
         self.entries: dict[str, Any] = {}
         self.kept: dict[str, Any] = {}
         self.changed = False
-        if path is not None:
+        self.stamps: dict[str, list[int]] = {}  # each file read, its size and time
+        self.remembered = _Remembered(None, {})
+        if path is None:
+            return
+        stamp = _stamp(path)
+        remembered = _REMEMBERED.get(str(path))
+        if remembered is not None and stamp is not None and remembered.stamp == stamp:
+            self.entries = remembered.entries
+        else:
             try:
                 self.entries = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 self.entries = {}
+            if remembered is None:
+                _REMEMBERED.clear()
+                remembered = _REMEMBERED[str(path)] = _Remembered(stamp, {})
+            remembered.stamp, remembered.entries = stamp, self.entries
+        self.remembered = remembered
 
     def read(self, path: Path, shown_as: str) -> tuple[YamlDocument | None, list[Problem]]:
         """Read a content file, from the cache when it has not moved since it was parsed."""
-        try:
-            stat = path.stat()
-        except OSError:
+        stamp = _stamp(path)
+        if stamp is None:
             return read_yaml(path, shown_as)
-        stamp = [stat.st_size, stat.st_mtime_ns]
-        entry = self.entries.get(str(path)) if isinstance(self.entries, dict) else None
+        key = str(path)
+        self.stamps[key] = stamp
+        entry = self.entries.get(key) if isinstance(self.entries, dict) else None
         if isinstance(entry, dict) and entry.get("stamp") == stamp:
+            known = self.remembered.documents.get(key)
+            if known is not None and known[0] == stamp and known[1] == shown_as:
+                self.kept[key] = entry
+                return known[2], []
             try:
                 lines = {tuple(k): int(v) for k, v in entry["lines"]}
             except (KeyError, TypeError, ValueError):
                 lines = None  # a damaged cache only costs time: the file is read again
             if lines is not None and "data" in entry:
-                self.kept[str(path)] = entry
-                return YamlDocument(shown_as, entry["data"], lines), []
+                self.kept[key] = entry
+                return self._known(key, stamp, YamlDocument(shown_as, entry["data"], lines)), []
         doc, problems = read_yaml(path, shown_as)
         if doc is not None and not problems:
-            self.kept[str(path)] = {"stamp": stamp, "data": doc.data,
-                                    "lines": [[list(k), v] for k, v in doc.lines.items()]}
+            self.kept[key] = {"stamp": stamp, "data": doc.data,
+                              "lines": [[list(k), v] for k, v in doc.lines.items()]}
             self.changed = True
+            self._known(key, stamp, doc)
         return doc, problems
+
+    def _known(self, key: str, stamp: list[int], doc: YamlDocument) -> YamlDocument:
+        if self.path is not None:
+            self.remembered.documents[key] = (stamp, doc.path, doc)
+        return doc
+
+    def recall(self, path: Path, kind: Any) -> Any:
+        """What `remember` kept of this file for this kind, if the file has not moved since; else None."""
+        known = self.remembered.derived.get(str(path))
+        stamp = self.stamps.get(str(path))
+        return known[2] if known is not None and stamp is not None and known[:2] == (stamp, kind) else None
+
+    def remember(self, path: Path, kind: Any, value: Any) -> None:
+        """Keep, for this process, what was derived from a file just read (its validated model)."""
+        stamp = self.stamps.get(str(path))
+        if self.path is not None and stamp is not None:
+            self.remembered.derived[str(path)] = (stamp, kind, value)
 
     def save(self) -> None:
         """Write the entries used by this build (files that disappeared drop out)."""
@@ -233,4 +292,5 @@ class ParseCache:
         try:
             write_atomic(self.path, json.dumps(self.kept, ensure_ascii=False).encode())
         except OSError:
-            pass  # a cache that cannot be written only costs time
+            return  # a cache that cannot be written only costs time
+        self.remembered.stamp, self.remembered.entries = _stamp(self.path), self.kept

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,31 @@ def test_fields_lists_french_descriptions(capsys):
     assert "audience: Public visé (mention RNQ : signalée par `qualidoc check` si absente)" in out
     assert "category: Catégorie d'action : AFC (action de formation, par défaut), BC (bilan de compétences)" in out
     assert "  delay: Délai d'accès : durée estimée entre la demande du bénéficiaire" in out
+
+
+def test_a_process_that_loads_again_reuses_only_the_files_that_have_not_moved(project):
+    """Watch loads the content at each rebuild: the files that have not moved keep their validated model, an
+    edited file is read and validated again (its new value, or its error with its line)."""
+    cache = project / "build/.qualidoc/parsed.json"
+
+    def load():  # type: ignore[no-untyped-def]
+        return load_catalogue(project / "content", project, cache=cache)
+
+    first = load()
+    again = load()
+    assert again.courses["rgpd-essentiel"] is first.courses["rgpd-essentiel"], "an unchanged file is reused"
+    edit(project / COURSE, 'title: "Excel', 'title: "Nouvel intitulé – Excel')
+    edited = load()
+    assert edited.courses["excel-perfectionnement"].title.startswith("Nouvel intitulé – ")
+    assert edited.courses["rgpd-essentiel"] is first.courses["rgpd-essentiel"]
+    edit(project / COURSE, "  hours: 14\n", "  hours: quatorze\n")
+    with pytest.raises(ContentError) as caught:
+        load()
+    line = line_of(project, COURSE, "hours: quatorze")
+    assert [str(p) for p in caught.value.problems][0].startswith(f"{COURSE}:{line}: duration.hours: attendu")
+    edit(project / COURSE, "  hours: quatorze\n", "  hours: 14\n")
+    cache.write_text("{}", encoding="utf-8")  # another process rewrote the cache: it is read again
+    reread = load()
+    assert reread.courses["excel-perfectionnement"].duration.hours == 14
+    assert reread.courses["excel-perfectionnement"].title.startswith("Nouvel intitulé – ")
+    assert json.loads(cache.read_text(encoding="utf-8")), "and written again whole"
