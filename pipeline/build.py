@@ -198,7 +198,8 @@ class _SiteBuilder:
             state.forget(page.path)
             return
         before = state.outputs[page.path].inputs if page.path in state.outputs else None
-        state.record(page.path, inputs.recorded(page, reads, before), project.out, page.files)
+        written = {page.path: hashlib.sha256(data).hexdigest()}  # not read back from the disk
+        state.record(page.path, inputs.recorded(page, reads, before), project.out, page.files, written)
         report.site.append(page.path)
         report.reasons[page.path] = reason
 
