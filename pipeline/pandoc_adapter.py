@@ -60,14 +60,17 @@ class Pandoc:
             job["unless_fits"] = unless_fits
         self._write(job)
 
-    def send_part(self, name: str, size: int, docx: bool = False, first: bool = False) -> None:
+    def send_part(self, name: str, size: int, keep: bool = False) -> None:
         """Hand over one part of a large document (`p12-3.md`): its tree only, reported as a `part` event.
-        Its size counts in the process's load: a whole document goes to another process, not behind it."""
+        Its size counts in the process's load: a whole document goes to another process, not behind it.
+        `keep`: its DOCX is asked for next (send_part_docx), from the same read."""
         self.load += size
-        job: dict = {"markdown": name, "tree": name.replace(".md", ".json"), "part": True}
-        if docx:  # its DOCX too, written alone (`first`: the document's first part)
-            job.update(docx=name.replace(".md", ".docx"), first=first)
-        self._write(job)
+        self._write({"markdown": name, "tree": name.replace(".md", ".json"), "part": True, "keep": keep})
+
+    def send_part_docx(self, name: str, first: bool = False) -> None:
+        """Have the DOCX of a part sent before (`keep`) written alone, reported as a `partdocx` event
+        (`first`: the document's first part)."""
+        self._write({"markdown": name, "docx": name.replace(".md", ".docx"), "part": True, "first": first})
 
     def yield_cores(self) -> None:
         """Let the layout of the PDFs have the cores first (nice 10): this process writes a DOCX nobody waits on."""

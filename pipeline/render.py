@@ -368,11 +368,13 @@ class Renderer:
         if not held.missing:
             pool.submit(self._pdf, stage, index, outcomes)
         elif held.from_parts:
-            for key in held.missing:
-                number = held.keys.index(key)
-                name = f"p{index}-{number}.md"
-                (stage / name).write_text(held.texts[key], encoding="utf-8")
-                helper().send_part(name, len(held.texts[key]), docx=docx, first=number == 0)
+            numbers = [held.keys.index(key) for key in held.missing]
+            for number in numbers:
+                text = held.texts[held.keys[number]]
+                (stage / f"p{index}-{number}.md").write_text(text, encoding="utf-8")
+                helper().send_part(f"p{index}-{number}.md", len(text), keep=docx)
+            for number in numbers if docx else ():  # once every tree is written: no layout waits behind them
+                helper().send_part_docx(f"p{index}-{number}.md", first=number == 0)
 
     def _body(self, stage: Path, index: int) -> str | None:
         """A document's typst body: from its tree, or from its parts' markup; None if another thread has it."""
