@@ -354,7 +354,7 @@ local function convert(job)
   local key = table.concat(names, "\0")
   if not groups[key] then groups[key] = {}; keys[#keys + 1] = key end
   table.insert(groups[key], member)
-  if #groups[key] >= group_size then flush(key) end
+  if #groups[key] >= (job.group or group_size) then flush(key) end
 end
 
 for line in io.stdin:lines() do

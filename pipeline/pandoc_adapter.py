@@ -7,6 +7,7 @@ with pandoc's message, and a process that stops fails the documents it had not f
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -31,7 +32,7 @@ class Pandoc:
     """One `pandoc lua convert.lua` process, fed documents on stdin; its events go to `on_event`."""
 
     def __init__(self, stage: Path, lua: Path, number: int, settings: dict, on_event: Callable[[dict], None],
-                 outcomes: Outcomes):
+                 outcomes: Outcomes, on_exit: Callable[[], None] = lambda: None):
         self.load, self.outcomes = 0, outcomes
         self.sent: list[int] = []
         self.reported: dict[int, set[str]] = {}
@@ -43,11 +44,12 @@ class Pandoc:
             self.process = subprocess.Popen(command, cwd=stage, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                             stderr=log_file, text=True, env=env)
         self.all_sent = threading.Event()
+        self.on_exit = on_exit  # called once the process is over (its documents go to the others)
         self.reader = threading.Thread(target=self._read, args=(on_event,), daemon=True)
         self.reader.start()
 
     def send(self, index: int, size: int, alone: bool = False, parts: bool = False, background: bool = False,
-             unless_fits: dict | None = None) -> None:
+             unless_fits: dict | None = None, group: int | None = None) -> None:
         """Hand a document over; a large one, or any when they are few (an edit), has its DOCX written at once,
         while typst lays out its PDF, rather than with a group once every document is read. `parts`: its
         Markdown holds the markers of its parts (chunks.py)."""
@@ -58,6 +60,8 @@ class Pandoc:
         job = {"markdown": f"d{index}.md", "tree": f"d{index}.json", "alone": alone or size >= LARGE, "parts": parts}
         if unless_fits is not None:  # its DOCX from its parts if they fit (convert.lua, docx_parts.py)
             job["unless_fits"] = unless_fits
+        if group:
+            job["group"] = group
         self._write(job)
 
     def send_part(self, name: str, size: int, keep: bool = False) -> None:
@@ -104,6 +108,7 @@ class Pandoc:
                     self.reported.setdefault(index_of(name), set()).update(kinds)
             on_event(event)
         self.process.wait()
+        self.on_exit()
         self.all_sent.wait()
         try:
             stderr = self.log.read_text(encoding="utf-8", errors="replace").strip()
@@ -116,6 +121,63 @@ class Pandoc:
                                          f"{stderr[-500:]}")
 
 
+class Dispatcher:
+    """Hand the documents of a full build to the pandoc processes as each is ready for more.
+
+    Handed over all at once, by the length of their Markdown, they kept one process busy up to a second
+    after the other (a group DOCX, the share of the cores each gets: the cost of a document is not its
+    length). Each process has at most AHEAD documents waiting; the last few of a build are written in small
+    groups (TAIL_GROUP), so that no process writes a DOCX of 50 documents once every other one is done.
+    """
+
+    def __init__(self, converters: list[Pandoc], total: int):
+        self.converters, self.total = converters, total  # the list grows as the build spawns processes
+        self.pending: collections.deque[tuple[int, int, dict]] = collections.deque()
+        self.owner: dict[int, Pandoc] = {}
+        self.handed = 0
+        self.finished = self.closed = False
+        self.lock = threading.Lock()
+
+    def add(self, index: int, size: int, **options: bool) -> None:
+        with self.lock:
+            self.pending.append((index, size, options))
+            self._fill()
+
+    def done(self, index: int) -> None:
+        """A document's tree is written, or pandoc could not read it: its process is ready for another."""
+        with self.lock:
+            self.owner.pop(index, None)
+            self._fill()
+
+    def finish(self) -> None:
+        """Every document is added: each process ends once it has been handed its last one."""
+        with self.lock:
+            self.finished = True
+            self._fill()
+
+    def refill(self) -> None:
+        """A process is over: the documents it was not handed go to the others (its own are reported failed)."""
+        with self.lock:
+            self._fill()
+
+    def _fill(self) -> None:
+        while self.pending:
+            live = [c for c in self.converters if c.process.poll() is None] or self.converters[:1]
+            waiting = collections.Counter(self.owner.values())
+            converter = min(live, key=lambda c: (waiting[c], c.load))
+            if waiting[converter] >= AHEAD and converter.process.poll() is None:
+                return
+            index, size, options = self.pending.popleft()
+            self.handed += 1
+            tail = self.handed > self.total - 2 * TAIL_GROUP * len(self.converters)
+            self.owner[index] = converter
+            converter.send(index, size, group=TAIL_GROUP if tail else None, **options)
+        if self.finished and not self.closed:
+            self.closed = True
+            for converter in self.converters:
+                converter.close()
+
+
 def index_of(markdown_name: str) -> int:
     return int(markdown_name[1:-3])  # "d12.md" → 12
 
@@ -125,6 +187,9 @@ def index_of(markdown_name: str) -> int:
 # allocation area makes its garbage collector run less often (measured: about 10 % faster, 60 MB more per
 # process).
 DOCX_GROUP = 50
+TAIL_GROUP = 10  # the last documents of a full build: see Dispatcher
+AHEAD = 2
+TAIL_GROUP = 10
 # A document whose Markdown is this long (the improvement log, the skills matrix) is converted by a process of
 # its own when a core is free, and its DOCX written alone, at once: it is the longest to convert.
 LARGE = 64 * 1024

@@ -37,7 +37,7 @@ from pipeline.docx_parts import needs_key, part_fragment, split_parts
 from pipeline.docx_split import split_docx
 from pipeline.errors import UserError
 from pipeline.inputs import CatalogueView, Reads, recording
-from pipeline.pandoc_adapter import DOCS_PER_PANDOC, DOCX_GROUP, LARGE, READER, Pandoc, index_of
+from pipeline.pandoc_adapter import DOCS_PER_PANDOC, DOCX_GROUP, LARGE, READER, Dispatcher, Pandoc, index_of
 from pipeline.pdf_finish import display_doc_title
 from pipeline.project import Project, image_suffix
 from pipeline.templating import Md, environment, escape
@@ -198,8 +198,10 @@ class Renderer:
                     pass  # a part pandoc could not read: the whole document's tree follows, or its error
                 elif event["event"] == "error":
                     outcomes.fail(index_of(event["markdown"]), f"pandoc : {event['error']}")
+                    dispatch.done(index_of(event["markdown"]))
                 elif event["event"] == "tree":
                     pool.submit(self._pdf, stage, index_of(event["markdown"]), outcomes)
+                    dispatch.done(index_of(event["markdown"]))
                 elif "parts" in event:  # a large document's DOCX, written from its parts
                     pool.submit(self._docx_in_parts, stage, event["file"], index_of(event["documents"][0]),
                                 event["parts"], outcomes)
@@ -215,12 +217,16 @@ class Renderer:
             # DOCX (the conformity matrix, last, needs none of its own).
             count = min(self.jobs, max(1, sum(not d.last for d in documents)) if few
                         else -(-len(documents) // DOCS_PER_PANDOC))
-            converters = [Pandoc(stage, lua, n, settings, on_event, outcomes) for n in range(count)]
+            converters: list[Pandoc] = []
+            dispatch = Dispatcher(converters, len(documents))  # a full build's documents, as processes are free
             given = 0
 
             def spawn() -> Pandoc:
-                converters.append(Pandoc(stage, lua, len(converters), settings, on_event, outcomes))
+                converters.append(Pandoc(stage, lua, len(converters), settings, on_event, outcomes, dispatch.refill))
                 return converters[-1]
+
+            for _ in range(count):
+                spawn()
 
             # After an edit, each large document has a process of its own that reads its changed parts: the
             # log's do not wait behind the skills matrix's. It starts now for the documents that were large
@@ -263,8 +269,11 @@ class Renderer:
                         # The whole document's read, for the DOCX only when the PDF comes from the parts,
                         # gives way to the layouts.
                         background = bool(held and few and held.from_parts)
-                        min(converters, key=lambda c: c.load).send(index, len(text), alone=few, parts=bool(parts),
-                                                                   background=background)
+                        if few:
+                            min(converters, key=lambda c: c.load).send(index, len(text), alone=True,
+                                                                       parts=bool(parts), background=background)
+                        else:
+                            dispatch.add(index, len(text), parts=bool(parts))
                     # The documents already done are written now, not kept in memory until every
                     # Markdown is ready (at N = 1000, all the PDFs at once: hundreds of megabytes).
                     while not outcomes.finished.empty():
@@ -273,9 +282,11 @@ class Renderer:
                         yield outcome
                 for index, size, check in unless_fits:
                     helper(index).send(index, size, alone=True, parts=True, unless_fits=check)
-            finally:
+            except BaseException:
                 for converter in converters:
                     converter.close()
+                raise
+            dispatch.finish()  # each process's input is closed once it has its last document
             if meanwhile:
                 meanwhile()
             while given < len(documents):
