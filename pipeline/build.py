@@ -125,7 +125,7 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
 
     catalogue = load_catalogue(project.content, project.root, cache=project.cache_dir / "parsed.json")
     documents = plan_project(project, catalogue, load_history(project.content))
-    inputs = InputHasher(project, catalogue)
+    inputs = InputHasher(project, catalogue, state)
     report = BuildReport(total=len(documents), incomplete=[d.path for d in documents if d.incomplete])
     outside = (project.content, *project.template_folders)
     if catalogue.logo and not any(catalogue.logo.is_relative_to(folder) for folder in outside):
@@ -358,8 +358,8 @@ def build_lock(project: Project) -> Iterator[None]:
 class InputHasher:
     """Hash the inputs documents read (names recorded while they rendered, see inputs.py), each once per build."""
 
-    def __init__(self, project: Project, catalogue: Catalogue):
-        self.project, self.catalogue = project, catalogue
+    def __init__(self, project: Project, catalogue: Catalogue, state: BuildState | None = None):
+        self.project, self.catalogue, self.state = project, catalogue, state
         self.cache: dict[str, str] = {}
         self.before: dict[str, dict[str, str]] = {}  # what a document whose PDF came first had read last time
 
@@ -425,7 +425,7 @@ class InputHasher:
         if kind == "file":
             return file_hash(self.project.root / rest)
         if kind == "output":  # a file the build wrote (a programme the web catalogue copies)
-            return file_hash(self.project.out / rest)
+            return self.state.output_hash(rest, self.project.out) if self.state else file_hash(self.project.out / rest)
         if kind == "tool":
             return tool_versions().get(name, "absent")
         if kind == "setting":  # the PDF/A level: from the command line or organisation.yaml
@@ -443,8 +443,9 @@ class InputHasher:
             return hashlib.sha256("\0".join(getattr(self.catalogue, folder, {})).encode()).hexdigest()
         if key not in self.catalogue.files:
             return "absent"
-        if not field_name:
-            return file_hash(self.catalogue.file_of(key))
+        if not field_name:  # the hash of the bytes it was loaded from (kept with the parsed file), not read again
+            document = self.catalogue.documents.get(key)
+            return document.sha256 if document and document.sha256 else file_hash(self.catalogue.file_of(key))
         data = self.catalogue.get(key).model_dump(mode="json", include={field_name})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

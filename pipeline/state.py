@@ -116,6 +116,23 @@ class BuildState:
         self.outputs[key] = OutputRecord(dict(inputs), {name: _stat_record(out_dir / name, known.get(name))
                                                         for name in files})
 
+    def output_hash(self, name: str, out_dir: Path) -> str:
+        """The sha256 of an output file (`programmes/x.pdf`): the one recorded when it was written, if it has
+        the same size and date since; else read from the disk (file_hash)."""
+        path = out_dir / name
+        record = self.outputs.get(name.rsplit(".", 1)[0])
+        recorded = record.files.get(name) if record else None
+        if recorded is not None:
+            try:
+                stat = path.stat()
+            except OSError:
+                return file_hash(path)
+            if stat.st_size == recorded.get("size") and stat.st_mtime_ns == recorded.get("mtime_ns"):
+                sha256 = recorded.get("sha256")
+                if isinstance(sha256, str) and sha256:
+                    return sha256
+        return file_hash(path)
+
     def forget(self, key: str) -> None:
         self.outputs.pop(key, None)
 

@@ -8,6 +8,7 @@ expected), refuses duplicate keys and aliases, and records where each value sits
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ class Item(str):
 Location = tuple[str | int, ...]
 CONFLICT = re.compile(r"^(?:<{7}|={7}|>{7})(?: |$)", re.M)
 MAX_DEPTH = 40
+SHA256 = re.compile(r"[0-9a-f]{64}")
 # Characters no document may hold: control characters (a tab, a line break and a carriage return aside), which
 # make a DOCX that no client opens; non-characters; private-use characters, which qualidoc uses as markers.
 FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff\ufdd0-\ufdef"
@@ -45,6 +47,7 @@ class YamlDocument:
     path: str
     data: Any
     lines: dict[Location, int] = field(default_factory=dict)
+    sha256: str = ""  # of the bytes the data was read from: what a build records of the file (state.file_hash)
 
     def line_of(self, location: Location) -> int:
         """Return the line of the deepest known part of a location."""
@@ -70,10 +73,14 @@ def read_yaml(path: Path, shown_as: str) -> tuple[YamlDocument | None, list[Prob
         shown = f"{size:,}".replace(",", "\u202f")
         return None, [Problem(shown_as, 0, "", f"le fichier fait {shown} octets ; un fichier de contenu est limité à "
                                                f"{limit} Mo")]
-    text, problem = _decode(path.read_bytes(), shown_as)
+    raw = path.read_bytes()
+    text, problem = _decode(raw, shown_as)
     if problem:
         return None, [problem]
-    return parse_yaml(text, shown_as)
+    doc, problems = parse_yaml(text, shown_as)
+    if doc is not None:
+        doc.sha256 = hashlib.sha256(raw).hexdigest()
+    return doc, problems
 
 
 def parse_yaml(text: str, shown_as: str) -> tuple[YamlDocument | None, list[Problem]]:
@@ -246,7 +253,9 @@ class ParseCache:
         key = str(path)
         self.stamps[key] = stamp
         entry = self.entries.get(key) if isinstance(self.entries, dict) else None
-        if isinstance(entry, dict) and entry.get("stamp") == stamp:
+        # An entry written by an older qualidoc has no `sha256` (what a build records of the file): read again.
+        sha256 = entry.get("sha256") if isinstance(entry, dict) else None
+        if isinstance(entry, dict) and entry.get("stamp") == stamp and SHA256.fullmatch(str(sha256)):
             known = self.remembered.documents.get(key)
             if known is not None and known[0] == stamp and known[1] == shown_as:
                 self.kept[key] = entry
@@ -257,10 +266,10 @@ class ParseCache:
                 lines = None  # a damaged cache only costs time: the file is read again
             if lines is not None and "data" in entry:
                 self.kept[key] = entry
-                return self._known(key, stamp, YamlDocument(shown_as, entry["data"], lines)), []
+                return self._known(key, stamp, YamlDocument(shown_as, entry["data"], lines, str(sha256))), []
         doc, problems = read_yaml(path, shown_as)
         if doc is not None and not problems:
-            self.kept[key] = {"stamp": stamp, "data": doc.data,
+            self.kept[key] = {"stamp": stamp, "data": doc.data, "sha256": doc.sha256,
                               "lines": [[list(k), v] for k, v in doc.lines.items()]}
             self.changed = True
             self._known(key, stamp, doc)

@@ -195,3 +195,18 @@ def test_killed_build_never_leaves_a_truncated_document(project):
     assert not report.failed
     assert not list(project.out.rglob(".*.qualidoc-tmp")) and not list(project.state_dir.glob("stage-*"))
     assert build(project).rebuilt == []
+
+
+def test_the_hash_of_an_output_is_the_recorded_one_only_while_the_file_is_as_written(tmp_path):
+    from pipeline.state import BuildState
+
+    out = tmp_path / "build"
+    (out / "programmes").mkdir(parents=True)
+    pdf = out / "programmes/x.pdf"
+    pdf.write_bytes(b"%PDF written")
+    state = BuildState(tmp_path / "state.json")
+    state.record("programmes/x", {}, out, ["programmes/x.pdf"], {"programmes/x.pdf": "0" * 64})
+    assert state.output_hash("programmes/x.pdf", out) == "0" * 64  # recorded, not read
+    pdf.write_bytes(b"%PDF changed by hand")
+    assert state.output_hash("programmes/x.pdf", out) == hashlib.sha256(b"%PDF changed by hand").hexdigest()
+    assert state.output_hash("programmes/y.pdf", out) == "unreadable"  # never written

@@ -4,6 +4,7 @@ it changes, and only the documents that show it; the package has no import cycle
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from pipeline.inputs import CatalogueView, Reads
 from pipeline.plan import plan_project
 from pipeline.project import Project
 from pipeline.render import Renderer
-from tests.helpers import REPO, copy_project
+from tests.helpers import REPO, copy_project, edit_yaml
 
 PACKAGE = REPO / "pipeline"
 COURSE = "rgpd-essentiel"
@@ -174,3 +175,59 @@ def test_one_way_to_show_a_position_in_content():
     assert field_path(("objectives", 1)) == "objectives[2]"  # counted from 1, as people count
     assert field_path(("prices", Item("Inter-entreprises"), "amount")) == "prices[Inter-entreprises].amount"
     assert field_path(("modules", 0, "title")) == "modules[1].title"
+
+
+def test_a_content_file_and_an_output_are_not_read_again_to_be_hashed(tmp_path, monkeypatch):
+    """The hash of a content file comes from the bytes it was loaded from (kept in the parse cache), that of
+    a document's PDF from what was recorded when it was written: after an edit, neither is read again."""
+    import hashlib
+    import json
+
+    import pipeline.build
+    import pipeline.state
+
+    root = copy_project(tmp_path / "p")
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    course = root / f"content/courses/{COURSE}.yaml"
+    edit_yaml(course, summary="Un résumé modifié.")
+    hashed: list[Path] = []
+    real = pipeline.state.file_hash
+
+    def spy(path: Path) -> str:
+        hashed.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(pipeline.build, "file_hash", spy)
+    monkeypatch.setattr(pipeline.state, "file_hash", spy)
+    report = build(project)
+    assert not report.failed and f"programmes/{COURSE}" in report.rebuilt
+    assert hashed  # the templates, the logo: files no load has read
+    assert not [p for p in hashed if p.suffix == ".yaml" or p.is_relative_to(root / "build")], hashed
+    state = json.loads((root / "build/.qualidoc/state.json").read_text(encoding="utf-8"))
+    recorded = state["outputs"][f"programmes/{COURSE}"]["inputs"][f"@courses/{COURSE}"]
+    assert recorded == hashlib.sha256(course.read_bytes()).hexdigest()  # what state.file_hash gives
+    copy = state["outputs"][f"site/documents/{COURSE}.pdf"]["inputs"][f"output:programmes/{COURSE}.pdf"]
+    assert copy == hashlib.sha256((root / f"build/programmes/{COURSE}.pdf").read_bytes()).hexdigest()
+
+
+def test_a_parse_cache_entry_without_the_files_hash_is_read_again(tmp_path):
+    """A cache written by an older qualidoc (no `sha256` beside the data) costs one read, not a wrong hash."""
+    import hashlib
+    import json
+
+    root = copy_project(tmp_path / "p")
+    cache = tmp_path / "parsed.json"
+    load_catalogue(root / "content", root, cache=cache)
+    entries = json.loads(cache.read_text(encoding="utf-8"))
+    assert all(len(entry["sha256"]) == 64 for entry in entries.values())
+    for entry in entries.values():
+        del entry["sha256"]
+    key = str(root / f"content/courses/{COURSE}.yaml")
+    entries[key]["data"]["title"] = "Titre d'un cache périmé"  # read from the cache, it would show
+    cache.write_text(json.dumps(entries), encoding="utf-8")
+    catalogue = load_catalogue(root / "content", root, cache=cache)
+    assert catalogue.courses[COURSE].title != "Titre d'un cache périmé"
+    document = catalogue.documents[f"courses/{COURSE}"]
+    assert document.sha256 == hashlib.sha256(Path(key).read_bytes()).hexdigest()
+    assert all(len(entry["sha256"]) == 64 for entry in json.loads(cache.read_text(encoding="utf-8")).values())
