@@ -98,8 +98,8 @@ class BuildState:
         record = self.outputs.get(key)
         if record is None:
             return "jamais construit"
-        changed = sorted(name for name in inputs.keys() | record.inputs.keys()
-                         if inputs.get(name) != record.inputs.get(name))
+        changed = [] if inputs == record.inputs else sorted(
+            name for name in inputs.keys() | record.inputs.keys() if inputs.get(name) != record.inputs.get(name))
         if changed:
             return "modifié : " + ", ".join(_describe(name, inputs, record.inputs, show) for name in changed[:4]) + (
                 f" et {len(changed) - 4} autres" if len(changed) > 4 else "")
