@@ -64,6 +64,8 @@ class BuildState:
     snapshot: dict[str, list[int] | str] = field(default_factory=dict)
     incomplete: list[str] = field(default_factory=list)  # documents that show « À compléter » markers
     extra: list[str] = field(default_factory=list)  # files read outside content/ and templates/ (a logo)
+    hashes: dict[str, list] = field(default_factory=dict)  # a template's or a logo's [size, mtime_ns, sha256]
+    hashed: set[str] = field(default_factory=set)  # the files looked up by this build: those kept in `hashes`
 
     def unchanged_since(self, snapshot: dict[str, list[int] | str], out_dir: Path) -> bool:
         """Tell whether no source moved since the last complete build and every output is as written."""
@@ -88,7 +90,9 @@ class BuildState:
             incomplete = [str(p) for p in raw.get("incomplete", []) if isinstance(p, str)]
             snapshot = raw.get("snapshot", {})
             extra = [str(p) for p in raw.get("extra", []) if isinstance(p, str)]
-            return cls(path, outputs, snapshot if isinstance(snapshot, dict) else {}, incomplete, extra)
+            hashes = {str(k): v for k, v in raw.get("hashes", {}).items()
+                      if isinstance(v, list) and len(v) == 3 and isinstance(v[2], str)}
+            return cls(path, outputs, snapshot if isinstance(snapshot, dict) else {}, incomplete, extra, hashes)
         except (AttributeError, KeyError, TypeError, ValueError):  # a damaged state: everything is stale
             return cls(path)
 
@@ -116,6 +120,21 @@ class BuildState:
         self.outputs[key] = OutputRecord(dict(inputs), {name: _stat_record(out_dir / name, known.get(name))
                                                         for name in files})
 
+    def file_hash(self, path: Path) -> str:
+        """The sha256 of a file the build reads (a template, a font, a logo): the one taken last time if it has
+        the same size and date since (the fonts alone are 8 MB, hashed again at every edit otherwise)."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return file_hash(path)
+        self.hashed.add(str(path))
+        known = self.hashes.get(str(path))
+        if known is not None and known[:2] == [stat.st_size, stat.st_mtime_ns]:
+            return str(known[2])
+        sha256 = file_hash(path)  # after the stat: a file changed meanwhile has another date next time
+        self.hashes[str(path)] = [stat.st_size, stat.st_mtime_ns, sha256]
+        return sha256
+
     def output_hash(self, name: str, out_dir: Path) -> str:
         """The sha256 of an output file (`programmes/x.pdf`): the one recorded when it was written, if it has
         the same size and date since; else read from the disk (file_hash)."""
@@ -139,6 +158,7 @@ class BuildState:
     def save(self) -> None:
         """Write the state file atomically."""
         data = {"version": STATE_VERSION, "snapshot": self.snapshot, "incomplete": self.incomplete, "extra": self.extra,
+                "hashes": {name: known for name, known in self.hashes.items() if name in self.hashed},
                 "outputs": {k: {"inputs": v.inputs, "files": v.files} for k, v in sorted(self.outputs.items())}}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Compact: Python's C encoder writes it (with `indent`, the pure-Python one: 0.1 s at N = 100).

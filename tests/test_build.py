@@ -210,3 +210,31 @@ def test_the_hash_of_an_output_is_the_recorded_one_only_while_the_file_is_as_wri
     pdf.write_bytes(b"%PDF changed by hand")
     assert state.output_hash("programmes/x.pdf", out) == hashlib.sha256(b"%PDF changed by hand").hexdigest()
     assert state.output_hash("programmes/y.pdf", out) == "unreadable"  # never written
+
+
+def test_a_template_is_hashed_again_only_when_its_size_or_date_moved(tmp_path, monkeypatch):
+    import os
+
+    import pipeline.state
+    from pipeline.state import BuildState
+
+    font = tmp_path / "font.ttf"
+    font.write_bytes(b"glyphs")
+    read: list[Path] = []
+    real = pipeline.state.file_hash
+    monkeypatch.setattr(pipeline.state, "file_hash", lambda path: (read.append(path), real(path))[1])
+    state = BuildState(tmp_path / "state.json")
+    assert state.file_hash(font) == hashlib.sha256(b"glyphs").hexdigest() and read == [font]
+    state.save()
+    state = BuildState.load(tmp_path)
+    assert state.file_hash(font) == hashlib.sha256(b"glyphs").hexdigest() and read == [font]  # kept
+    font.write_bytes(b"GLYPHS")  # same size: its date tells
+    os.utime(font, ns=(font.stat().st_atime_ns, font.stat().st_mtime_ns + 1_000_000))
+    assert state.file_hash(font) == hashlib.sha256(b"GLYPHS").hexdigest() and read == [font, font]
+    state.save()
+    assert BuildState.load(tmp_path).hashes.keys() == {str(font)}
+    (tmp_path / "other").write_bytes(b"x")
+    state = BuildState.load(tmp_path)
+    state.file_hash(tmp_path / "other")
+    state.save()
+    assert BuildState.load(tmp_path).hashes.keys() == {str(tmp_path / "other")}  # only what the last build read

@@ -202,7 +202,6 @@ def test_a_content_file_and_an_output_are_not_read_again_to_be_hashed(tmp_path, 
     monkeypatch.setattr(pipeline.state, "file_hash", spy)
     report = build(project)
     assert not report.failed and f"programmes/{COURSE}" in report.rebuilt
-    assert hashed  # the templates, the logo: files no load has read
     assert not [p for p in hashed if p.suffix == ".yaml" or p.is_relative_to(root / "build")], hashed
     state = json.loads((root / "build/.qualidoc/state.json").read_text(encoding="utf-8"))
     recorded = state["outputs"][f"programmes/{COURSE}"]["inputs"][f"@courses/{COURSE}"]
