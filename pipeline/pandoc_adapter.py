@@ -149,6 +149,11 @@ class Dispatcher:
             self.owner.pop(index, None)
             self._fill()
 
+    def skip(self) -> None:
+        """A document that needs no pandoc (rendered from what is kept): one fewer to hand over."""
+        with self.lock:
+            self.total -= 1
+
     def finish(self) -> None:
         """Every document is added: each process ends once it has been handed its last one."""
         with self.lock:

@@ -249,13 +249,20 @@ class Renderer:
                         self.large.add(index)
                         COMPILERS.prepare(self.fonts, self.fonts_key, documents[index].path)
                     parts = self._parts(index, documents[index], text) if large else None
+                    held = self.parts.get(index) if parts else None
+                    if held and not few and _docx_kept(held):
+                        # A full build (after `make clean`) of a large document whose every part is kept, its
+                        # markup and its DOCX content: laid out and joined from them, with no pandoc at all.
+                        self._from_parts(stage, index, pool, outcomes, functools.partial(helper, index))
+                        pool.submit(self._docx_fits, index, outcomes)
+                        dispatch.skip()
+                        continue
                     (stage / f"d{index}.md").write_text(chunks.marked(parts) if parts else text, encoding="utf-8")
                     if large and len(converters) < self.jobs:
                         spawn()
                     # After an edit, a large document whose PDF comes from its parts may have its DOCX joined
                     # from them too (docx_parts.py): the helper reads the changed parts, then needs the whole
                     # document only if they do not fit the kept frame.
-                    held = self.parts.get(index) if parts else None
                     in_parts = bool(held and few and held.from_parts and held.docx_fits_ahead())
                     if held:  # before the whole document, which must not go ahead of them in the helper
                         self._from_parts(stage, index, pool, outcomes, functools.partial(helper, index),
@@ -444,7 +451,8 @@ class Renderer:
         self._join_when_ready(int(index), held, outcomes)
 
     def _docx_fits(self, index: int, outcomes: _Outcomes) -> None:
-        """Pandoc found that the kept and changed parts make the DOCX: join once every part is kept."""
+        """The kept and changed parts make the DOCX (pandoc's check after an edit; in a full build, every part
+        kept): join once every part is kept."""
         held = self.parts[index]
         with held.lock:
             held.fits = True
@@ -485,6 +493,15 @@ class Renderer:
             log.debug("DOCX group %s failed", file, exc_info=True)
             for index in indices:
                 outcomes.fail(index, f"erreur interne : {type(e).__name__} : {e}")
+
+
+def _docx_kept(held: chunks.Parts) -> bool:
+    """Whether a large document's DOCX can be joined from what is kept alone: the DOCX content of every part,
+    and a frame written for what they need together (what convert.lua's `fits` checks after an edit)."""
+    if held.missing or held.frame is None or not all(key in held.docx for key in held.keys):
+        return False
+    needs = [held.docx[key].get("needs") for key in held.keys]
+    return all(isinstance(need, str) for need in needs) and needs_key([str(need) for need in needs]) == held.frame_needs
 
 
 def _page_texts(document: Document, org: Any) -> dict[str, str]:

@@ -121,6 +121,36 @@ def test_a_log_laid_out_from_kept_parts_is_the_same_pdf_as_from_the_whole(tmp_pa
     assert "Constat sept, corrigé" in " ".join(text.split())
 
 
+def test_a_full_build_with_every_part_kept_gives_the_log_no_pandoc_and_the_same_bytes(tmp_path, monkeypatch):
+    """After `make clean`, the log's PDF is laid out from the kept markup of its parts and its DOCX joined from
+    their kept DOCX content: pandoc neither reads nor writes it, and the files are those of a build from scratch."""
+    root = copy_project(tmp_path / "p")
+    grow_the_log(root, 40)
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    from_scratch = {kind: sha(project.out / f"{LOG}.{kind}") for kind in ("pdf", "docx")}
+    sent: list[int] = []
+    real = Pandoc.send
+    monkeypatch.setattr(Pandoc, "send", lambda self, index, size, **kw: (sent.append(size), real(self, index, size,
+                                                                                                    **kw)))
+    joined, whole = spy(monkeypatch, Renderer, "_docx_fits"), spy(monkeypatch, Renderer, "_docx_in_parts")
+    shutil.rmtree(project.out)
+    report = build(project)
+    assert LOG in report.rebuilt and not report.failed
+    assert len(joined) == 1 and not whole
+    assert sent and max(sent) < LARGE  # every small document went to pandoc; the log did not
+    assert {kind: sha(project.out / f"{LOG}.{kind}") for kind in ("pdf", "docx")} == from_scratch
+    # a kept frame written for other styles than the parts need: pandoc writes the DOCX, as before
+    (kept,) = (tmp_path / "cache/parts").glob("*.docx.json")
+    data = json.loads(kept.read_text(encoding="utf-8"))
+    data["needs"] = "Some style the parts do not use"
+    kept.write_text(json.dumps(data), encoding="utf-8")
+    joined.clear()
+    assert not build(project, force=True).failed
+    assert not joined and len(whole) == 1
+    assert {kind: sha(project.out / f"{LOG}.{kind}") for kind in ("pdf", "docx")} == from_scratch
+
+
 def test_a_damaged_parts_cache_is_read_again(tmp_path):
     root = copy_project(tmp_path / "p")
     grow_the_log(root, 40)
