@@ -117,11 +117,11 @@ def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
-def watch_latencies(root: Path, rounds: int = 3) -> dict[str, float]:
+def watch_latencies(root: Path, rounds: int = 3, env: dict[str, str] | None = None) -> dict[str, float]:
     """Median seconds from a file write to the PDF it changes on disk, with `qualidoc watch` running, for a
     summary edit, a title edit and a new log entry."""
     process = subprocess.Popen([sys.executable, "-m", "pipeline", "watch"], cwd=root, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+                               stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
     edits = {"watch_summary_s": (root / "build/programmes/formation-001.pdf",
                                  lambda k: edit_course(root, 1, 100 + k, "summary")),
              "watch_title_s": (root / "build/programmes/formation-002.pdf",
@@ -200,26 +200,30 @@ def naive_route(root: Path) -> tuple[float, int]:
 
 def measure(n: int, naive: bool, repeat: int, watch: bool = True) -> dict[str, float]:
     """Each time is the median of `repeat` runs (the machine's speed varies from one second to the next)."""
-    with tempfile.TemporaryDirectory(prefix=f"qualidoc-bench-{n}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"qualidoc-bench-{n}-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="qualidoc-bench-cache-") as cache:
         root = Path(tmp)
         make_catalogue(root, n)
+        # The user cache of this catalogue (~/.cache/qualidoc on a user's machine), not left behind.
+        env = {"XDG_CACHE_HOME": cache}
         colds, empties = [], []
         for _ in range(repeat):
             # With no user cache at all (a first build on this machine): nothing parsed, no part kept.
             shutil.rmtree(root / "build", ignore_errors=True)
-            with tempfile.TemporaryDirectory(prefix="qualidoc-bench-cache-") as cache:
-                empties.append(run_command(root, "build", env={"XDG_CACHE_HOME": cache}))
+            shutil.rmtree(cache, ignore_errors=True)
+            Path(cache).mkdir()
+            empties.append(run_command(root, "build", env=env))
         for _ in range(repeat):
-            # `make clean` then `make build`: the user cache (~/.cache/qualidoc) is still there.
+            # `make clean` then `make build`: the user cache the last build left is still there.
             shutil.rmtree(root / "build", ignore_errors=True)
-            colds.append(run_command(root, "build"))
-        noops = [run_command(root, "build") for _ in range(repeat)]
+            colds.append(run_command(root, "build", env=env))
+        noops = [run_command(root, "build", env=env) for _ in range(repeat)]
         summaries, titles = [], []
         for k in range(repeat):
             edit_course(root, 0, k, "summary")
-            summaries.append(run_command(root, "build"))
+            summaries.append(run_command(root, "build", env=env))
             edit_course(root, 0, k, "title")
-            titles.append(run_command(root, "build"))
+            titles.append(run_command(root, "build", env=env))
         cold, noop, summary, title = (_median([seconds for seconds, _ in runs])
                                       for runs in (colds, noops, summaries, titles))
         documents = len([p for p in (root / "build").rglob("*.pdf") if "site" not in p.parts])
@@ -232,7 +236,7 @@ def measure(n: int, naive: bool, repeat: int, watch: bool = True) -> dict[str, f
                   "peak_rss_title_mb": max(mb for _, mb in titles),
                   "runs": repeat}
         if watch:
-            result.update(watch_latencies(root))
+            result.update(watch_latencies(root, env=env))
         if naive:
             naive_seconds, _ = naive_route(root)
             result["naive_s"] = naive_seconds
