@@ -143,7 +143,9 @@ def watch_latencies(root: Path, rounds: int = 3, env: dict[str, str] | None = No
                 edit(k)
                 while (target.stat().st_ino, target.stat().st_mtime_ns) == before:
                     if time.perf_counter() - started > 120:
-                        raise SystemExit(f"watch did not rebuild {target.name} within 120 s")
+                        process.terminate()
+                        said = process.communicate(timeout=10)[0][-2000:]
+                        raise SystemExit(f"watch did not rebuild {target.name} within 120 s; it said:\n{said}")
                     time.sleep(0.005)
                 samples.append(time.perf_counter() - started)
                 while (docx.stat().st_ino, docx.stat().st_mtime_ns) == before_docx:  # the DOCX may come after
