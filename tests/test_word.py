@@ -318,3 +318,22 @@ def test_every_docx_part_is_valid_wordprocessingml(sample_out):
                         for attribute in [a for a in element.attrib if a.startswith(EXTENSIONS)]:
                             del element.attrib[attribute]
                 assert schema.validate(tree), f"{path.name} {name}: {schema.error_log.last_error}"
+
+
+@needs_libreoffice
+def test_log_numbers_of_three_digits_stay_whole_in_libreoffice(tmp_path):
+    """An organisation keeps hundreds of log entries: in Word and LibreOffice, « 104 » must not wrap in the
+    N° column of the follow-up table (it read « 10 / 4 » when that column was 1/33 of the width)."""
+    from tests.test_chunks import LOG, grow_the_log
+
+    root = copy_project(tmp_path / "p")
+    grow_the_log(root, 105)
+    assert not build(Project.at(root)).failed
+    profile, target = tmp_path / "profile", tmp_path / "lo"
+    subprocess.run([SOFFICE, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "pdf",
+                    "--outdir", str(target), str(root / f"build/{LOG}.docx")],
+                   check=True, capture_output=True, timeout=180)
+    # the words of the N° column: on the landscape pages, those that start within 1 cm of the left margin
+    numbers = {int(w[3]) for width, height, page in pages(target / "registre-amelioration.pdf") if width > height
+               for w in page if w[0] < MARGIN + CM and w[3].isdigit()}
+    assert set(range(95, 111)) <= numbers, sorted(numbers)[-20:]
