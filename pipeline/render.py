@@ -186,28 +186,34 @@ class Renderer:
                        key=lambda i: (documents[i].last, (1 if few else -1) * len(documents[i].dated_by)))
         with resources.as_file(script) as lua, ThreadPoolExecutor(max_workers=self.jobs + 1) as pool:
 
+            def submit(task: Callable[..., None], *args: Any) -> None:
+                try:
+                    pool.submit(task, *args)
+                except RuntimeError:  # the pool is shut down: the build stopped on an error, reported there
+                    pass
+
             def on_event(event: dict) -> None:
                 """Start the PDF as soon as pandoc has written a document's tree, the DOCX with its group."""
                 if event["event"] == "part":
-                    pool.submit(self._part, stage, event["markdown"], outcomes)
+                    submit(self._part, stage, event["markdown"], outcomes)
                 elif event["event"] == "partdocx":
-                    pool.submit(self._part_docx, stage, event, outcomes)
+                    submit(self._part_docx, stage, event, outcomes)
                 elif event["event"] == "fits":
-                    pool.submit(self._docx_fits, index_of(event["markdown"]), outcomes)
+                    submit(self._docx_fits, index_of(event["markdown"]), outcomes)
                 elif event["markdown" if "markdown" in event else "file"].startswith("p"):
                     pass  # a part pandoc could not read: the whole document's tree follows, or its error
                 elif event["event"] == "error":
                     outcomes.fail(index_of(event["markdown"]), f"pandoc : {event['error']}")
                     dispatch.done(index_of(event["markdown"]))
                 elif event["event"] == "tree":
-                    pool.submit(self._pdf, stage, index_of(event["markdown"]), outcomes)
+                    submit(self._pdf, stage, index_of(event["markdown"]), outcomes)
                     dispatch.done(index_of(event["markdown"]))
                 elif "parts" in event:  # a large document's DOCX, written from its parts
-                    pool.submit(self._docx_in_parts, stage, event["file"], index_of(event["documents"][0]),
-                                event["parts"], outcomes)
+                    submit(self._docx_in_parts, stage, event["file"], index_of(event["documents"][0]),
+                           event["parts"], outcomes)
                 else:
-                    pool.submit(self._docx_group, stage, event["file"], [index_of(m) for m in event["documents"]],
-                                outcomes)
+                    submit(self._docx_group, stage, event["file"], [index_of(m) for m in event["documents"]],
+                           outcomes)
 
             settings = {"reader": READER, "reference_doc": str(self.project.template("reference.docx")),
                         "group": DOCX_GROUP}
@@ -264,12 +270,14 @@ class Renderer:
                     # from them too (docx_parts.py): the helper reads the changed parts, then needs the whole
                     # document only if they do not fit the kept frame.
                     in_parts = bool(held and few and held.from_parts and held.docx_fits_ahead())
+                    if held and in_parts:  # the parts as they are before the helper answers any of them
+                        missing = held.missing
+                        known = [held.docx[key]["needs"] for key in held.keys if key not in missing]
+                        changed = [f"p{index}-{held.keys.index(key)}.md" for key in missing]
                     if held:  # before the whole document, which must not go ahead of them in the helper
                         self._from_parts(stage, index, pool, outcomes, functools.partial(helper, index),
                                          docx=in_parts)
                     if held and in_parts:  # once every changed part is sent: none waits behind a whole read
-                        known = [held.docx[key]["needs"] for key in held.keys if key not in held.missing]
-                        changed = [f"p{index}-{held.keys.index(key)}.md" for key in held.missing]
                         unless_fits.append((index, len(text), {"frame": held.frame_needs, "known": known,
                                                                "parts": changed}))
                     else:
