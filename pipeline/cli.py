@@ -17,6 +17,7 @@ from pipeline import __version__
 from pipeline.errors import ContentError, QualidocError, ToolError, UserError
 
 EXIT_OK, EXIT_CONTENT, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
+EXIT_INTERNAL = 70  # a bug of qualidoc (sysexits' EX_SOFTWARE)
 
 # argparse's own words (usage, option groups, its errors), in French: argparse looks each one up through
 # gettext when it needs it, so the lookup is pointed here. A message missing below stays as argparse has it.
@@ -74,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrompu : les documents déjà écrits sont complets ; relancez la construction pour finir",
               file=sys.stderr)
         return 130
+    except Exception as e:  # a bug of qualidoc, not the user's mistake: one line, the details on request
+        if args.verbose:
+            raise
+        print(f"erreur interne de qualidoc : {type(e).__name__} : {e}\n"
+              "les documents déjà écrits sont complets et les précédents sont intacts ; relancez la commande, "
+              "et si l'erreur revient, signalez-la avec ce que montre `qualidoc -v` suivi de la même commande",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def run() -> None:

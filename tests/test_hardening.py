@@ -305,6 +305,27 @@ def test_unwritable_build_folder_is_a_clear_error(project, capsys, monkeypatch):
     assert "Traceback" not in err and "impossible d'écrire dans" in err and "build" in err
 
 
+def test_a_bug_of_qualidoc_is_one_line_without_traceback_and_keeps_the_documents(project, capsys, monkeypatch):
+    build(project)
+    pdf = project.out / "programmes/rgpd-essentiel.pdf"
+    good = pdf.read_bytes()
+    edit(project.root / "content/courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
+
+    def bug(*args, **kwargs):
+        raise KeyError("9c9a3451c82814268f980cbce571f468")
+
+    monkeypatch.setattr(build_module, "_stale_documents", bug)
+    monkeypatch.chdir(project.root)
+    assert main(["build"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "erreur interne de qualidoc : KeyError : '9c9a3451c82814268f980cbce571f468'" in err
+    assert "qualidoc -v" in err
+    assert pdf.read_bytes() == good
+    with pytest.raises(KeyError):  # -v: the details, for a bug report
+        main(["-v", "build"])
+
+
 def test_two_builds_at_once(project):
     with build_lock(project):
         with pytest.raises(UserError, match="une autre construction qualidoc écrit dans build"):
