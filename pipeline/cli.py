@@ -1,7 +1,7 @@
 """The `qualidoc` command: parse arguments, call the library, turn errors into exit codes.
 
 Exit codes: 0 success; 1 content errors, documents that failed, or (check) RNQ errors; 2 usage errors;
-3 (check only) content that cannot be read, so that the RNQ could not be checked.
+3 (check only) content that cannot be read, so that the RNQ could not be checked; 70 a bug of qualidoc.
 """
 
 from __future__ import annotations
