@@ -182,8 +182,12 @@ class Renderer:
         # threads that finish them (in a full build, this thread writes them between two Markdown renders).
         few = self.few = len(documents) <= FEW
         outcomes = _Outcomes(documents, self.reads, write if few else None)
+        # Then the large documents (those whose parts the last build kept), the longest first: its layout,
+        # the longest, starts while the others' Markdown is rendered.
+        kept = {i: self._kept_size(d) for i, d in enumerate(documents)} if few else {}
         order = sorted(range(len(documents)),
-                       key=lambda i: (documents[i].last, (1 if few else -1) * len(documents[i].dated_by)))
+                       key=lambda i: (documents[i].last, i in kept and kept[i] > 0, -kept.get(i, 0),
+                                      (1 if few else -1) * len(documents[i].dated_by)))
         with resources.as_file(script) as lua, ThreadPoolExecutor(max_workers=self.jobs + 1) as pool:
 
             def submit(task: Callable[..., None], *args: Any) -> None:
@@ -239,8 +243,8 @@ class Renderer:
             # in the last build (their parts are kept), while their Markdown is rendered.
             helper = functools.cache(lambda index: spawn())
             if few:
-                for index, document in enumerate(documents):
-                    if self._parts_cache(document).exists():
+                for index in order:
+                    if kept[index]:
                         helper(index)
             unless_fits: list[tuple[int, int, dict]] = []  # the large documents whose DOCX may come from parts
             try:
@@ -371,6 +375,13 @@ class Renderer:
             self.parts[index] = chunks.Parts.of(parts, self._parts_cache(document), self.parts_salt,
                                                 self._docx_salt())
         return parts
+
+    def _kept_size(self, document: Document) -> int:
+        """The size of the markup kept of a large document's parts (0: none kept, a small document)."""
+        try:
+            return self._parts_cache(document).stat().st_size
+        except OSError:
+            return 0
 
     def _parts_cache(self, document: Document) -> Path:
         """Where the markup and DOCX content of a large document's parts are kept (the user cache)."""

@@ -8,6 +8,7 @@ import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pypdf
 import pytest
@@ -24,6 +25,7 @@ from pipeline.render import Renderer
 from tests.helpers import copy_project, docx_text, edit, pdf_text
 
 LOG = "amelioration/registre-amelioration"
+MATRIX = "intervenants/matrice-competences"
 
 
 def sha(path: Path) -> str:
@@ -256,3 +258,28 @@ def test_an_edit_whose_changed_parts_are_read_before_the_log_is_handed_over_buil
     assert LOG in report.rebuilt and not report.failed
     assert "Constat sept, corrigé" in docx_text(project.out / f"{LOG}.docx")
     assert "Constat sept, corrigé" in " ".join(pdf_text(project.out / f"{LOG}.pdf").split())
+
+
+def test_after_an_edit_the_large_documents_are_rendered_after_the_small_ones_the_longest_first(tmp_path, monkeypatch):
+    """The longest layout (the log's) starts while the other large documents' Markdown is rendered."""
+    import pipeline.render
+
+    root = copy_project(tmp_path / "p")
+    grow_the_log(root, 12)
+    texts = markdown_of_every_document(root)
+    monkeypatch.setattr(pipeline.render, "LARGE", min(len(texts[LOG]), len(texts[MATRIX])))  # both are large
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    calls = spy(monkeypatch, Renderer, "markdown")
+    edit(root / "content/courses/excel-perfectionnement.yaml", "Excel perfectionnement :", "Excel avancé :")
+    report = build(project)
+    assert not report.failed and LOG in report.rebuilt
+    rendered = [document.path for (document,) in calls]
+    renderer = Renderer(project, load_catalogue(project.content, project.root))
+    kept = {path: renderer._kept_size(SimpleNamespace(path=path)) for path in report.rebuilt}
+    # the conformity matrix, which runs the RNQ check (rendering questionnaires again), goes last of all
+    rendered = [path for path in dict.fromkeys(rendered) if path != "conformite/matrice-conformite"]
+    large = [path for path in rendered if kept.get(path)]
+    assert LOG in large and MATRIX in large, kept
+    assert rendered[-len(large):] == large, (rendered, kept)  # after the small documents
+    assert [kept[path] for path in large] == sorted((kept[path] for path in large), reverse=True)
