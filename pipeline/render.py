@@ -119,6 +119,7 @@ class Renderer:
         self.parts: dict[int, chunks.Parts] = {}  # the large documents, by index, in parts (chunks.py)
         self.large: set[int] = set()  # the documents laid out by a process of their own (typst_worker.py)
         self.few = False  # an edit's rebuild: the large documents are laid out side by side
+        self.layouts = ThreadPoolExecutor(max_workers=1)  # replaced while rendering (_render_in)
         self.parts_salt = f"{READER} {tool_versions()['tool:qualidoc']} {tool_versions()['tool:pandoc']}"
 
     def markdown(self, document: Document) -> str:
@@ -188,7 +189,11 @@ class Renderer:
         order = sorted(range(len(documents)),
                        key=lambda i: (documents[i].last, i in kept and kept[i] > 0, -kept.get(i, 0),
                                       (1 if few else -1) * len(documents[i].dated_by)))
-        with resources.as_file(script) as lua, ThreadPoolExecutor(max_workers=self.jobs + 1) as pool:
+        # A large document's layout runs in a process of its own (typst_worker.py): the thread that waits for
+        # it is not one of the pool's, whose threads convert the other documents meanwhile (with the log's
+        # layout waited for in the pool, the skills matrix's parts waited for a free thread after an edit).
+        with resources.as_file(script) as lua, ThreadPoolExecutor(max_workers=self.jobs + 1) as pool, \
+                ThreadPoolExecutor(max_workers=2, thread_name_prefix="qualidoc-layout") as self.layouts:
 
             def submit(task: Callable[..., None], *args: Any) -> None:
                 try:
@@ -210,7 +215,10 @@ class Renderer:
                     outcomes.fail(index_of(event["markdown"]), f"pandoc : {event['error']}")
                     dispatch.done(index_of(event["markdown"]))
                 elif event["event"] == "tree":
-                    submit(self._pdf, stage, index_of(event["markdown"]), outcomes)
+                    if index_of(event["markdown"]) in self.large:
+                        self._lay_out(stage, index_of(event["markdown"]), outcomes)
+                    else:
+                        submit(self._pdf, stage, index_of(event["markdown"]), outcomes)
                     dispatch.done(index_of(event["markdown"]))
                 elif "parts" in event:  # a large document's DOCX, written from its parts
                     submit(self._docx_in_parts, stage, event["file"], index_of(event["documents"][0]),
@@ -263,7 +271,7 @@ class Renderer:
                     if held and not few and _docx_kept(held):
                         # A full build (after `make clean`) of a large document whose every part is kept, its
                         # markup and its DOCX content: laid out and joined from them, with no pandoc at all.
-                        self._from_parts(stage, index, pool, outcomes, functools.partial(helper, index))
+                        self._from_parts(stage, index, outcomes, functools.partial(helper, index))
                         pool.submit(self._docx_fits, index, outcomes)
                         dispatch.skip()
                         continue
@@ -279,7 +287,7 @@ class Renderer:
                         known = [held.docx[key]["needs"] for key in held.keys if key not in missing]
                         changed = [f"p{index}-{held.keys.index(key)}.md" for key in missing]
                     if held:  # before the whole document, which must not go ahead of them in the helper
-                        self._from_parts(stage, index, pool, outcomes, functools.partial(helper, index),
+                        self._from_parts(stage, index, outcomes, functools.partial(helper, index),
                                          docx=in_parts)
                     if held and in_parts:  # once every changed part is sent: none waits behind a whole read
                         unless_fits.append((index, len(text), {"frame": held.frame_needs, "known": known,
@@ -368,6 +376,13 @@ class Renderer:
         else:
             outcomes.add(index, "pdf", display_doc_title(pdf))  # type: ignore[arg-type]
 
+    def _lay_out(self, stage: Path, index: int, outcomes: _Outcomes) -> None:
+        """Have a large document's PDF laid out, by a thread of the layouts' own."""
+        try:
+            self.layouts.submit(self._pdf, stage, index, outcomes)
+        except RuntimeError:  # shut down: the build stopped on an error, reported there
+            pass
+
     def _parts(self, index: int, document: Document, text: str) -> list[str] | None:
         """Cut a large document in parts and find the typst markup kept of each (chunks.py)."""
         parts = chunks.split(text)
@@ -396,14 +411,14 @@ class Renderer:
             reference = ""
         return f"{self.parts_salt} {reference}"
 
-    def _from_parts(self, stage: Path, index: int, pool: ThreadPoolExecutor, outcomes: _Outcomes,
+    def _from_parts(self, stage: Path, index: int, outcomes: _Outcomes,
                     helper: Callable[[], Pandoc], docx: bool = False) -> None:
         """Lay a large document's PDF out from the markup kept of its parts: at once if every part is kept;
         after an edit, once the `helper` pandoc has read the parts that changed (another pandoc reads the
         whole document for the DOCX meanwhile); if most parts changed, from the whole tree (see _body)."""
         held = self.parts[index]
         if not held.missing:
-            pool.submit(self._pdf, stage, index, outcomes)
+            self._lay_out(stage, index, outcomes)
         elif held.from_parts:
             numbers = [held.keys.index(key) for key in held.missing]
             for number in numbers:
@@ -439,7 +454,7 @@ class Renderer:
             held.fragments[held.keys[int(number)]] = markup
             ready = not held.missing
         if ready:
-            self._pdf(stage, int(index), outcomes)
+            self._lay_out(stage, int(index), outcomes)
 
     def _docx_in_parts(self, stage: Path, file: str, index: int, needs: list[str], outcomes: _Outcomes) -> None:
         """A large document's DOCX that pandoc wrote from all its parts: keep each part's content, join them."""

@@ -243,8 +243,8 @@ def test_an_edit_whose_changed_parts_are_read_before_the_log_is_handed_over_buil
     assert not build(project).failed
     real = Renderer._from_parts
 
-    def answered_at_once(self, stage, index, pool, outcomes, helper, docx=False):
-        real(self, stage, index, pool, outcomes, helper, docx=docx)
+    def answered_at_once(self, stage, index, outcomes, helper, docx=False):
+        real(self, stage, index, outcomes, helper, docx=docx)
         held = self.parts[index]
         for _ in range(200):  # the helper's answers, before this thread goes on
             if not held.missing:
