@@ -61,6 +61,33 @@ def join(fragments: list[str]) -> str:
     return "\n\n".join(fragment for fragment in fragments if fragment) + "\n"
 
 
+PIECE_SIZE = 16_000  # characters of markup in a piece of a large document's PDF before it may end: ~5 pages
+TURNS_PAGE = ("#pagebreak(weak: true)", "#set page(flipped: false)")  # what typst_writer.py writes for them
+LEVEL = re.compile(r"(=+) ")
+
+
+def pieces(fragments: list[str]) -> list[list[str]]:
+    """Group a large document's parts' markup in the pieces its PDF is laid out in (pieces.py).
+
+    A piece ends where the document turns the page anyway (a page break, the end of a landscape
+    section: between two trainers' CVs) once it has PIECE_SIZE characters, or, once it has twice as
+    many, between two headings of the same level (two entries of the log: the next one then starts a page).
+    """
+    groups: list[list[str]] = [[]]
+    previous, size = 0, 0
+    for fragment in filter(None, fragments):
+        heading = LEVEL.match(fragment)
+        level = len(heading.group(1)) if heading else 0
+        current = groups[-1]
+        if current and (size >= PIECE_SIZE and current[-1].rstrip().endswith(TURNS_PAGE)
+                        or size >= 2 * PIECE_SIZE and level and level == previous):
+            groups.append([])
+            size = 0
+        groups[-1].append(fragment)
+        previous, size = level, size + len(fragment)
+    return groups
+
+
 @dataclass
 class Parts:
     """One large document's parts, their markup known so far, and whether its PDF has started."""
@@ -123,6 +150,10 @@ class Parts:
     def body(self) -> str:
         return join([self.fragments[key] for key in self.keys])
 
+    def pieces(self) -> list[str]:
+        """The typst bodies of the pieces the PDF is laid out in (see pieces())."""
+        return [join(group) for group in pieces([self.fragments[key] for key in self.keys])]
+
     def start(self) -> bool:
         """Claim the PDF: true the first time only (the parts and the whole tree may both arrive)."""
         with self.lock:
@@ -136,6 +167,11 @@ class Parts:
                                                 ensure_ascii=False).encode())
         except OSError:
             pass  # only a cache: the next edit reads the whole document again
+
+
+def with_breaks(bodies: list[str]) -> str:
+    """The body of a document laid out whole, with the page breaks of its pieces."""
+    return "\n#pagebreak(weak: true)\n\n".join(bodies)
 
 
 def _read_json(path: Path) -> dict:

@@ -49,6 +49,8 @@ from pipeline.typst_adapter import (
     STYLE_FUNCTION,
     LayoutFailed,
     pdf_timestamp,
+    source_frame,
+    totals_told,
     typst_source,
 )
 from pipeline.typst_writer import Unsupported, breakable, write_part, write_typst
@@ -119,6 +121,8 @@ class Renderer:
         self.parts: dict[int, chunks.Parts] = {}  # the large documents, by index, in parts (chunks.py)
         self.large: set[int] = set()  # the documents laid out by a process of their own (typst_worker.py)
         self.few = False  # an edit's rebuild: the large documents are laid out side by side
+        self.in_pieces = False  # the large documents are laid out in pieces (see _prepare_stage)
+        self.pieces_salt = ""
         self.layouts = ThreadPoolExecutor(max_workers=1)  # replaced while rendering (_render_in)
         self.parts_salt = f"{READER} {tool_versions()['tool:qualidoc']} {tool_versions()['tool:pandoc']}"
 
@@ -331,8 +335,17 @@ class Renderer:
                             "importez-le par son chemin")
         (stage / "style.typ").write_text(style, encoding="utf-8")
         self.style_functions = set(STYLE_FUNCTION.findall(style))
+        logo = b""
         if self.catalogue.logo:
             shutil.copyfile(self.catalogue.logo, stage / f"logo{image_suffix(self.catalogue.logo)}")
+            logo = self.catalogue.logo.read_bytes()
+        # The large documents are laid out in pieces (pieces.py) if the style gives their footers the page
+        # total it is told (an older style.typ counts each piece's pages: the documents are laid out whole),
+        # and not for PDF/A, whose files pdf_merge.py does not join. A piece's PDF depends on what typst
+        # reads besides its source: the style, the logo, the fonts, typst itself.
+        self.in_pieces = totals_told(style) and not self.pdf_standards
+        self.pieces_salt = hashlib.sha256(repr((style, self.fonts_key, tool_versions()["tool:typst"])).encode()
+                                          + b"\0" + logo).hexdigest()
 
     def _pdf(self, stage: Path, index: int, outcomes: _Outcomes) -> None:
         """Compile a document's typst source to PDF."""
@@ -352,12 +365,24 @@ class Renderer:
                 outcomes.fail(index, f"un modèle utilise un style que templates/style.typ ne définit pas : ajoutez-y "
                                      f"{names}, par exemple `#let {missing[0]}(body) = block(body)`")
                 return
-            source = typst_source(meta, body).encode()
             pdf: Any
-            if index in self.large:
-                pdf = COMPILERS.lay_out_large(self.fonts, self.fonts_key, document.path, source, str(stage),
-                                              pdf_timestamp(document.version), self.pdf_standards, alone=not self.few)
+            timestamp = pdf_timestamp(document.version)
+            request = {"root": str(stage), "timestamp": timestamp.isoformat(), "pdf_standards": self.pdf_standards}
+            held = self.parts.get(index)
+            if index in self.large and held is not None and self.in_pieces:
+                head, tail = source_frame(meta, pieces=True)
+                bodies = [piece.encode() for piece in held.pieces()]
+                request |= {"head": head, "tail": tail, "sizes": [len(body) for body in bodies],
+                            "salt": f"{self.pieces_salt} {timestamp.isoformat()}",
+                            "cache": str(self._parts_cache(document).with_suffix(""))}
+                pdf = COMPILERS.lay_out_large(self.fonts, self.fonts_key, document.path, request, b"".join(bodies),
+                                              alone=not self.few)
+            elif index in self.large:
+                source = typst_source(meta, chunks.with_breaks(held.pieces()) if held else body).encode()
+                pdf = COMPILERS.lay_out_large(self.fonts, self.fonts_key, document.path,
+                                              request | {"size": len(source)}, source, alone=not self.few)
             else:
+                source = typst_source(meta, body).encode()
                 with COMPILERS.borrow(self.fonts, self.fonts_key) as compiler:
                     pdf = compiler.compile(input=source, format="pdf", root=str(stage),
                                            timestamp=pdf_timestamp(document.version), pdf_standards=self.pdf_standards)

@@ -59,14 +59,13 @@ class _Worker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def compile(self, source: bytes, root: str, timestamp: dt.datetime, pdf_standards: list[str]) -> bytes:
-        request = {"root": root, "timestamp": timestamp.isoformat(), "pdf_standards": pdf_standards,
-                   "size": len(source)}
+    def compile(self, request: dict, payload: bytes) -> bytes:
+        """The PDF of a request (see typst_worker.py) and the bytes that follow its line."""
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None and stdout is not None
         with self.lock:
             try:
-                stdin.write(json.dumps(request).encode() + b"\n" + source)
+                stdin.write(json.dumps(request).encode() + b"\n" + payload)
                 stdin.flush()
                 reply = json.loads(stdout.readline() or b"null")
                 if isinstance(reply, dict) and "error" in reply:
@@ -135,12 +134,12 @@ class _Compilers:
         with contextlib.suppress(LayoutFailed):  # said with the document, when it is laid out
             self._worker(fonts, key, name)
 
-    def lay_out_large(self, fonts: Path, key: tuple, name: str, source: bytes, root: str, timestamp: dt.datetime,
-                      pdf_standards: list[str], alone: bool) -> bytes:
-        """A large document's PDF, laid out by its own process (`alone`: one large document at a time)."""
+    def lay_out_large(self, fonts: Path, key: tuple, name: str, request: dict, payload: bytes, alone: bool) -> bytes:
+        """A large document's PDF, laid out by its own process (`alone`: one large document at a time);
+        `request` and `payload`: see typst_worker.py."""
         worker = self._worker(fonts, key, name)
         with self._one_large if alone else contextlib.nullcontext():
-            return worker.compile(source, root, timestamp, pdf_standards)
+            return worker.compile(request, payload)
 
     def _worker(self, fonts: Path, fonts_key: tuple, name: str) -> _Worker:
         key = (*fonts_key, name)
@@ -194,6 +193,17 @@ os.environ.update({name.lower(): value for name, value in NO_NETWORK.items()})
 STYLE_FUNCTION = re.compile(r"\b(style-[0-9A-Za-z]+)\b")  # defined or imported in style.typ
 STYLE_CALL = re.compile(r"#(style-[0-9A-Za-z]+)\[")  # text cannot hold it: its `#` and `-` are escaped
 PACKAGE_IMPORT = re.compile(r"""(?:import|include)\s*\(?\s*["']@""")
+PAGE_TOTAL = re.compile(r"#let page-total\(\)[^\n]*")
+
+
+def totals_told(style: str) -> bool:
+    """Whether a style.typ shows page totals with page-total() (on one line, as templates/style.typ has
+    it), never with typst's count alone: a document laid out in pieces (pieces.py) then shows its own
+    total, not a piece's."""
+    rest = PAGE_TOTAL.sub("", re.sub(r"(?m)^\s*//.*$", "", style), count=1)
+    return "page-total()" in rest and not re.search(r"counter\(\s*page\s*\)\s*\.\s*final", rest)
+
+
 def typst_source(meta: dict[str, str], body: str) -> str:
     """The typst source of a document: the style, the document's texts as data, its body.
 
@@ -203,9 +213,22 @@ def typst_source(meta: dict[str, str], body: str) -> str:
     document with its texts in `sys.inputs` or as arguments of the show rule). The document's
     properties come last, so that they are not part of the styles its body is laid out with.
     """
+    head, tail = source_frame(meta)
+    return head + body + tail
+
+
+PAGES = "\ue000QDPAGES\ue000"  # in a piece's head: the pages after it in its document (pieces.py puts them)
+
+
+def source_frame(meta: dict[str, str], pieces: bool = False) -> tuple[str, str]:
+    """What comes before and after a document's body in its typst source; with `pieces`, the texts hold
+    `pages_after: PAGES`, which pieces.py replaces by the number of pages after the piece in its document
+    (style.typ's page-total() adds it to the piece's last page number)."""
     data = ", ".join(f"{key}: {string_literal(value)}" for key, value in meta.items())
-    return (f'#import "style.typ": *\n#let meta = ({data},)\n#show: qualidoc\n#metadata(meta) <qualidoc-meta>\n'
-            f"{body}\n#set document(title: meta.title, author: meta.organisation)\n")
+    if pieces:
+        data += f", pages_after: {PAGES}"
+    return (f'#import "style.typ": *\n#let meta = ({data},)\n#show: qualidoc\n#metadata(meta) <qualidoc-meta>\n',
+            "\n#set document(title: meta.title, author: meta.organisation)\n")
 
 
 def pdf_timestamp(version: dt.date) -> dt.datetime:

@@ -7,8 +7,9 @@ and the memory their layout takes goes back to the system when this process ends
 (watch keeps it, and with it the layout, so that the next edit lays out only what changed).
 
 Protocol, one request at a time: on stdin a JSON line (root, timestamp, pdf_standards, size) and `size`
-bytes of typst source; on stdout a JSON line, {"size": n} followed by n bytes of PDF, or {"error": message,
-"diagnostic": text}.
+bytes of typst source; or, for a document in pieces (pieces.py), a JSON line (root, timestamp,
+pdf_standards, head, tail, salt, cache, sizes) and the pieces' bodies, `sizes` bytes each; on stdout a JSON
+line, {"size": n} followed by n bytes of PDF, or {"error": message, "diagnostic": text}.
 """
 
 from __future__ import annotations
@@ -35,16 +36,34 @@ def main() -> None:
 
 
 def _answer(compiler: typst.Compiler, request: dict, requests: BinaryIO, replies: BinaryIO) -> None:
-    source = requests.read(request["size"])
-    try:
+    from pipeline import pieces
+
+    def compile_source(source: bytes) -> bytes:
         pdf = compiler.compile(input=source, format="pdf", root=request["root"],
                                timestamp=dt.datetime.fromisoformat(request["timestamp"]),
                                pdf_standards=request["pdf_standards"])
+        assert isinstance(pdf, bytes)
+        return pdf
+
+    try:
+        if "sizes" in request:
+            bodies = [requests.read(size).decode() for size in request["sizes"]]
+            head, tail = request["head"], request["tail"]
+            cache = Path(request["cache"]) if request.get("cache") else None
+            try:
+                pdf = pieces.lay_out(compile_source, head, tail, bodies, request["salt"], cache)
+            except typst.TypstError:
+                raise
+            except Exception as e:  # noqa: BLE001 - pieces that cannot be joined (pdf_merge.CannotMerge)
+                print(f"qualidoc: laid out whole: {type(e).__name__}: {e}", file=sys.stderr)
+                pieces.forget(cache)
+                pdf = compile_source(pieces.whole(head, tail, bodies))
+        else:
+            pdf = compile_source(requests.read(request["size"]))
     except typst.TypstError as e:
         reply = {"error": e.message, "diagnostic": str(getattr(e, "diagnostic", ""))}
         replies.write(json.dumps(reply).encode() + b"\n")
     else:
-        assert isinstance(pdf, bytes)
         replies.write(json.dumps({"size": len(pdf)}).encode() + b"\n" + pdf)
     replies.flush()
 

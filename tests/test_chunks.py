@@ -116,12 +116,15 @@ def test_a_log_laid_out_from_kept_parts_is_the_same_pdf_as_from_the_whole(tmp_pa
     assert len(joined) == 1 and not whole
     assert "Constat sept, corrigé" in docx_text(project.out / f"{LOG}.docx")
     from_parts = {kind: sha(project.out / f"{LOG}.{kind}") for kind in ("pdf", "docx")}
-    shutil.rmtree(tmp_path / "cache")
-    monkeypatch.setattr(chunks, "split", lambda text: None)  # the whole document, as before parts existed
+    shutil.rmtree(tmp_path / "cache")  # from scratch: every part read, every piece of the PDF laid out
     assert not build(project, force=True).failed
     assert {kind: sha(project.out / f"{LOG}.{kind}") for kind in ("pdf", "docx")} == from_parts
     text = " ".join(page.extract_text() for page in pypdf.PdfReader(project.out / f"{LOG}.pdf").pages)
     assert "Constat sept, corrigé" in " ".join(text.split())
+    # the whole document, as before parts existed: the same DOCX (the PDF laid out whole: test_pieces.py)
+    monkeypatch.setattr(chunks, "split", lambda text: None)
+    assert not build(project, force=True).failed
+    assert sha(project.out / f"{LOG}.docx") == from_parts["docx"]
 
 
 def test_a_full_build_with_every_part_kept_gives_the_log_no_pandoc_and_the_same_bytes(tmp_path, monkeypatch):

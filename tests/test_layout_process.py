@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
+import shutil
 import sys
 from dataclasses import replace
 
 import pypdf
 import pytest
 
+from pipeline import typst_worker
 from pipeline.build import build
 from pipeline.project import Project
 from pipeline.typst_adapter import COMPILERS, LayoutFailed, _Worker
@@ -32,12 +36,16 @@ def test_a_large_document_is_laid_out_apart_into_the_same_pdf(large, monkeypatch
     assert all(worker.process.returncode is not None for worker in laid_out), "and the process ends with the build"
     apart = sha(large.out / f"{LOG}.pdf")
 
-    def in_process(fonts, key, name, source, root, timestamp, pdf_standards, alone):
+    def in_process(fonts, key, name, request, payload, alone):
+        replies = io.BytesIO()
         with COMPILERS.borrow(fonts, key) as compiler:
-            return compiler.compile(input=source, format="pdf", root=root, timestamp=timestamp,
-                                    pdf_standards=pdf_standards)
+            typst_worker._answer(compiler, request, io.BytesIO(payload), replies)
+        line, pdf = replies.getvalue().split(b"\n", 1)
+        assert json.loads(line) == {"size": len(pdf)}
+        return pdf
 
     monkeypatch.setattr(COMPILERS, "lay_out_large", in_process)
+    shutil.rmtree(large.cache)  # every piece laid out again, in this process
     assert not build(large, force=True).failed
     assert sha(large.out / f"{LOG}.pdf") == apart
     text = " ".join(page.extract_text() for page in pypdf.PdfReader(large.out / f"{LOG}.pdf").pages)
@@ -72,10 +80,12 @@ def test_a_layout_process_that_cannot_start_fails_its_document(large, monkeypatc
 def test_typst_errors_come_back_from_the_layout_process(tmp_path):
     fonts = Project.at(copy_project(tmp_path)).template("fonts")
     worker = _Worker(fonts)
+    request = {"root": str(tmp_path), "timestamp": dt.datetime(2026, 1, 1, tzinfo=dt.UTC).isoformat(),
+               "pdf_standards": []}
     try:
         with pytest.raises(LayoutFailed, match="unclosed delimiter"):
-            worker.compile(b"#foo(", str(tmp_path), dt.datetime(2026, 1, 1, tzinfo=dt.UTC), [])
-        pdf = worker.compile(b"Bonjour", str(tmp_path), dt.datetime(2026, 1, 1, tzinfo=dt.UTC), [])
+            worker.compile(request | {"size": 5}, b"#foo(")
+        pdf = worker.compile(request | {"size": 7}, b"Bonjour")
         assert pdf.startswith(b"%PDF") and worker.alive  # an error does not end the process
     finally:
         worker.close()

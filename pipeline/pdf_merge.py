@@ -1,0 +1,328 @@
+"""Join PDFs that typst laid out from consecutive pieces of one document into that document's PDF.
+
+A large document (the improvement log, the skills matrix) is laid out in pieces, each a typst document
+of its own that knows its first page number and the total (pieces.py): an edit lays out again only the
+piece that changed. Joining them is plain bookkeeping on the objects typst writes, one uncompressed
+section with a cross-reference table: each piece's objects are renumbered after the previous piece's;
+the first piece's catalogue, page tree, structure tree root and metadata become the document's; the
+pages, the tagged structure (the `Document` element's children, the parent tree, the table cells' ids),
+and the outline (rebuilt from the headings' levels) are those of all the pieces in order.
+
+Anything unexpected in a piece raises `CannotMerge`: the document is then laid out whole, as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class CannotMerge(Exception):
+    """A piece's PDF is not laid out as this module expects."""
+
+
+STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
+XREF = re.compile(rb"xref\s+0 (\d+)\s+")
+OBJECT = re.compile(rb"(\d+) 0 obj\n")
+STREAM = re.compile(rb"<</Length (\d+)")
+# What renumbering rewrites: literal strings (left alone, or renamed if they are table cells' ids), the
+# parent tree keys of pages and annotations, and references.
+TOKEN = re.compile(rb"\((?:[^()\\]|\\.)*\)|/StructParents? (\d+)|(\d+) 0 R")
+REF = re.compile(rb"(\d+) 0 R")
+
+
+@dataclass
+class Piece:
+    """One piece's PDF, its objects by number: (dictionary text, stream data or None)."""
+
+    objects: dict[int, tuple[bytes, bytes | None]]
+    size: int
+    root: int
+    info: int | None
+    ids: bytes
+    header: bytes
+    catalog: bytes = b""
+    pages: int = 0
+    kids: list[int] = field(default_factory=list)
+    struct_root: int = 0
+    document: int = 0  # the structure tree's Document element
+    children: list[bytes] = field(default_factory=list)  # the Document element's children (references)
+    parent_tree: list[tuple[int, bytes]] = field(default_factory=list)
+    next_key: int = 0
+    id_tree: list[tuple[bytes, bytes]] = field(default_factory=list)
+    role_map: bytes = b""
+    outline: list[tuple[bytes, bytes]] = field(default_factory=list)  # (title, destination), in order
+    outline_objects: set[int] = field(default_factory=set)
+    metadata: int = 0
+
+
+def _get(text: bytes, key: bytes) -> int:
+    match = re.search(rb"/" + key + rb" (\d+) 0 R", text)
+    if match is None:
+        raise CannotMerge(f"/{key.decode()} absent")
+    return int(match.group(1))
+
+
+def parse(pdf: bytes) -> Piece:
+    """Read a PDF written by typst: one cross-reference table, uncompressed objects."""
+    end = STARTXREF.search(pdf[-64:])
+    xref = XREF.match(pdf, int(end.group(1))) if end else None
+    if xref is None:
+        raise CannotMerge("table de références introuvable")
+    size = int(xref.group(1))
+    table = pdf[xref.end():xref.end() + 20 * size]
+    objects: dict[int, tuple[bytes, bytes | None]] = {}
+    for number in range(1, size):
+        entry = table[20 * number:20 * number + 20]
+        if entry[17:18] != b"n":
+            continue
+        offset = int(entry[:10])
+        head = OBJECT.match(pdf, offset)
+        if head is None or int(head.group(1)) != number:
+            raise CannotMerge(f"objet {number} introuvable")
+        start = head.end()
+        stream = STREAM.match(pdf, start)
+        if stream is not None:
+            data_start = pdf.find(b">>\nstream\n", start) + 10
+            data_end = data_start + int(stream.group(1))
+            if pdf[data_end:data_end + 10] != b"\nendstream":
+                raise CannotMerge(f"flux {number} mal délimité")
+            objects[number] = (pdf[start:data_start - 8], pdf[data_start:data_end])
+        else:
+            stop = pdf.find(b"\nendobj", start)
+            objects[number] = (pdf[start:stop], None)
+    trailer = pdf[xref.end() + 20 * size:]
+    root = _get(trailer, b"Root")
+    info = re.search(rb"/Info (\d+) 0 R", trailer)
+    ids = re.search(rb"/ID\[(.*?)\]>>", trailer, re.S)
+    piece = Piece(objects, size, root, int(info.group(1)) if info else None, ids.group(1) if ids else b"",
+                  pdf[:pdf.find(b"\n", pdf.find(b"\n") + 1) + 1])
+    _read_structure(piece)
+    return piece
+
+
+CATALOG_KEYS = {b"Type", b"Pages", b"Metadata", b"Lang", b"StructTreeRoot", b"MarkInfo", b"ViewerPreferences",
+                b"Outlines", b"Marked", b"Suspects", b"Direction", b"Catalog", b"L2R", b"R2L"}
+
+
+def _read_structure(piece: Piece) -> None:
+    objects = piece.objects
+    piece.catalog = objects[piece.root][0]
+    unknown = set(re.findall(rb"/([A-Za-z0-9]+)", re.sub(rb"\((?:[^()\\]|\\.)*\)", b"", piece.catalog))) - CATALOG_KEYS
+    if unknown:  # named destinations, page labels, forms, output intents: not joined here
+        raise CannotMerge(f"catalogue : {b', '.join(sorted(unknown)).decode()}")
+    piece.pages = _get(piece.catalog, b"Pages")
+    pages = objects[piece.pages][0]
+    kids = re.search(rb"/Kids\[([^\]]*)\]", pages)
+    if kids is None:
+        raise CannotMerge("arbre des pages absent")
+    piece.kids = [int(n) for n in REF.findall(kids.group(1))]
+    if any(b"/Type/Page" not in objects[kid][0] or b"/Type/Pages" in objects[kid][0] for kid in piece.kids):
+        raise CannotMerge("arbre des pages à plusieurs niveaux")
+    piece.metadata = _get(piece.catalog, b"Metadata")
+    piece.struct_root = _get(piece.catalog, b"StructTreeRoot")
+    root = objects[piece.struct_root][0]
+    k = re.search(rb"/K\[(\d+) 0 R\]", root)
+    start = root.find(b"/ParentTree<</Nums[") + 19
+    nums = root[start:root.find(b"]>>", start)] if start >= 19 else None
+    next_key = re.search(rb"/ParentTreeNextKey (\d+)", root)
+    role_map = re.search(rb"/RoleMap<<([^<>]*)>>", root)
+    if k is None or nums is None or next_key is None:
+        raise CannotMerge("arbre de structure inattendu")
+    piece.document = int(k.group(1))
+    document = objects[piece.document][0]
+    children = re.search(rb"/K\[([^\]]*)\]", document)
+    if b"/S/Document" not in document or children is None:
+        raise CannotMerge("élément Document inattendu")
+    piece.children = [m.group(0) for m in REF.finditer(children.group(1))]
+    piece.parent_tree = [(int(m.group(1)), m.group(2)) for m in
+                         re.finditer(rb"(\d+) (\d+ 0 R|\[[^\]]*\])", nums)]
+    piece.next_key = int(next_key.group(1))
+    piece.role_map = role_map.group(1) if role_map else b""
+    id_tree = re.search(rb"/IDTree<</Names\[(.*?)\]>>", root, re.S)
+    if id_tree is not None:
+        piece.id_tree = [(m.group(1), m.group(2)) for m in
+                         re.finditer(rb"\(((?:[^()\\]|\\.)*)\)(\d+ 0 R)", id_tree.group(1))]
+    elif b"/IDTree" in root:
+        raise CannotMerge("IDTree inattendu")
+    outlines = re.search(rb"/Outlines (\d+) 0 R", piece.catalog)
+    if outlines is not None:
+        piece.outline_objects.add(int(outlines.group(1)))
+        item = re.search(rb"/First (\d+) 0 R", objects[int(outlines.group(1))][0])
+        _walk(piece, int(item.group(1)) if item else 0)
+
+
+def _walk(piece: Piece, number: int) -> None:
+    """The outline items in document order (depth first)."""
+    while number:
+        text = piece.objects[number][0]
+        piece.outline_objects.add(number)
+        title = re.search(rb"/Title(<[0-9A-Fa-f]*>|\((?:[^()\\]|\\.)*\))", text)
+        dest = re.search(rb"/Dest (\d+ 0 R)", text)
+        if title is None or dest is None:
+            raise CannotMerge("signet inattendu")
+        piece.outline.append((title.group(1), dest.group(1)))
+        first = re.search(rb"/First (\d+) 0 R", text)
+        if first:
+            _walk(piece, int(first.group(1)))
+        following = re.search(rb"/Next (\d+) 0 R", text)
+        number = int(following.group(1)) if following else 0
+
+
+def merge(pdfs: list[bytes], levels: list[list[int]]) -> bytes:
+    """The document's PDF from its pieces' PDFs, `levels` the levels of each piece's headings, in order."""
+    pieces = [parse(pdf) for pdf in pdfs]
+    for piece, piece_levels in zip(pieces, levels, strict=True):
+        if len(piece.outline) != len(piece_levels):
+            raise CannotMerge(f"{len(piece.outline)} signets pour {len(piece_levels)} titres")
+    first = pieces[0]
+    bases, base = [], 0
+    for piece in pieces:
+        bases.append(base)
+        base += piece.size
+    size = base
+    renumber: list[Callable[[bytes], bytes]] = []
+    key_bases, key_base = [], 0
+    for index, (piece, offset) in enumerate(zip(pieces, bases, strict=True)):
+        swap = {} if index == 0 else {piece.pages: first.pages, piece.document: first.document}
+        ids = {name for name, _ in piece.id_tree} if index else set()
+        renumber.append(_renumberer(offset, key_base, swap, ids, b"%d-" % index))
+        key_bases.append(key_base)
+        key_base += piece.next_key
+
+    out: dict[int, tuple[bytes, bytes | None]] = {}
+    for index, (piece, offset, fix) in enumerate(zip(pieces, bases, renumber, strict=True)):
+        dropped = set(piece.outline_objects) | {piece.struct_root, piece.document}
+        if index:
+            dropped |= {piece.root, piece.pages, piece.metadata}
+            if piece.info is not None:
+                dropped.add(piece.info)
+        for number, (text, stream) in piece.objects.items():
+            if number not in dropped:
+                out[offset + number] = (fix(text), stream)
+
+    kids = [b"%d 0 R" % (offset + kid) for piece, offset in zip(pieces, bases, strict=True) for kid in piece.kids]
+    page_count = len(kids)
+    pages_text = first.objects[first.pages][0]
+    pages_text = re.sub(rb"/Kids\[[^\]]*\]", b"/Kids[" + b" ".join(kids) + b"]", pages_text)
+    out[first.pages] = (re.sub(rb"/Count \d+", b"/Count %d" % page_count, pages_text), None)
+
+    children = b" ".join(fix(child) for piece, fix in zip(pieces, renumber, strict=True) for child in piece.children)
+    document = first.objects[first.document][0]
+    out[first.document] = (re.sub(rb"/K\[[^\]]*\]", b"/K[" + children + b"]", document, count=1), None)
+
+    nums = b" ".join(b"%d " % (key + shift) + fix(value)
+                     for piece, fix, shift in zip(pieces, renumber, key_bases, strict=True)
+                     for key, value in piece.parent_tree)
+    id_pairs = sorted((fix(b"(" + name + b")"), fix(ref))
+                      for piece, fix in zip(pieces, renumber, strict=True) for name, ref in piece.id_tree)
+    roles: dict[bytes, bytes] = {}
+    for piece in pieces:
+        roles.update(re.findall(rb"(/[^/\s]+)(/[^/\s]+)", piece.role_map))
+    root = b"<</Type/StructTreeRoot"
+    if roles:
+        root += b"/RoleMap<<" + b"".join(k + v for k, v in roles.items()) + b">>"
+    root += b"/K[%d 0 R]/ParentTree<</Nums[" % first.document + nums + b"]>>"
+    if id_pairs:
+        root += b"/IDTree<</Names[" + b"".join(name + ref for name, ref in id_pairs) + b"]>>"
+    root += b"/ParentTreeNextKey %d>>" % key_base
+    out[first.struct_root] = (root, None)
+
+    metadata, xmp = first.objects[first.metadata]
+    if xmp is not None:
+        xmp = re.sub(rb"<xmpTPg:NPages>\d+</xmpTPg:NPages>", b"<xmpTPg:NPages>%d</xmpTPg:NPages>" % page_count, xmp)
+        out[first.metadata] = (re.sub(rb"/Length \d+", b"/Length %d" % len(xmp), metadata, count=1), xmp)
+
+    outlines = re.search(rb"/Outlines (\d+) 0 R", first.catalog)
+    items = [(level, title, fix(dest)) for piece, fix, piece_levels in zip(pieces, renumber, levels, strict=True)
+             for level, (title, dest) in zip(piece_levels, piece.outline, strict=True)]
+    if items and outlines is not None:
+        size = _outline(out, int(outlines.group(1)), items, size)
+    elif outlines is not None:
+        out[int(outlines.group(1))] = (b"<</Type/Outlines/Count 0>>", None)
+
+    digest = hashlib.md5(b"".join(piece.ids for piece in pieces), usedforsecurity=False).hexdigest().encode()
+    first_id = re.match(rb"\s*(\((?:[^()\\]|\\.)*\)|<[0-9A-Fa-f]*>)", first.ids)
+    file_ids = (first_id.group(1) if first_id else b"<" + digest + b">") + b"<" + digest + b">"
+    return _write(first.header, out, size, first.root, first.info, file_ids)
+
+
+def _renumberer(offset: int, key_base: int, swap: dict[int, int], ids: set[bytes],
+                prefix: bytes) -> Callable[[bytes], bytes]:
+    """Rewrite a piece's object text: references shifted by `offset` (or swapped for the first piece's),
+    parent tree keys by `key_base`, table cells' ids prefixed."""
+
+    def token(match: re.Match[bytes]) -> bytes:
+        if match.group(2) is not None:
+            number = int(match.group(2))
+            return b"%d 0 R" % (swap[number] if number in swap else number + offset)
+        if match.group(1) is not None:
+            whole = match.group(0)
+            return whole[:-len(match.group(1))] + b"%d" % (int(match.group(1)) + key_base)
+        text = match.group(0)
+        return b"(" + prefix + text[1:] if ids and text[1:-1] in ids else text
+
+    def fix(text: bytes) -> bytes:
+        return TOKEN.sub(token, text)
+
+    return fix
+
+
+def _outline(out: dict[int, tuple[bytes, bytes | None]], root: int, items: list[tuple[int, bytes, bytes]],
+             size: int) -> int:
+    """Write the outline: each heading under the last one of a lower level, as typst does (closed)."""
+    numbers = list(range(size, size + len(items)))
+    parents: list[int] = []
+    children: dict[int, list[int]] = {-1: []}
+    stack: list[tuple[int, int]] = []  # (level, index)
+    for index, (level, _, _) in enumerate(items):
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        parent = stack[-1][1] if stack else -1
+        parents.append(parent)
+        children.setdefault(parent, []).append(index)
+        children.setdefault(index, [])
+        stack.append((level, index))
+
+    def number(index: int) -> int:
+        return root if index < 0 else numbers[index]
+
+    for index, (_, title, dest) in enumerate(items):
+        siblings = children[parents[index]]
+        position = siblings.index(index)
+        text = b"<</Parent %d 0 R" % number(parents[index])
+        if position > 0:
+            text += b"/Prev %d 0 R" % number(siblings[position - 1])
+        if position + 1 < len(siblings):
+            text += b"/Next %d 0 R" % number(siblings[position + 1])
+        own = children[index]
+        if own:
+            text += b"/First %d 0 R/Last %d 0 R/Count -%d" % (number(own[0]), number(own[-1]), len(own))
+        out[numbers[index]] = (text + b"/Title" + title + b"/Dest " + dest + b">>", None)
+    top = children[-1]
+    out[root] = (b"<</Type/Outlines/First %d 0 R/Last %d 0 R/Count %d>>" % (number(top[0]), number(top[-1]), len(top)),
+                 None)
+    return size + len(items)
+
+
+def _write(header: bytes, objects: dict[int, tuple[bytes, bytes | None]], size: int, root: int, info: int | None,
+           ids: bytes) -> bytes:
+    chunks = [header]
+    position = len(header)
+    offsets: dict[int, int] = {}
+    for number in sorted(objects):
+        text, stream = objects[number]
+        offsets[number] = position
+        chunk = b"%d 0 obj\n" % number + text
+        chunk += (b"\nstream\n" + stream + b"\nendstream\nendobj\n") if stream is not None else b"\nendobj\n"
+        chunks.append(chunk)
+        position += len(chunk)
+    table = [b"xref\n0 %d\n" % size, b"0000000000 65535 f\r\n"]
+    table += [b"%010d 00000 n\r\n" % offsets[n] if n in offsets else b"0000000000 65535 f\r\n" for n in range(1, size)]
+    trailer = b"trailer\n<</Size %d/Root %d 0 R" % (size, root)
+    if info is not None:
+        trailer += b"/Info %d 0 R" % info
+    trailer += b"/ID[" + ids + b"]>>\nstartxref\n%d\n%%%%EOF\n" % position
+    return b"".join(chunks) + b"".join(table) + trailer

@@ -1,0 +1,250 @@
+"""Large documents laid out in pieces (pieces.py, pdf_merge.py): the joined PDF is the document laid out whole,
+an edit lays out only the pieces that changed, and anything unexpected falls back to the whole layout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pypdf
+import pytest
+import yaml
+
+from pipeline import pdf_merge, pieces, typst_worker
+from pipeline.build import build
+from pipeline.project import Project
+from pipeline.typst_adapter import new_compiler, source_frame
+from tests.helpers import REPO, copy_project, edit
+from tests.test_chunks import LOG, MATRIX, grow_the_log
+
+OLD_FOOTER = "[Page #counter(page).display() / #counter(page).final().first()]"
+
+
+def grow_the_trainers(root: Path, count: int) -> None:
+    """Copy a trainer of the sample until the skills matrix has several pieces."""
+    source = root / "content/trainers/claire-martin.yaml"
+    for n in range(count):
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+        data["name"] = f"Formatrice numéro {n}"
+        (root / f"content/trainers/copie-{n:02d}.yaml").write_text(yaml.safe_dump(data, allow_unicode=True),
+                                                                   encoding="utf-8")
+
+
+def outline(reader: pypdf.PdfReader) -> list[tuple[int, str, int]]:
+    found: list[tuple[int, str, int]] = []
+
+    def walk(items: list, depth: int) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item, depth + 1)
+            else:
+                found.append((depth, item.title, reader.get_destination_page_number(item)))
+
+    walk(reader.outline, 0)
+    return found
+
+
+def structure(reader: pypdf.PdfReader) -> list[tuple]:
+    """The tagged structure, in order: each element's type, depth, page, attributes and id (table cells' ids
+    normalised: a piece's are renamed apart from the others'); marked content by its number."""
+    found: list[tuple] = []
+
+    def walk(element: object, depth: int) -> None:
+        element = element.get_object() if hasattr(element, "get_object") else element
+        if not isinstance(element, dict):
+            found.append((depth, "mcid", element))
+            return
+        if "/S" not in element:
+            return
+        page = element.get("/Pg")
+        attributes = element.get("/A")
+        found.append((depth, element["/S"], reader.get_page_number(page.get_object()) if page is not None else None,
+                      re.sub(r"(\d+-)?U\d+x", "Ux", str(attributes.get_object() if attributes is not None else "")),
+                      re.sub(r"(\d+-)?U\d+x", "Ux", str(element.get("/ID", "")))))
+        kids = element.get("/K", [])
+        for kid in kids if isinstance(kids, list) else [kids]:
+            walk(kid, depth + 1)
+
+    walk(reader.trailer["/Root"]["/StructTreeRoot"]["/K"][0], 0)
+    return found
+
+
+def assert_well_formed(reader: pypdf.PdfReader, tables: bool = True) -> None:
+    """What a reader of the tagged PDF relies on: ids unique and sorted, every header cell found, each page's
+    marked content in the parent tree under its own key, the metadata's page count right."""
+    root = reader.trailer["/Root"]["/StructTreeRoot"]
+    names = root["/IDTree"]["/Names"][0::2] if tables else []
+    assert list(names) == sorted(names) and len(set(names)) == len(names)
+    headers: set[str] = set()
+
+    def walk(element: object) -> None:
+        element = element.get_object() if hasattr(element, "get_object") else element
+        if isinstance(element, dict) and "/S" in element:
+            attributes = element.get("/A")
+            attributes = attributes.get_object() if attributes is not None else []
+            for owner in attributes if isinstance(attributes, list) else [attributes]:
+                headers.update(str(h) for h in owner.get_object().get("/Headers", []))
+            kids = element.get("/K", [])
+            for kid in kids if isinstance(kids, list) else [kids]:
+                walk(kid)
+
+    walk(root["/K"][0])
+    assert headers <= {str(n) for n in names} and bool(headers) == tables
+    keys = root["/ParentTree"]["/Nums"][0::2]
+    assert [page["/StructParents"] for page in reader.pages] == list(range(len(reader.pages)))
+    assert sorted(keys) == list(keys) and root["/ParentTreeNextKey"] == len(keys)
+    metadata = reader.trailer["/Root"]["/Metadata"].get_data().decode()
+    assert f"<xmpTPg:NPages>{len(reader.pages)}</xmpTPg:NPages>" in metadata
+
+
+def pieces_kept(cache: Path) -> dict[str, int]:
+    """How many pieces' PDFs are kept, by document folder."""
+    return {folder.name: len(list(folder.glob("*.pdf"))) for folder in (cache / "parts").iterdir() if folder.is_dir()}
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory):
+    """A project whose log and skills matrix have several pieces, built once in pieces."""
+    tmp = tmp_path_factory.mktemp("pieces")
+    root = copy_project(tmp / "p")
+    grow_the_log(root, 120)
+    grow_the_trainers(root, 24)
+    project = replace(Project.at(root), cache=tmp / "cache")
+    assert not build(project).failed
+    return project
+
+
+def test_a_large_document_laid_out_in_pieces_is_the_document_laid_out_whole(large, tmp_path):
+    kept = pieces_kept(large.cache)
+    assert len(kept) == 2 and min(kept.values()) >= 3, kept  # the log and the matrix, in several pieces each
+    in_pieces = {path: (large.out / f"{path}.pdf").read_bytes() for path in (LOG, MATRIX)}
+    # the same project with a style.typ of before pieces (its footer counts the pages itself): laid out whole
+    root = tmp_path / "whole"
+    shutil.copytree(large.root / "content", root / "content")
+    shutil.copytree(large.root / "templates", root / "templates")
+    edit(root / "templates/style.typ", "[Page #counter(page).display() / #page-total()]", OLD_FOOTER)
+    whole_project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(whole_project).failed
+    assert not (tmp_path / "cache/parts").exists() or not pieces_kept(tmp_path / "cache")
+    for path, pdf in in_pieces.items():
+        joined, whole = pypdf.PdfReader(io.BytesIO(pdf)), pypdf.PdfReader(whole_project.out / f"{path}.pdf")
+        assert len(joined.pages) == len(whole.pages) > 10
+        for number, (a, b) in enumerate(zip(joined.pages, whole.pages, strict=True), start=1):
+            assert a.extract_text().replace("\u200b", "") == b.extract_text().replace("\u200b", ""), (path, number)
+            assert f"Page {number} / {len(whole.pages)}" in a.extract_text()
+        assert outline(joined) == outline(whole) and len(outline(joined)) > 10
+        assert structure(joined) == structure(whole)
+        assert_well_formed(joined)
+        assert joined.metadata.title == whole.metadata.title
+        assert joined.trailer["/Root"]["/ViewerPreferences"]["/DisplayDocTitle"]
+
+
+STAGE_STYLE = REPO / "templates/style.typ"
+META = {"title": "Registre", "organisation": "Organisme", "header_left": "Organisme", "header_right": "REG",
+        "footer_left": "Registre"}
+
+
+def synthetic(count: int) -> list[str]:
+    """The bodies of a document in `count` pieces, each two pages or so, with headings of three levels."""
+    bodies = ["= Registre\n\n== Fiches\n\n"]
+    for n in range(count):
+        sheets = [f"=== Fiche {n}-{k}\n\n" + " ".join(["Texte de la fiche."] * 60) for k in range(6)]
+        bodies.append("\n\n".join(sheets) + "\n")
+    return bodies
+
+
+@pytest.fixture
+def lay_out(tmp_path):
+    """Lay a document's pieces out as typst_worker.py does, recording each typst compile."""
+    shutil.copyfile(STAGE_STYLE, tmp_path / "style.typ")
+    compiler = new_compiler(REPO / "templates/fonts")
+    compiled: list[bytes] = []
+
+    def compile_source(source: bytes) -> bytes:
+        compiled.append(source)
+        pdf = compiler.compile(input=source, format="pdf", root=str(tmp_path),
+                               timestamp=dt.datetime(2026, 9, 18, tzinfo=dt.UTC))
+        assert isinstance(pdf, bytes)
+        return pdf
+
+    def run(bodies: list[str]) -> pypdf.PdfReader:
+        head, tail = source_frame(META, pieces=True)
+        pdf = pieces.lay_out(compile_source, head, tail, bodies, "salt", tmp_path / "kept")
+        return pypdf.PdfReader(io.BytesIO(pdf))
+
+    run.compiled = compiled  # type: ignore[attr-defined]
+    run.whole = lambda bodies: pypdf.PdfReader(io.BytesIO(compile_source(  # type: ignore[attr-defined]
+        pieces.whole(*source_frame(META, pieces=True), bodies))))
+    return run
+
+
+def test_an_edit_lays_out_only_the_pieces_that_changed(lay_out):
+    bodies = synthetic(5)
+    first = lay_out(bodies)
+    pages = len(first.pages)
+    assert pages >= 10 and len(lay_out.compiled) <= 2 * len(bodies)
+    whole = lay_out.whole(bodies)
+    assert [p.extract_text() for p in first.pages] == [p.extract_text() for p in whole.pages]
+    assert outline(first) == outline(whole)
+    assert [depth for depth, _, _ in outline(first)][:3] == [0, 1, 2]
+    lay_out.compiled.clear()
+    assert [p.extract_text() for p in lay_out(bodies).pages] == [p.extract_text() for p in first.pages]
+    assert not lay_out.compiled, "every piece is kept"
+    bodies[3] = bodies[3].replace("Texte de la fiche.", "Texte corrigé.", 1)
+    second = lay_out(bodies)
+    assert len(lay_out.compiled) == 1 and b"Texte corrig" in lay_out.compiled[0]
+    assert len(second.pages) == pages and "Texte corrigé." in "".join(p.extract_text() for p in second.pages)
+    # a piece that grows by a page: laid out again with the new total, and the others with their new numbers
+    lay_out.compiled.clear()
+    bodies[2] += "\n#pagebreak()\nUne page de plus.\n"
+    third = lay_out(bodies)
+    assert len(third.pages) == pages + 1
+    assert len(bodies) <= len(lay_out.compiled) <= len(bodies) + 1
+    texts = [p.extract_text() for p in third.pages]
+    assert texts == [p.extract_text() for p in lay_out.whole(bodies).pages]
+    assert all(f"Page {n} / {pages + 1}" in text for n, text in enumerate(texts, start=1))
+    assert_well_formed(third, tables=False)
+
+
+def test_pieces_that_cannot_be_joined_are_laid_out_whole_and_forgotten(tmp_path, monkeypatch):
+    shutil.copyfile(STAGE_STYLE, tmp_path / "style.typ")
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept/stale.pdf").write_bytes(b"%PDF-1.7 damaged")
+    bodies = synthetic(2)
+    head, tail = source_frame(META, pieces=True)
+    payload = "".join(bodies).encode()
+    request = {"root": str(tmp_path), "timestamp": "2026-09-18T00:00:00+00:00", "pdf_standards": [],
+               "head": head, "tail": tail, "salt": "s", "cache": str(tmp_path / "kept"),
+               "sizes": [len(body.encode()) for body in bodies]}
+
+    def refuse(pdfs, levels):
+        raise pdf_merge.CannotMerge("pour voir")
+
+    monkeypatch.setattr(pieces, "merge", refuse)
+    replies = io.BytesIO()
+    typst_worker._answer(new_compiler(REPO / "templates/fonts"), request, io.BytesIO(payload), replies)
+    line, pdf = replies.getvalue().split(b"\n", 1)
+    assert json.loads(line) == {"size": len(pdf)}
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    texts = [page.extract_text() for page in reader.pages]
+    assert "Fiche 1-5" in texts[-1] and f"Page {len(texts)} / {len(texts)}" in texts[-1]
+    assert not list((tmp_path / "kept").iterdir()), "nothing kept of pieces that could not be joined"
+
+
+def test_a_kept_piece_that_is_damaged_costs_a_layout_not_the_document(large, tmp_path):
+    project = replace(large, out=tmp_path / "out")
+    for kept in large.cache.glob("parts/*/*.pdf"):
+        kept.write_bytes(kept.read_bytes()[:200])
+    report = build(project, force=True)
+    assert not report.failed
+    expected = pypdf.PdfReader(large.out / f"{LOG}.pdf")
+    reader = pypdf.PdfReader(project.out / f"{LOG}.pdf")
+    assert [p.extract_text() for p in reader.pages] == [p.extract_text() for p in expected.pages]
+    # and the next build lays it out in pieces again: the same bytes as the first
+    assert not build(project, force=True).failed
+    assert (project.out / f"{LOG}.pdf").read_bytes() == (large.out / f"{LOG}.pdf").read_bytes()
