@@ -595,13 +595,15 @@ class _Outcomes:
                 files = self._files.setdefault(index, {})
                 files[kind] = data
                 document = self.documents[index]
-                if len(files) == 2:
+                if len(files) == 2:  # the files go with the outcome: not kept until the build ends
                     self._closed.add(index)
+                    del self._files[index]
                     early = ("pdf",) if self._early.pop(index, False) else ()
                     outcome = Rendered(document, files["docx"], files["pdf"], self.reads[document.path], early)
                 elif kind == "pdf":
                     self._early[index] = True
                     outcome = Ready(document, kind, data)
+                    files[kind] = b""  # written from its Ready, not from the Rendered that follows
             if outcome is not None:
                 self._written(outcome)
                 self.finished.put(outcome)
