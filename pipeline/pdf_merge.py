@@ -18,12 +18,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pipeline.pdf_finish import STARTXREF
+
 
 class CannotMerge(Exception):
     """A piece's PDF is not laid out as this module expects."""
 
 
-STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
 XREF = re.compile(rb"xref\s+0 (\d+)\s+")
 OBJECT = re.compile(rb"(\d+) 0 obj\n")
 STREAM = re.compile(rb"<</Length (\d+)")
