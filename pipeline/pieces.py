@@ -5,7 +5,7 @@ second, and at 800 pages it took more than a gigabyte. Here each piece of the do
 some ten pages, cut where a page turns anyway, or between two entries) is a typst document of its own,
 told its first page number and the number of pages after it; its PDF is kept in the user cache, and
 pdf_merge.py joins the pieces' PDFs. An edit lays out the pieces that changed, and the others again only
-if the number of pages before them, or in all, changed (typst, which has just laid them out, does it
+if the number of pages before or after them changed (typst, which has just laid them out, does it
 quickly then: only the footers differ).
 
 The page total comes from style.typ's `page-total()`: the piece's last page number, which typst knows,
@@ -40,7 +40,7 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
     names = [hashlib.sha256(f"{salt}\0{head}\0{body}\0{tail}".encode()).hexdigest()[:32] for body in bodies]
     known = [kept.pages.get(name) for name in names]
     # A piece that changed most likely has as many pages as the piece in its place had (if there are as
-    # many pieces): it is laid out first, told the pages before it and in all if that holds, so that the
+    # many pieces): it is laid out first, told the pages before and after it if that holds, so that the
     # others, whose counts are known, are laid out once, with the right numbers.
     before = kept.order if len(kept.order) == len(names) else []
     counts = [count or (before[i] if before else 1) for i, count in enumerate(known)]
