@@ -27,10 +27,13 @@ HEADING = re.compile(r"#{1,6}(?:[ \t]|$)")
 REFERENCE_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:", re.MULTILINE)
 FENCE = re.compile(r"(`{3,}|~{3,})")
 DIV = re.compile(r"(:{3,})(.*)$")
+LANDSCAPE = re.compile(r":{3,}[ \t]*(?:landscape|\{[^}]*\.landscape\b[^}]*\})[ \t]*$")
 
 
 def split(text: str) -> list[str] | None:
-    """Cut Markdown before its top-level headings: `"\\n".join(parts) == text`; None where it cannot be cut."""
+    """Cut Markdown before its top-level headings and landscape sections: `"\\n".join(parts) == text`;
+    None where it cannot be cut (a landscape section turns the page: the blocks of a long table, each in a
+    section of its own, are parts and pieces of their own, see the templates)."""
     if REFERENCE_DEFINITION.search(text) or MARKER in text:
         return None
     lines = text.split("\n")
@@ -43,6 +46,8 @@ def split(text: str) -> list[str] | None:
         elif (opening := FENCE.match(line)) is not None:
             fence = opening.group(1)
         elif (div := DIV.match(line)) is not None:
+            if depth == 0 and LANDSCAPE.match(line) and parts[-1] and parts[-1][-1] == "":
+                parts.append([])
             depth += 1 if div.group(2).strip() else -1
             depth = max(depth, 0)
         elif depth == 0 and HEADING.match(line) and parts[-1] and parts[-1][-1] == "":
@@ -63,15 +68,17 @@ def join(fragments: list[str]) -> str:
 
 PIECE_SIZE = 16_000  # characters of markup in a piece of a large document's PDF before it may end: ~5 pages
 TURNS_PAGE = ("#pagebreak(weak: true)", "#set page(flipped: false)")  # what typst_writer.py writes for them
+LANDSCAPE_START = "#set page(flipped: true)"  # the start of a landscape section, which turns the page too
 LEVEL = re.compile(r"(=+) ")
 
 
 def pieces(fragments: list[str]) -> list[list[str]]:
     """Group a large document's parts' markup in the pieces its PDF is laid out in (pieces.py).
 
-    A piece ends where the document turns the page anyway (a page break, the end of a landscape
-    section: between two trainers' CVs) once it has PIECE_SIZE characters, or, once it has twice as
-    many, between two headings of the same level (two entries of the log: the next one then starts a page).
+    A piece ends before a landscape section (the blocks of a long table: see the templates), where the
+    document turns the page anyway (a page break, the end of a landscape section: between two trainers'
+    CVs) once it has PIECE_SIZE characters, or, once it has twice as many, between two headings of the
+    same level (two entries of the log: the next one then starts a page).
     """
     groups: list[list[str]] = [[]]
     previous, size = 0, 0
@@ -79,7 +86,8 @@ def pieces(fragments: list[str]) -> list[list[str]]:
         heading = LEVEL.match(fragment)
         level = len(heading.group(1)) if heading else 0
         current = groups[-1]
-        if current and (size >= PIECE_SIZE and current[-1].rstrip().endswith(TURNS_PAGE)
+        if current and (fragment.startswith(LANDSCAPE_START)
+                        or size >= PIECE_SIZE and current[-1].rstrip().endswith(TURNS_PAGE)
                         or size >= 2 * PIECE_SIZE and level and level == previous):
             groups.append([])
             size = 0

@@ -84,9 +84,12 @@ local function docx_filter(needs, inlines)
       elseif div.classes:includes("pagebreak") then
         return pandoc.RawBlock("openxml", PAGE_BREAK)
       elseif div.classes:includes("landscape") then
-        -- A landscape part at the very start needs no portrait section before it (no blank page).
+        -- A landscape part at the very start needs no portrait section before it (no blank page), nor
+        -- one that continues the landscape section before it (`.continued`: the next block of a long table).
         local blocks = pandoc.Blocks{}
-        if not div.attributes["first"] then blocks:insert(section_end("PORTRAIT")) end
+        if not div.attributes["first"] and not div.classes:includes("continued") then
+          blocks:insert(section_end("PORTRAIT"))
+        end
         blocks:extend(div.content)
         blocks:insert(section_end("LANDSCAPE"))
         return blocks

@@ -62,7 +62,7 @@ def parts_showing(root: Path, words: str) -> list[str]:
     return [part for part in parts if words in part]
 
 
-def test_parts_join_back_to_the_text_and_are_cut_only_before_top_level_headings(tmp_path):
+def test_parts_join_back_to_the_text_and_are_cut_only_before_top_level_headings_and_landscape_sections(tmp_path):
     root = copy_project(tmp_path)
     grow_the_log(root, 40)
     texts = markdown_of_every_document(root)
@@ -75,7 +75,7 @@ def test_parts_join_back_to_the_text_and_are_cut_only_before_top_level_headings(
         cut += 1
         assert "\n".join(parts) == text, path
         for part in parts[1:]:
-            assert chunks.HEADING.match(part), (path, part[:80])
+            assert chunks.HEADING.match(part) or chunks.LANDSCAPE.match(part.split("\n")[0]), (path, part[:80])
         depth = 0
         for part in parts:  # every fenced div opened in a part is closed in it
             for line in part.split("\n"):
@@ -89,6 +89,8 @@ def test_parts_join_back_to_the_text_and_are_cut_only_before_top_level_headings(
     "Intro\n\n[a]: https://example.org\n\n## Titre\n\nVoir [a].\n",  # a reference definition is global
     "Intro\n```\n\n## pas un titre\n```\n",  # inside code
     "::: landscape\nIntro\n\n## Dans le bloc\n:::\n",  # inside a fenced div
+    "::: encadre\nIntro\n\n::: landscape\nDans le bloc\n:::\n:::\n",  # a landscape section inside a div
+    "Intro\n::: landscape\nCollé au paragraphe\n:::\n",  # no blank line before
     "Intro\n## collé au paragraphe\n",  # no blank line before
 ])
 def test_text_that_cannot_be_cut_safely_is_not(text):

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import docx
@@ -25,6 +26,7 @@ from pipeline.content import load_catalogue
 from pipeline.errors import ContentError
 from pipeline.project import Project
 from tests.helpers import copy_project, docx_text, pdf_text
+from tests.test_chunks import grow_the_log
 from tests.test_hardening import squash
 from tests.test_property import CHARACTERS
 
@@ -233,6 +235,52 @@ def test_libreoffice_shows_the_same_text(converted, sample_out):
     text = pdf_text(converted["programmes/excel-perfectionnement"])
     for expected in ("Excel perfectionnement", "Délai d'accès", "890 € HT par personne", "Référent handicap"):
         assert expected in text
+
+
+@pytest.fixture(scope="module")
+def long_log(tmp_path_factory) -> tuple[Path, int]:
+    """A project whose log's follow-up table has more rows than a block (50: templates/registre-amelioration)."""
+    root = copy_project(tmp_path_factory.mktemp("long-log"))
+    grow_the_log(root, 60)
+    project = replace(Project.at(root), cache=root / "cache")
+    assert not build(project).failed
+    return project.out / "amelioration/registre-amelioration", len(load_catalogue(root / "content", root).improvements)
+
+
+def test_a_long_table_is_written_in_landscape_blocks_with_no_page_between(long_log):
+    """A long table is cut in blocks, each a landscape section of its own (an edit lays out the block that
+    changed): in the DOCX, the sections follow one another with no portrait section between; each block
+    repeats its header row; every entry is there once, in order; the PDF's landscape pages all show a header."""
+    stem, count = long_log
+    document = docx.Document(str(stem.with_suffix(".docx")))
+    orientations = ["landscape" if s.page_width > s.page_height else "portrait" for s in document.sections]
+    assert orientations == ["portrait", "landscape", "landscape", "portrait"]
+    follow_up = [t for t in document.tables if t.rows[0].cells[0].text == "N°"]
+    assert [len(t.rows) - 1 for t in follow_up] == [50, count - 50]
+    assert [row.cells[0].text for t in follow_up for row in t.rows[1:]] == [str(n) for n in range(1, count + 1)]
+    for table in follow_up:
+        assert table.rows[0]._tr.find(f"{W}trPr/{W}tblHeader") is not None
+    reader = pypdf.PdfReader(str(stem.with_suffix(".pdf")))
+    turned = [" ".join(page.extract_text().split()) for page in reader.pages
+              if page.mediabox.width > page.mediabox.height]
+    assert len(turned) >= 2
+    for text in turned:
+        assert "Action décidée" in text or "Réponse apportée" in text, text[:200]
+    text = " ".join(turned)
+    assert all(f"Constat numéro {n}." in text for n in range(60))
+
+
+@needs_libreoffice
+def test_libreoffice_shows_a_long_table_in_blocks_with_no_blank_page(long_log, tmp_path):
+    stem, _ = long_log
+    subprocess.run([SOFFICE, f"-env:UserInstallation=file://{tmp_path / 'profile'}", "--headless", "--convert-to",
+                    "pdf", "--outdir", str(tmp_path), str(stem.with_suffix(".docx"))],
+                   check=True, capture_output=True, timeout=180)
+    laid_out = pages(tmp_path / "registre-amelioration.pdf")
+    turns = "".join("L" if width > height else "P" for width, height, _ in laid_out)
+    assert re.fullmatch(r"P+L{2,}P+", turns), turns
+    for number, (_, height, words) in enumerate(laid_out, 1):
+        assert [w for w in words if 60 < w[1] < height - 60], f"page {number} is blank"
 
 
 def test_docx_reopens_after_python_docx(sample_out):
