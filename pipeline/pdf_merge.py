@@ -172,9 +172,19 @@ def _walk(piece: Piece, number: int) -> None:
         number = int(following.group(1)) if following else 0
 
 
-def merge(pdfs: list[bytes], levels: list[list[int]]) -> bytes:
-    """The document's PDF from its pieces' PDFs, `levels` the levels of each piece's headings, in order."""
-    pieces = [parse(pdf) for pdf in pdfs]
+# In watch, the process that lays out a large document joins it again after each edit, mostly from the same
+# pieces at the same places: it keeps each piece read and renumbered in its last join (`remember`), keyed by
+# the piece's bytes and where it goes (an edit of the log then joins in 0.03 s instead of 0.1 s at N = 100).
+_READ: dict[bytes, Piece] = {}
+_RENUMBERED: dict[tuple, dict[int, tuple[bytes, bytes | None]]] = {}
+
+
+def merge(pdfs: list[bytes], levels: list[list[int]], remember: bool = False) -> bytes:
+    """The document's PDF from its pieces' PDFs, `levels` the levels of each piece's headings, in order;
+    `remember`: keep what this join read and renumbered for the next one (a process that stays: watch)."""
+    digests = [hashlib.sha256(pdf).digest() for pdf in pdfs]
+    pieces = [_READ.get(digest) or parse(pdf) for digest, pdf in zip(digests, pdfs, strict=True)]
+    read = dict(zip(digests, pieces, strict=True))
     for piece, piece_levels in zip(pieces, levels, strict=True):
         if len(piece.outline) != len(piece_levels):
             raise CannotMerge(f"{len(piece.outline)} signets pour {len(piece_levels)} titres")
@@ -194,15 +204,25 @@ def merge(pdfs: list[bytes], levels: list[list[int]]) -> bytes:
         key_base += piece.next_key
 
     out: dict[int, tuple[bytes, bytes | None]] = {}
+    renumbered: dict[tuple, dict[int, tuple[bytes, bytes | None]]] = {}
     for index, (piece, offset, fix) in enumerate(zip(pieces, bases, renumber, strict=True)):
-        dropped = set(piece.outline_objects) | {piece.struct_root, piece.document}
-        if index:
-            dropped |= {piece.root, piece.pages, piece.metadata}
-            if piece.info is not None:
-                dropped.add(piece.info)
-        for number, (text, stream) in piece.objects.items():
-            if number not in dropped:
-                out[offset + number] = (fix(text), stream)
+        key = (digests[index], index, offset, key_bases[index], first.pages, first.document)
+        objects = _RENUMBERED.get(key)
+        if objects is None:
+            dropped = set(piece.outline_objects) | {piece.struct_root, piece.document}
+            if index:
+                dropped |= {piece.root, piece.pages, piece.metadata}
+                if piece.info is not None:
+                    dropped.add(piece.info)
+            objects = {offset + number: (fix(text), stream)
+                       for number, (text, stream) in piece.objects.items() if number not in dropped}
+        renumbered[key] = objects
+        out.update(objects)
+    _READ.clear()
+    _RENUMBERED.clear()
+    if remember:
+        _READ.update(read)
+        _RENUMBERED.update(renumbered)
 
     kids = [b"%d 0 R" % (offset + kid) for piece, offset in zip(pieces, bases, strict=True) for kid in piece.kids]
     page_count = len(kids)

@@ -33,9 +33,10 @@ Compile = Callable[[bytes], bytes]
 
 
 def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], salt: str,
-            cache: Path | None) -> bytes:
+            cache: Path | None, remember: bool = False) -> bytes:
     """The PDF of the document whose source is `head`, the bodies, `tail`; `salt`: what else its layout
-    depends on (fonts, date, PDF options); `cache`: the folder where its pieces' PDFs are kept."""
+    depends on (fonts, date, PDF options); `cache`: the folder where its pieces' PDFs are kept;
+    `remember`: this process lays the document out again after the next edit (watch: see pdf_merge)."""
     kept = _Kept(cache)
     names = [hashlib.sha256(f"{salt}\0{head}\0{body}\0{tail}".encode()).hexdigest()[:32] for body in bodies]
     known = [kept.pages.get(name) for name in names]
@@ -66,7 +67,7 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
     else:
         raise CannotMerge("nombre de pages instable")
     levels = [[len(m.group(1)) for m in LEVEL.finditer(body.encode())] for body in bodies]
-    pdf = merge(pdfs, levels)
+    pdf = merge(pdfs, levels, remember)
     kept.save([f"{name}-{sum(counts[:i])}-{sum(counts[i + 1:])}" for i, name in enumerate(names)], names, counts)
     return pdf
 

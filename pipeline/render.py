@@ -374,7 +374,8 @@ class Renderer:
                 bodies = [piece.encode() for piece in held.pieces()]
                 request |= {"head": head, "tail": tail, "sizes": [len(body) for body in bodies],
                             "salt": f"{self.pieces_salt} {timestamp.isoformat()}",
-                            "cache": str(self._parts_cache(document).with_suffix(""))}
+                            "cache": str(self._parts_cache(document).with_suffix("")),
+                            "remember": COMPILERS.keep_workers}
                 pdf = COMPILERS.lay_out_large(self.fonts, self.fonts_key, document.path, request, b"".join(bodies),
                                               alone=not self.few)
             elif index in self.large:

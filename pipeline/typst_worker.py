@@ -8,7 +8,7 @@ and the memory their layout takes goes back to the system when this process ends
 
 Protocol, one request at a time: on stdin a JSON line (root, timestamp, pdf_standards, size) and `size`
 bytes of typst source; or, for a document in pieces (pieces.py), a JSON line (root, timestamp,
-pdf_standards, head, tail, salt, cache, sizes) and the pieces' bodies, `sizes` bytes each; on stdout a JSON
+pdf_standards, head, tail, salt, cache, remember, sizes) and the pieces' bodies, `sizes` bytes each; on stdout a JSON
 line, {"size": n} followed by n bytes of PDF, or {"error": message, "diagnostic": text}.
 """
 
@@ -51,7 +51,8 @@ def _answer(compiler: typst.Compiler, request: dict, requests: BinaryIO, replies
             head, tail = request["head"], request["tail"]
             cache = Path(request["cache"]) if request.get("cache") else None
             try:
-                pdf = pieces.lay_out(compile_source, head, tail, bodies, request["salt"], cache)
+                pdf = pieces.lay_out(compile_source, head, tail, bodies, request["salt"], cache,
+                                     remember=bool(request.get("remember")))
             except typst.TypstError:
                 raise
             except Exception as e:  # noqa: BLE001 - pieces that cannot be joined (pdf_merge.CannotMerge)

@@ -172,9 +172,10 @@ def lay_out(tmp_path):
         assert isinstance(pdf, bytes)
         return pdf
 
-    def run(bodies: list[str]) -> pypdf.PdfReader:
+    def run(bodies: list[str], remember: bool = False) -> pypdf.PdfReader:
         head, tail = source_frame(META, pieces=True)
-        pdf = pieces.lay_out(compile_source, head, tail, bodies, "salt", tmp_path / "kept")
+        pdf = pieces.lay_out(compile_source, head, tail, bodies, "salt", tmp_path / "kept", remember)
+        run.pdf = pdf  # type: ignore[attr-defined]
         return pypdf.PdfReader(io.BytesIO(pdf))
 
     run.compiled = compiled  # type: ignore[attr-defined]
@@ -211,6 +212,26 @@ def test_an_edit_lays_out_only_the_pieces_that_changed(lay_out):
     assert_well_formed(third, tables=False)
 
 
+def test_a_join_remembered_for_the_next_edit_gives_the_same_bytes(lay_out, monkeypatch):
+    """In watch, the process that lays the log out keeps each piece read and renumbered in its last join:
+    after an edit, only the piece that changed is read again, and the PDF is the one a join from nothing gives."""
+    bodies = synthetic(4)
+    lay_out(bodies, remember=True)
+    bodies[2] = bodies[2].replace("Texte de la fiche.", "Texte corrigé.", 1)
+    real, read = pdf_merge.parse, []
+    monkeypatch.setattr(pdf_merge, "parse", lambda pdf: (read.append(pdf), real(pdf))[1])
+    remembered = lay_out(bodies, remember=True)
+    assert len(read) == 1 and "Texte corrigé." in "".join(p.extract_text() for p in remembered.pages)
+    joined = lay_out.pdf
+    read.clear()
+    pdf_merge._READ.clear()
+    pdf_merge._RENUMBERED.clear()
+    lay_out(bodies)  # from nothing, not remembered: each piece read, the same bytes, and nothing kept after
+    assert len(read) == len(bodies) and lay_out.pdf == joined
+    assert not pdf_merge._READ and not pdf_merge._RENUMBERED
+    assert_well_formed(remembered, tables=False)
+
+
 def test_pieces_that_cannot_be_joined_are_laid_out_whole_and_forgotten(tmp_path, monkeypatch):
     shutil.copyfile(STAGE_STYLE, tmp_path / "style.typ")
     (tmp_path / "kept").mkdir()
@@ -222,7 +243,7 @@ def test_pieces_that_cannot_be_joined_are_laid_out_whole_and_forgotten(tmp_path,
                "head": head, "tail": tail, "salt": "s", "cache": str(tmp_path / "kept"),
                "sizes": [len(body.encode()) for body in bodies]}
 
-    def refuse(pdfs, levels):
+    def refuse(pdfs, levels, remember=False):
         raise pdf_merge.CannotMerge("pour voir")
 
     monkeypatch.setattr(pieces, "merge", refuse)
