@@ -191,27 +191,31 @@ local function flush(key)
   groups[key] = {}
 end
 
--- A large document comes in parts (see chunks.py), a marker paragraph between them: the markers are taken
--- out of the document, and its tree is written one part per line, whose typst markup the build keeps.
+-- A large document comes in parts (see chunks.py), a marker paragraph between them: each part is read on
+-- its own, and its tree is written one part per line, whose typst markup the build keeps.
 -- Its DOCX is written from its parts, a marker between them (see docx_parts.py), unless one part holds
 -- comments (numbered in a part of their own): then whole, alone.
 local PART = "\u{E000}QDCHUNK\u{E000}"
 
-local function take_parts(doc)
-  local parts, current, kept = {}, pandoc.Blocks{}, pandoc.Blocks{}
-  for _, block in ipairs(doc.blocks) do
-    if block.t == "Para" and #block.content == 1 and block.content[1].t == "Str" and block.content[1].text == PART then
-      parts[#parts + 1] = current
-      current = pandoc.Blocks{}
-    else
-      current:insert(block)
-      kept:insert(block)
+-- A large document's parts (marked by chunks.marked), each read on its own as after an edit (a part cannot
+-- depend on what comes before it: chunks.py), rather than the whole text then cut at its markers: the same
+-- tree, written one part per line, and the same DOCX, in two thirds of the time, and the tree is not held
+-- several times over (at N = 1000, the log: 10.0 -> 6.7 s, 618 -> 491 MB).
+local function read_in_parts(text)
+  local separator = "\n" .. PART .. "\n\n"
+  local parts, lines, start = {}, {}, 1
+  while true do
+    local at = text:find(separator, start, true)
+    local part = pandoc.read(text:sub(start, at and at - 1 or #text), reader)
+    local first = part.blocks[1]
+    if #parts == 0 and first and first.t == "Div" and first.classes:includes("landscape") then
+      first.attributes["first"] = "true"
     end
+    parts[#parts + 1] = part.blocks
+    lines[#lines + 1] = pandoc.write(part, "json")
+    if not at then break end
+    start = at + #separator
   end
-  parts[#parts + 1] = current
-  doc.blocks = kept
-  local lines = {}
-  for i, part in ipairs(parts) do lines[i] = pandoc.write(pandoc.Pandoc(part), "json") end
   return table.concat(lines, "\n"), parts
 end
 
@@ -321,17 +325,19 @@ local function convert(job)
   local parts, inlines
   local ok, result = pcall(function()
     local text = read_file(job.markdown)
+    inlines = needs_inlines(text)
+    if job.parts then
+      local tree
+      tree, parts = read_in_parts(text)
+      write_file(job.tree, tree)
+      return nil
+    end
     local doc = pandoc.read(text, reader)
     if doc.blocks[1] and doc.blocks[1].t == "Div" and doc.blocks[1].classes:includes("landscape") then
       doc.blocks[1].attributes["first"] = "true"
     end
-    local tree
-    if job.parts then tree, parts = take_parts(doc) end
-    inlines = needs_inlines(text)
-    local blocks = nil
-    if not parts then blocks = doc:walk(docx_filter(needs, inlines)).blocks end
-    write_file(job.tree, tree or pandoc.write(doc, "json"))
-    return blocks
+    write_file(job.tree, pandoc.write(doc, "json"))
+    return doc:walk(docx_filter(needs, inlines)).blocks
   end)
   if not ok then
     report({ event = "error", markdown = job.markdown, error = tostring(result) })
