@@ -36,7 +36,14 @@ SPACES = re.compile(r"[^\S\u00a0\u202f]+")  # white space, except the non-breaki
 
 def escape(value: Any) -> str:
     """Return text that Markdown reads back as exactly this text, on one line."""
-    return ESCAPED.sub(r"\\\g<0>", SPACES.sub(" ", str(value)).strip())
+    return _escaped(str(value))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _escaped(text: str) -> str:
+    # Kept: a build prints the same values many times (labels, dates, names), and watch prints every value
+    # of the log again after each edit (N = 100, the log's Markdown rendered again: 0.044 -> 0.024 s).
+    return ESCAPED.sub(r"\\\g<0>", SPACES.sub(" ", text).strip())
 
 
 def finalize(value: Any) -> str:
