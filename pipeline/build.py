@@ -142,8 +142,8 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
         copies.setdefault(page.copy.removeprefix("output:").rsplit(".", 1)[0], []).append(page)
     site = _SiteBuilder(project, catalogue, state, inputs, force, report)
     files = _Files(project)
-    for outcome in Renderer(project, catalogue, jobs).render(stale, progress, meanwhile=lambda: site.build(early),
-                                                             write=files.write):
+    renderer = Renderer(project, catalogue, jobs, reuse=not force)
+    for outcome in renderer.render(stale, progress, meanwhile=lambda: site.build(early), write=files.write):
         _write(outcome, state, inputs, project, report)
         if not isinstance(outcome, Ready):
             site.build(copies.get(outcome.document.path, []))

@@ -40,6 +40,7 @@ from pipeline.inputs import CatalogueView, Reads, recording
 from pipeline.pandoc_adapter import DOCS_PER_PANDOC, DOCX_GROUP, LARGE, READER, Dispatcher, Pandoc, index_of
 from pipeline.pdf_finish import display_doc_title
 from pipeline.project import Project, image_suffix
+from pipeline.state import write_atomic
 from pipeline.templating import Md, environment, escape
 from pipeline.tools import tool_versions
 from pipeline.typst_adapter import (
@@ -99,8 +100,14 @@ class Failed:
 class Renderer:
     """Renders documents of one catalogue with the project's templates."""
 
-    def __init__(self, project: Project, catalogue: Catalogue, jobs: int = 0):
+    def __init__(self, project: Project, catalogue: Catalogue, jobs: int = 0, reuse: bool = True):
         self.project, self.catalogue = project, catalogue
+        # `reuse`: a document whose Markdown and texts are those of its files kept in the user cache takes
+        # them (see _kept_files); `build --force` renders every document again.
+        self.reuse = reuse
+        self.output_keys: dict[int, tuple[str, Path]] = {}  # what a document's files are kept under, and where
+        self.kept_digests: dict[int, dict[str, str]] = {}
+        self.kept_lock = threading.Lock()
         self.jobs = jobs or os.cpu_count() or 1
         self.env = environment(project.template_folders, project.cache_dir / "templates")
         self.style_functions: set[str] = set()  # the `style-<Name>` functions style.typ offers
@@ -186,7 +193,7 @@ class Renderer:
         # waiting behind the long read of the log in a pandoc process; and their files are written by the
         # threads that finish them (in a full build, this thread writes them between two Markdown renders).
         few = self.few = len(documents) <= FEW
-        outcomes = _Outcomes(documents, self.reads, write if few else None)
+        outcomes = _Outcomes(documents, self.reads, write if few else None, keep=self._keep_file)
         # Then the large documents (those whose parts the last build kept), the longest first: its layout,
         # the longest, starts while the others' Markdown is rendered.
         kept = {i: self._kept_size(d) for i, d in enumerate(documents)} if few else {}
@@ -267,6 +274,10 @@ class Renderer:
                         outcomes.fail(index, template_error(e))
                         continue
                     large = len(text) >= LARGE
+                    if not large and self._from_kept(index, documents[index], text, outcomes):
+                        if not few:
+                            dispatch.skip()
+                        continue
                     if large:
                         self.large.add(index)
                         COMPILERS.prepare(self.fonts, self.fonts_key, documents[index].path)
@@ -401,6 +412,55 @@ class Renderer:
             outcomes.fail(index, f"erreur interne : {type(e).__name__} : {e}")
         else:
             outcomes.add(index, "pdf", display_doc_title(pdf))  # type: ignore[arg-type]
+
+    def _from_kept(self, index: int, document: Document, text: str, outcomes: _Outcomes) -> bool:
+        """Give a document the files kept of it in the user cache if they were made from the same Markdown,
+        texts, style, fonts, logo, reference DOCX and tools (after `make clean`, or back on a git branch
+        whose content was built last); otherwise note what its files will be kept under."""
+        texts = self.page_texts[document.path]
+        key = hashlib.sha256(json.dumps(
+            [text, document.title, document.version.isoformat(), self.catalogue.organisation.name, texts,
+             self.pdf_standards, self.pieces_salt, self._docx_salt()], ensure_ascii=False).encode()).hexdigest()
+        folder = self._kept_folder(document)
+        try:
+            kept = json.loads((folder / "files.json").read_bytes()) if self.reuse else None
+            files = {kind: (folder / kind).read_bytes() for kind in ("pdf", "docx")} \
+                if isinstance(kept, dict) and kept.get("key") == key else {}
+        except (OSError, ValueError):
+            files = {}
+        # (a file damaged, or replaced by half: its digest differs, the document is rendered and kept again)
+        if not files or not isinstance(kept, dict) or any(
+                hashlib.sha256(data).hexdigest() != kept.get(kind) for kind, data in files.items()):
+            self.output_keys[index] = (key, folder)
+            return False
+        outcomes.add(index, "pdf", files["pdf"])
+        outcomes.add(index, "docx", files["docx"])
+        return True
+
+    def _kept_folder(self, document: Document) -> Path:
+        return self.project.cache_dir / "files" / hashlib.sha256(document.path.encode()).hexdigest()[:16]
+
+    def _keep_file(self, index: int, kind: str, data: bytes) -> None:
+        """Keep a document's new file in the user cache; once both are kept, say what they were made from.
+        One version per document: the cache holds what build/ holds (a cache: a failure costs a render)."""
+        if index not in self.output_keys or not data:
+            return
+        key, document_path = self.output_keys[index]
+        try:
+            document_path.mkdir(parents=True, exist_ok=True)
+            with self.kept_lock:
+                digests = self.kept_digests.setdefault(index, {})
+                if not digests:
+                    (document_path / "files.json").unlink(missing_ok=True)  # no key for a pair half replaced
+            write_atomic(document_path / kind, data, durable=False)
+            with self.kept_lock:
+                digests[kind] = hashlib.sha256(data).hexdigest()
+                both = len(digests) == 2
+            if both:
+                write_atomic(document_path / "files.json", json.dumps({"key": key, **digests}).encode(),
+                             durable=False)
+        except OSError:
+            pass
 
     def _lay_out(self, stage: Path, index: int, outcomes: _Outcomes) -> None:
         """Have a large document's PDF laid out, by a thread of the layouts' own."""
@@ -578,8 +638,9 @@ class _Outcomes:
     in the order they happened (its Ready before its Rendered).
     """
 
-    def __init__(self, documents: list[Document], reads: dict[str, Reads], write: Write | None = None):
-        self.documents, self.reads, self.write = documents, reads, write
+    def __init__(self, documents: list[Document], reads: dict[str, Reads], write: Write | None = None,
+                 keep: Callable[[int, str, bytes], None] | None = None):
+        self.documents, self.reads, self.write, self.keep = documents, reads, write, keep
         self.finished: queue.Queue[Rendered | Ready | Failed] = queue.Queue()
         self._files: dict[int, dict[str, bytes]] = {}
         self._closed: set[int] = set()
@@ -605,6 +666,8 @@ class _Outcomes:
                     self._early[index] = True
                     outcome = Ready(document, kind, data)
                     files[kind] = b""  # written from its Ready, not from the Rendered that follows
+            if self.keep is not None:
+                self.keep(index, kind, data)
             if outcome is not None:
                 self._written(outcome)
                 self.finished.put(outcome)

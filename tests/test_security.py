@@ -374,7 +374,8 @@ def test_a_watch_rebuild_with_the_network_denied(tmp_path):
         path = root / COURSE
         path.write_text(path.read_text(encoding="utf-8").replace("amount: 890", "amount: 950"), encoding="utf-8")
         assert wait_for("excel-perfectionnement.yaml →"), lines
-        assert "reconstruit : programmes/excel-perfectionnement" in lines[-1] and "ÉCHEC" not in lines[-1]
+        assert "reconstruit : " in lines[-1] and "programmes/excel-perfectionnement" in lines[-1], lines
+        assert "ÉCHEC" not in lines[-1]
     finally:
         watch.terminate()
         watch.wait(10)

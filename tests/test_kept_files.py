@@ -1,0 +1,84 @@
+"""A document's files are kept in the user cache with what they were made from: after `make clean`, a
+document whose Markdown, texts, style, fonts, reference DOCX and tools are the same takes them, the same
+bytes, with neither pandoc nor typst; anything else renders it again."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from pipeline.build import build
+from pipeline.pandoc_adapter import Pandoc
+from pipeline.project import Project
+from pipeline.render import Renderer
+from tests.helpers import copy_project, edit
+from tests.test_chunks import sha, spy
+
+PROGRAMME = "programmes/excel-perfectionnement"
+
+
+def files_of(out: Path) -> dict[str, str]:
+    return {p.relative_to(out).as_posix(): sha(p) for p in sorted(out.rglob("*"))
+            if p.suffix in (".pdf", ".docx") and "site" not in p.parts}
+
+
+def kept(cache: Path, path: str) -> Path:
+    return cache / "files" / hashlib.sha256(path.encode()).hexdigest()[:16]
+
+
+def test_after_make_clean_each_document_takes_its_kept_files(tmp_path, monkeypatch):
+    root = copy_project(tmp_path / "p")
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    first = files_of(project.out)
+    assert len(first) >= 20
+    sent: list[int] = []
+    real = Pandoc.send
+    monkeypatch.setattr(Pandoc, "send", lambda self, index, size, **kw: (sent.append(index),
+                                                                          real(self, index, size, **kw))[1])
+    laid_out = spy(monkeypatch, Renderer, "_pdf")
+
+    shutil.rmtree(project.out)  # make clean
+    report = build(project)
+    assert not report.failed and len(report.rebuilt) == len(first) // 2
+    assert not sent and not laid_out, "neither pandoc nor typst"
+    assert files_of(project.out) == first
+
+    # a damaged kept file: that document is rendered again, the same bytes, and kept again
+    (kept(tmp_path / "cache", PROGRAMME) / "pdf").write_bytes(b"%PDF-1.7 damaged")
+    shutil.rmtree(project.out)
+    assert not build(project).failed
+    assert len(sent) == 1 and len(laid_out) == 1
+    assert files_of(project.out) == first
+    sent.clear()
+    laid_out.clear()
+    shutil.rmtree(project.out)
+    assert not build(project).failed and not sent and files_of(project.out) == first
+
+    # `--force` renders every document again
+    assert not build(project, force=True).failed
+    assert len(laid_out) == len(first) // 2 and files_of(project.out) == first
+
+    # what typst reads besides the Markdown: a change of the style renders every PDF again
+    sent.clear()
+    laid_out.clear()
+    style = root / "templates/style.typ"
+    style.write_text(style.read_text(encoding="utf-8") + "\n// une ligne de plus\n", encoding="utf-8")
+    shutil.rmtree(project.out)
+    assert not build(project).failed and len(laid_out) == len(first) // 2
+
+
+def test_a_document_whose_content_changed_is_rendered_not_taken(tmp_path):
+    root = copy_project(tmp_path / "p")
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    before = files_of(project.out)
+    edit(root / "content/courses/excel-perfectionnement.yaml", "Excel perfectionnement", "Excel, perfectionnement")
+    shutil.rmtree(project.out)
+    assert not build(project).failed
+    after = files_of(project.out)
+    changed = {name for name in after if after[name] != before[name]}
+    assert f"{PROGRAMME}.pdf" in changed and f"{PROGRAMME}.docx" in changed
+    assert "programmes/prise-de-parole.pdf" not in changed
