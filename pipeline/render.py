@@ -103,7 +103,7 @@ class Renderer:
     def __init__(self, project: Project, catalogue: Catalogue, jobs: int = 0, reuse: bool = True):
         self.project, self.catalogue = project, catalogue
         # `reuse`: a document whose Markdown and texts are those of its files kept in the user cache takes
-        # them (see _kept_files); `build --force` renders every document again.
+        # them (see _from_kept); `build --force` renders every document again.
         self.reuse = reuse
         self.output_keys: dict[int, tuple[str, Path]] = {}  # what a document's files are kept under, and where
         self.kept_digests: dict[int, dict[str, str]] = {}
@@ -415,8 +415,8 @@ class Renderer:
 
     def _from_kept(self, index: int, document: Document, text: str, outcomes: _Outcomes) -> bool:
         """Give a document the files kept of it in the user cache if they were made from the same Markdown,
-        texts, style, fonts, logo, reference DOCX and tools (after `make clean`, or back on a git branch
-        whose content was built last); otherwise note what its files will be kept under."""
+        texts, style, fonts, logo, reference DOCX and tools (after `make clean`, or when what changed did not
+        change its Markdown); otherwise note what its files will be kept under."""
         texts = self.page_texts[document.path]
         key = hashlib.sha256(json.dumps(
             [text, document.title, document.version.isoformat(), self.catalogue.organisation.name, texts,
