@@ -174,7 +174,8 @@ def _walk(piece: Piece, number: int) -> None:
 
 # In watch, the process that lays out a large document joins it again after each edit, mostly from the same
 # pieces at the same places: it keeps each piece read and renumbered in its last join (`remember`), keyed by
-# the piece's bytes and where it goes (an edit of the log then joins in 0.03 s instead of 0.1 s at N = 100).
+# the piece's bytes and where it goes (a join from nothing: 0.09 s for the log at N = 100; with this, watch's
+# new log entry → PDF went from 0.64–0.73 to 0.55–0.60 s).
 _READ: dict[bytes, Piece] = {}
 _RENUMBERED: dict[tuple, dict[int, tuple[bytes, bytes | None]]] = {}
 
