@@ -268,6 +268,13 @@ class Renderer:
             unless_fits: list[tuple[int, int, dict]] = []  # the large documents whose DOCX may come from parts
             try:
                 for index in order:
+                    # The documents already done are written now, not kept in memory until every Markdown is
+                    # ready (at N = 1000, all the PDFs at once: hundreds of megabytes). At the top of the loop:
+                    # a document given its kept files goes on to the next one (`continue`) and is written here.
+                    while not outcomes.finished.empty():
+                        outcome = outcomes.finished.get()
+                        given += not isinstance(outcome, Ready)
+                        yield outcome
                     try:
                         text = self.markdown(documents[index])
                     except jinja2.TemplateError as e:
@@ -316,12 +323,6 @@ class Renderer:
                                                                        parts=bool(parts), background=background)
                         else:
                             dispatch.add(index, len(text), parts=bool(parts))
-                    # The documents already done are written now, not kept in memory until every
-                    # Markdown is ready (at N = 1000, all the PDFs at once: hundreds of megabytes).
-                    while not outcomes.finished.empty():
-                        outcome = outcomes.finished.get()
-                        given += not isinstance(outcome, Ready)
-                        yield outcome
                 for index, size, check in unless_fits:
                     helper(index).send(index, size, alone=True, parts=True, unless_fits=check)
             except BaseException:

@@ -82,3 +82,28 @@ def test_a_document_whose_content_changed_is_rendered_not_taken(tmp_path):
     changed = {name for name in after if after[name] != before[name]}
     assert f"{PROGRAMME}.pdf" in changed and f"{PROGRAMME}.docx" in changed
     assert "programmes/prise-de-parole.pdf" not in changed
+
+
+def test_kept_files_are_handed_on_as_they_are_taken_not_held_until_the_end(tmp_path, monkeypatch):
+    """A document given its kept files is written before the next document's Markdown is rendered: at
+    N = 1000, holding them all until the last Markdown was 280 MB of PDFs in memory (655 MB peak)."""
+    root = copy_project(tmp_path / "p")
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    shutil.rmtree(project.out)  # make clean: every document comes from its kept files
+    rendered: list[str] = []
+    real_markdown = Renderer.markdown
+    monkeypatch.setattr(Renderer, "markdown", lambda self, d: (rendered.append(d.path), real_markdown(self, d))[1])
+    real_render = Renderer.render
+    seen: list[int] = []  # how many Markdowns were rendered when each document came out
+
+    def render(self, documents, *args, **kwargs):
+        for outcome in real_render(self, documents, *args, **kwargs):
+            seen.append(len(rendered))
+            yield outcome
+
+    monkeypatch.setattr(Renderer, "render", render)
+    report = build(project)
+    assert not report.failed and len(seen) >= len(rendered) >= 15
+    assert seen[0] <= 2, f"the first document came out after {seen[0]} Markdowns of {len(rendered)}"
+    assert sum(count < len(rendered) for count in seen) >= len(rendered) - 2
