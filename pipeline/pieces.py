@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pipeline.chunks import with_breaks
@@ -33,11 +35,28 @@ Compile = Callable[[bytes], bytes]
 
 
 def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], salt: str,
-            cache: Path | None, remember: bool = False) -> bytes:
+            cache: Path | None, remember: bool = False, side: Compile | None = None) -> bytes:
     """The PDF of the document whose source is `head`, the bodies, `tail`; `salt`: what else its layout
     depends on (fonts, date, PDF options); `cache`: the folder where its pieces' PDFs are kept;
-    `remember`: this process lays the document out again after the next edit (watch: see pdf_merge)."""
+    `remember`: this process lays the document out again after the next edit (watch: see pdf_merge);
+    `side`: a second compiler, with which the pieces are laid out two at a time in their last pass."""
     kept = _Kept(cache)
+    # One compile at a time on each compiler (typst's binding refuses a second one: "Already borrowed");
+    # it releases the GIL while it compiles, so two compilers in two threads use two cores (1.65x alone).
+    # When a new log entry adds a page, every piece is laid out again for its footer's total: in watch at
+    # N = 100 on 2 cores, where pandoc writes the DOCX meanwhile, 14 pieces took 0.59-0.81 s instead of
+    # 0.72-0.89 s (3 runs each): the gain grows with the cores.
+    free: queue.SimpleQueue[Compile] = queue.SimpleQueue()
+    for compiler in (compile_source, side) if side else (compile_source,):
+        free.put(compiler)
+
+    def compile_one(source: bytes) -> bytes:
+        compiler = free.get()
+        try:
+            return compiler(source)
+        finally:
+            free.put(compiler)
+
     names = [hashlib.sha256(f"{salt}\0{head}\0{body}\0{tail}".encode()).hexdigest()[:32] for body in bodies]
     known = [kept.pages.get(name) for name in names]
     # A piece that changed most likely has as many pages as the piece in its place had (if there are as
@@ -49,7 +68,7 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
     def lay_out_piece(index: int) -> bytes:
         offset, after = sum(counts[:index]), sum(counts[index + 1:])
         key = f"{names[index]}-{offset}-{after}"
-        return kept.get(key) or kept.put(key, compile_source(
+        return kept.get(key) or kept.put(key, compile_one(
             (head.replace(PAGES, str(after)) + f"#counter(page).update({offset + 1})\n" + bodies[index]
              + tail).encode()))
 
@@ -59,7 +78,11 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
     for index in unknown:
         counts[index] = page_count(lay_out_piece(index))
     for _ in range(2):  # once more if a piece's count changed with its numbers (no known case)
-        pdfs = [lay_out_piece(index) for index in range(len(bodies))]
+        if side is not None and len(bodies) > 1:
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="qualidoc-piece") as pool:
+                pdfs = list(pool.map(lay_out_piece, range(len(bodies))))
+        else:
+            pdfs = [lay_out_piece(index) for index in range(len(bodies))]
         found = [page_count(pdf) for pdf in pdfs]
         if found == counts:
             break

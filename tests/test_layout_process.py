@@ -15,7 +15,7 @@ import pytest
 from pipeline import typst_worker
 from pipeline.build import build
 from pipeline.project import Project
-from pipeline.typst_adapter import COMPILERS, LayoutFailed, _Worker
+from pipeline.typst_adapter import COMPILERS, LayoutFailed, _Worker, new_compiler
 from tests.helpers import copy_project
 from tests.test_chunks import LOG, grow_the_log, sha
 
@@ -39,7 +39,7 @@ def test_a_large_document_is_laid_out_apart_into_the_same_pdf(large, monkeypatch
     def in_process(fonts, key, name, request, payload, alone):
         replies = io.BytesIO()
         with COMPILERS.borrow(fonts, key) as compiler:
-            typst_worker._answer(compiler, request, io.BytesIO(payload), replies)
+            typst_worker._answer((compiler, new_compiler(fonts)), request, io.BytesIO(payload), replies)
         line, pdf = replies.getvalue().split(b"\n", 1)
         assert json.loads(line) == {"size": len(pdf)}
         return pdf

@@ -162,19 +162,25 @@ def synthetic(count: int) -> list[str]:
 def lay_out(tmp_path):
     """Lay a document's pieces out as typst_worker.py does, recording each typst compile."""
     shutil.copyfile(STAGE_STYLE, tmp_path / "style.typ")
-    compiler = new_compiler(REPO / "templates/fonts")
+    compilers = [new_compiler(REPO / "templates/fonts"), new_compiler(REPO / "templates/fonts")]
     compiled: list[bytes] = []
 
-    def compile_source(source: bytes) -> bytes:
-        compiled.append(source)
-        pdf = compiler.compile(input=source, format="pdf", root=str(tmp_path),
-                               timestamp=dt.datetime(2026, 9, 18, tzinfo=dt.UTC))
-        assert isinstance(pdf, bytes)
-        return pdf
+    def with_compiler(compiler):
+        def compile_source(source: bytes) -> bytes:
+            compiled.append(source)
+            pdf = compiler.compile(input=source, format="pdf", root=str(tmp_path),
+                                   timestamp=dt.datetime(2026, 9, 18, tzinfo=dt.UTC))
+            assert isinstance(pdf, bytes)
+            return pdf
+        return compile_source
 
-    def run(bodies: list[str], remember: bool = False) -> pypdf.PdfReader:
+    compile_source, side = (with_compiler(compiler) for compiler in compilers)
+
+    def run(bodies: list[str], remember: bool = False, two: bool = False, kept: str = "kept") -> pypdf.PdfReader:
+        """`two`: with a second compiler, as typst_worker.py lays pieces out (two at a time)."""
         head, tail = source_frame(META, pieces=True)
-        pdf = pieces.lay_out(compile_source, head, tail, bodies, "salt", tmp_path / "kept", remember)
+        pdf = pieces.lay_out(compile_source, head, tail, bodies, "salt", tmp_path / kept, remember,
+                             side=side if two else None)
         run.pdf = pdf  # type: ignore[attr-defined]
         return pypdf.PdfReader(io.BytesIO(pdf))
 
@@ -232,6 +238,28 @@ def test_a_join_remembered_for_the_next_edit_gives_the_same_bytes(lay_out, monke
     assert_well_formed(remembered, tables=False)
 
 
+def test_two_compilers_side_by_side_give_the_bytes_of_one(lay_out):
+    """The worker lays pieces out two at a time with two compilers (a new page in the log lays every piece
+    out again for its footer's total): the same PDF, byte for byte, as one compiler piece after piece."""
+    bodies = synthetic(5)
+    alone, two = lay_out(bodies, kept="alone"), lay_out(bodies, two=True, kept="two")
+    assert lay_out.pdf == pdf_of(lay_out, bodies, kept="alone")
+    assert [p.extract_text() for p in two.pages] == [p.extract_text() for p in alone.pages]
+    bodies[1] += "\n#pagebreak()\nUne page de plus.\n"  # every piece laid out again: the total changed
+    lay_out.compiled.clear()
+    grown = pdf_of(lay_out, bodies, two=True, kept="two")
+    assert len(lay_out.compiled) >= len(bodies)
+    assert grown == pdf_of(lay_out, bodies, kept="alone")
+    texts = [p.extract_text() for p in pypdf.PdfReader(io.BytesIO(grown)).pages]
+    assert len(texts) == len(alone.pages) + 1
+    assert all(f"Page {n} / {len(texts)}" in text for n, text in enumerate(texts, start=1))
+
+
+def pdf_of(lay_out, bodies: list[str], **options) -> bytes:
+    lay_out(bodies, **options)
+    return lay_out.pdf
+
+
 def test_pieces_that_cannot_be_joined_are_laid_out_whole_and_forgotten(tmp_path, monkeypatch):
     shutil.copyfile(STAGE_STYLE, tmp_path / "style.typ")
     (tmp_path / "kept").mkdir()
@@ -248,7 +276,8 @@ def test_pieces_that_cannot_be_joined_are_laid_out_whole_and_forgotten(tmp_path,
 
     monkeypatch.setattr(pieces, "merge", refuse)
     replies = io.BytesIO()
-    typst_worker._answer(new_compiler(REPO / "templates/fonts"), request, io.BytesIO(payload), replies)
+    compilers = (new_compiler(REPO / "templates/fonts"), new_compiler(REPO / "templates/fonts"))
+    typst_worker._answer(compilers, request, io.BytesIO(payload), replies)
     line, pdf = replies.getvalue().split(b"\n", 1)
     assert json.loads(line) == {"size": len(pdf)}
     reader = pypdf.PdfReader(io.BytesIO(pdf))
