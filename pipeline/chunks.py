@@ -69,16 +69,19 @@ def join(fragments: list[str]) -> str:
 PIECE_SIZE = 16_000  # characters of markup in a piece of a large document's PDF before it may end: ~5 pages
 TURNS_PAGE = ("#pagebreak(weak: true)", "#set page(flipped: false)")  # what typst_writer.py writes for them
 LANDSCAPE_START = "#set page(flipped: true)"  # the start of a landscape section, which turns the page too
+LANDSCAPE_END = TURNS_PAGE[1]
 LEVEL = re.compile(r"(=+) ")
 
 
 def pieces(fragments: list[str]) -> list[list[str]]:
     """Group a large document's parts' markup in the pieces its PDF is laid out in (pieces.py).
 
-    A piece ends before a landscape section (the blocks of a long table: see the templates), where the
-    document turns the page anyway (a page break, the end of a landscape section: between two trainers'
-    CVs) once it has PIECE_SIZE characters, or, once it has twice as many, between two headings of the
-    same level (two entries of the log: the next one then starts a page).
+    A piece ends before and after a landscape section (the blocks of a long table: see the templates),
+    where the document turns the page anyway (a page break: between two trainers' CVs) once it has
+    PIECE_SIZE characters, or, once it has twice as many, between two headings of the same level (two
+    entries of the log: the next one then starts a page). After a landscape section, always: a line more in
+    the last block of the log's tracking table would otherwise move where every following piece ends (each
+    entry's sheet laid out again for a new entry; measured in watch at N = 100: 8 pieces instead of 1).
     """
     groups: list[list[str]] = [[]]
     previous, size = 0, 0
@@ -86,7 +89,7 @@ def pieces(fragments: list[str]) -> list[list[str]]:
         heading = LEVEL.match(fragment)
         level = len(heading.group(1)) if heading else 0
         current = groups[-1]
-        if current and (fragment.startswith(LANDSCAPE_START)
+        if current and (fragment.startswith(LANDSCAPE_START) or current[-1].rstrip().endswith(LANDSCAPE_END)
                         or size >= PIECE_SIZE and current[-1].rstrip().endswith(TURNS_PAGE)
                         or size >= 2 * PIECE_SIZE and level and level == previous):
             groups.append([])

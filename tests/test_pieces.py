@@ -15,7 +15,7 @@ import pypdf
 import pytest
 import yaml
 
-from pipeline import pdf_merge, pieces, typst_worker
+from pipeline import chunks, pdf_merge, pieces, typst_worker
 from pipeline.build import build
 from pipeline.project import Project
 from pipeline.typst_adapter import new_compiler, source_frame
@@ -298,3 +298,22 @@ def test_a_kept_piece_that_is_damaged_costs_a_layout_not_the_document(large, tmp
     # and the next build lays it out in pieces again: the same bytes as the first
     assert not build(project, force=True).failed
     assert (project.out / f"{LOG}.pdf").read_bytes() == (large.out / f"{LOG}.pdf").read_bytes()
+
+
+def test_a_line_more_in_the_last_table_block_moves_no_following_piece():
+    """Pieces end after a landscape section (where the page turns anyway): a new log entry adds a line to
+    the last block of the tracking table, and the entries' sheets that follow keep their pieces (before, the
+    piece of that block went on with the first sheets, and where it ended moved every following piece)."""
+    def log(lines: int, sheets: int) -> list[str]:
+        table = "#set page(flipped: true)\n\n" + "\n".join(f"[ligne {n}]," for n in range(lines)) \
+            + "\n\n#set page(flipped: false)"
+        return ["= Registre\n\n== Synthèse\n\nTexte.", table, "== Fiches détaillées"] + [
+            f"=== N° {n}\n\n" + " ".join(["Texte de la fiche."] * 200) for n in range(sheets)]
+
+    before = chunks.pieces(log(40, 30))
+    after = chunks.pieces(log(41, 31))  # a new entry: a line more in the table, a sheet more at the end
+    assert before[1][0].startswith(chunks.LANDSCAPE_START) and len(before[1]) == 1, "the table alone"
+    assert before[2][0] == "== Fiches détaillées"
+    assert after[2:-1] == before[2:-1] and after[-1][:-1] == before[-1]
+    assert all(sum(map(len, piece)) < 3 * chunks.PIECE_SIZE for piece in after)
+    assert [fragment for piece in after for fragment in piece] == log(41, 31)
