@@ -16,41 +16,67 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import typst
 
+if TYPE_CHECKING:
+    from pipeline import pieces
+
 
 def main() -> None:
+    from pipeline import pieces
     from pipeline.typst_adapter import new_compiler
 
     # Two compilers: the pieces of a document are laid out two at a time (pieces.lay_out); typst's
-    # memoisation is the process's, shared by both (a second compiler: 7 ms, 1 MB).
-    compilers = (new_compiler(Path(sys.argv[1])), new_compiler(Path(sys.argv[1])))
+    # memoisation is the process's, shared by both (a second compiler: 7 ms, 1 MB). In watch, a third lays
+    # the pieces out ahead of the next edit with other page numbers (pieces.Ahead).
+    fonts = Path(sys.argv[1])
+    compilers: tuple[typst.Compiler, ...] = (new_compiler(fonts), new_compiler(fonts))
+    ahead: pieces.Ahead | None = None
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     try:
         for line in requests:
-            _answer(compilers, json.loads(line), requests, replies)
+            if ahead is not None:
+                ahead.stop()  # an edit: what is laid out ahead stops taking a core
+            request = json.loads(line)
+            if request.get("remember") and ahead is None:
+                # Its own copy of what typst reads from the build's folder (removed when the build ends).
+                ahead = pieces.Ahead(root=Path(tempfile.mkdtemp(prefix="qualidoc-ahead-")))
+                compilers = (*compilers, new_compiler(fonts))
+            _answer(compilers, request, requests, replies, ahead)
     except (KeyboardInterrupt, BrokenPipeError):  # Ctrl-C in watch, or the build has gone: nothing to say
         pass
+    finally:
+        if ahead is not None:
+            ahead.stop()
+            shutil.rmtree(ahead.root, ignore_errors=True)
 
 
-def _answer(compilers: tuple[typst.Compiler, typst.Compiler], request: dict, requests: BinaryIO,
-            replies: BinaryIO) -> None:
+def _answer(compilers: tuple[typst.Compiler, ...], request: dict, requests: BinaryIO, replies: BinaryIO,
+            ahead: pieces.Ahead | None = None) -> None:
+    """Answer one request; with `ahead` and a third compiler (watch), lay pieces out ahead of the next edit."""
     from pipeline import pieces
 
-    def with_compiler(compiler: typst.Compiler) -> pieces.Compile:
+    def with_compiler(compiler: typst.Compiler, root: str = request["root"]) -> pieces.Compile:
         def compile_source(source: bytes) -> bytes:
-            pdf = compiler.compile(input=source, format="pdf", root=request["root"],
+            pdf = compiler.compile(input=source, format="pdf", root=root,
                                    timestamp=dt.datetime.fromisoformat(request["timestamp"]),
                                    pdf_standards=request["pdf_standards"])
             assert isinstance(pdf, bytes)
             return pdf
         return compile_source
 
-    compile_source, side = (with_compiler(compiler) for compiler in compilers)
+    compile_source, side = (with_compiler(compiler) for compiler in compilers[:2])
+    if ahead is not None and len(compilers) > 2 and request.get("remember"):
+        ahead.mirror(Path(request["root"]))
+        ahead.compile_source = with_compiler(compilers[2], str(ahead.root))
+    else:
+        ahead = None
 
     try:
         if "sizes" in request:
@@ -59,7 +85,7 @@ def _answer(compilers: tuple[typst.Compiler, typst.Compiler], request: dict, req
             cache = Path(request["cache"]) if request.get("cache") else None
             try:
                 pdf = pieces.lay_out(compile_source, head, tail, bodies, request["salt"], cache,
-                                     remember=bool(request.get("remember")), side=side)
+                                     remember=bool(request.get("remember")), side=side, ahead=ahead)
             except typst.TypstError:
                 raise
             except Exception as e:  # noqa: BLE001 - pieces that cannot be joined (pdf_merge.CannotMerge)

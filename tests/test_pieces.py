@@ -300,6 +300,72 @@ def test_a_kept_piece_that_is_damaged_costs_a_layout_not_the_document(large, tmp
     assert (project.out / f"{LOG}.pdf").read_bytes() == (large.out / f"{LOG}.pdf").read_bytes()
 
 
+class Recording:
+    """A typst compiler whose compiles are counted (typst_worker._answer takes any object with compile())."""
+
+    def __init__(self, compiled: list[bytes]):
+        self.compiler, self.compiled = new_compiler(REPO / "templates/fonts"), compiled
+
+    def compile(self, input: bytes, **options) -> bytes:  # noqa: A002 - typst's name
+        self.compiled.append(input)
+        return self.compiler.compile(input=input, **options)
+
+
+def test_in_watch_the_pieces_are_laid_out_ahead_for_a_page_more(tmp_path):
+    """A new log entry that adds a page changes every other piece's footer (the total): in watch, the worker
+    has laid them out ahead, with one page more before or after them, while it waited for the edit. The
+    edit then compiles only the piece that changed, and the PDF is, byte for byte, the one laid out without."""
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    shutil.copyfile(STAGE_STYLE, stage / "style.typ")
+    laid, ahead_laid = [], []
+    compilers = (Recording(laid), Recording(laid), Recording(ahead_laid))
+    ahead = pieces.Ahead(root=tmp_path / "ahead")
+    ahead.root.mkdir()
+
+    def answer(bodies: list[str], kept: str, with_ahead: pieces.Ahead | None) -> bytes:
+        head, tail = source_frame(META, pieces=True)
+        request = {"root": str(stage), "timestamp": "2026-09-18T00:00:00+00:00", "pdf_standards": [],
+                   "head": head, "tail": tail, "salt": "s", "cache": str(tmp_path / kept), "remember": True,
+                   "sizes": [len(body.encode()) for body in bodies]}
+        replies = io.BytesIO()
+        typst_worker._answer(compilers, request, io.BytesIO("".join(bodies).encode()), replies, with_ahead)
+        line, pdf = replies.getvalue().split(b"\n", 1)
+        assert json.loads(line) == {"size": len(pdf)}
+        return pdf
+
+    bodies = synthetic(5)
+    first = answer(bodies, "kept", ahead)
+    assert ahead.thread is not None
+    ahead.thread.join()
+    # each piece with one page more after it, before it, both, two after (none before the first, after the last)
+    assert pieces.MORE_PAGES == ((0, 1), (1, 0), (1, 1), (0, 2))
+    assert len(ahead.pdfs) == len(ahead_laid) == 4 * len(bodies) - 5
+    assert (ahead.root / "style.typ").read_bytes() == STAGE_STYLE.read_bytes()
+    bodies[2] += "\n#pagebreak()\nUne page de plus.\n"
+    laid.clear()
+    grown = answer(bodies, "kept", ahead)
+    assert len(laid) == 1 and b"Une page de plus" in laid[0], "only the piece that changed is compiled"
+    assert grown == answer(bodies, "alone", None)
+    texts = [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(grown)).pages]
+    assert len(texts) == len(pypdf.PdfReader(io.BytesIO(first)).pages) + 1
+    assert all(f"Page {n} / {len(texts)}" in text for n, text in enumerate(texts, start=1))
+    # a new entry in a piece, and a line more in the last block of the tracking table: two pieces grow
+    ahead.thread.join()
+    bodies[1] += "\n#pagebreak()\nUne autre page.\n"
+    bodies[-1] += "\n#pagebreak()\nLa dernière page.\n"
+    laid.clear()
+    grown = answer(bodies, "kept", ahead)
+    assert len(laid) <= 3 and all(b"Une autre page" in source or b"La derni" in source for source in laid)
+    assert grown == answer(bodies, "alone", None)
+    assert len(pypdf.PdfReader(io.BytesIO(grown)).pages) == len(texts) + 2
+    # the next edit stops what is laid out ahead; a new style drops what was laid out with the old one
+    ahead.stop()
+    (stage / "style.typ").write_text(STAGE_STYLE.read_text(encoding="utf-8") + "\n// changé\n", encoding="utf-8")
+    ahead.mirror(stage)
+    assert ahead.pdfs == {} and (ahead.root / "style.typ").read_text(encoding="utf-8").endswith("// changé\n")
+
+
 def test_a_line_more_in_the_last_table_block_moves_no_following_piece():
     """Pieces end after a landscape section (where the page turns anyway): a new log entry adds a line to
     the last block of the tracking table, and the entries' sheets that follow keep their pieces (before, the
