@@ -171,24 +171,26 @@ class Ahead:
     def start(self, jobs: list[tuple[str, Callable[[], bytes]]]) -> None:
         """Lay out, in the background, each piece (key, source) not laid out yet."""
         self.stop()
-        if self.thread is not None:
-            self.thread.join()
         wanted = {key for key, _ in jobs}
         self.pdfs = {key: pdf for key, pdf in self.pdfs.items() if key in wanted}
         todo = [(key, make) for key, make in jobs if key not in self.pdfs]
         if not todo or self.compile_source is None:
             return
         self.halt = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(todo, self.compile_source, self.halt, self.pdfs),
-                                       name="qualidoc-ahead", daemon=True)
+        # The last thread may still be in its last compile, slowly (lowest priority): the new one waits for it,
+        # not the layout that has just been made, whose PDF is on its way (waiting here took it 40 ms).
+        self.thread = threading.Thread(target=self._run, name="qualidoc-ahead", daemon=True,
+                                       args=(todo, self.compile_source, self.halt, self.pdfs, self.thread))
         self.thread.start()
 
     @staticmethod
     def _run(todo: list[tuple[str, Callable[[], bytes]]], compile_source: Compile, halt: threading.Event,
-             pdfs: dict[str, bytes]) -> None:
+             pdfs: dict[str, bytes], last: threading.Thread | None) -> None:
         if sys.platform.startswith("linux"):  # this thread only (typst compiles in it): the idle cores' work
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        if last is not None:
+            last.join()  # one compile at a time on this compiler
         size = sum(len(pdf) for pdf in pdfs.values())
         for key, make in todo:
             if halt.is_set() or size > AHEAD_BYTES:
