@@ -123,7 +123,9 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
     from pipeline.render import Ready, Renderer
     from pipeline.site import plan_site
 
-    catalogue = load_catalogue(project.content, project.root, cache=project.cache_dir / "parsed.json")
+    deferred: list[Callable[[], None]] = []  # the parsed content's cache, written while the documents are made
+    catalogue = load_catalogue(project.content, project.root, cache=project.cache_dir / "parsed.json",
+                               later=deferred)
     documents = plan_project(project, catalogue, load_history(project.content))
     inputs = InputHasher(project, catalogue, state)
     report = BuildReport(total=len(documents), incomplete=[d.path for d in documents if d.incomplete])
@@ -143,11 +145,17 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
     site = _SiteBuilder(project, catalogue, state, inputs, force, report)
     files = _Files(project)
     renderer = Renderer(project, catalogue, jobs, reuse=not force)
-    for outcome in renderer.render(stale, progress, meanwhile=lambda: site.build(early), write=files.write):
+
+    def meanwhile() -> None:
+        site.build(early)
+        while deferred:
+            deferred.pop()()
+
+    for outcome in renderer.render(stale, progress, meanwhile=meanwhile, write=files.write):
         _write(outcome, state, inputs, project, report)
         if not isinstance(outcome, Ready):
             site.build(copies.get(outcome.document.path, []))
-    site.build(early)  # if no document was rendered
+    meanwhile()  # if no document was rendered
     site.build(later)
     report.removed = _remove_orphans([*(d.path for d in documents), *(p.path for p in pages)], state, project)
     return report

@@ -107,3 +107,21 @@ def test_kept_files_are_handed_on_as_they_are_taken_not_held_until_the_end(tmp_p
     assert not report.failed and len(seen) >= len(rendered) >= 15
     assert seen[0] <= 2, f"the first document came out after {seen[0]} Markdowns of {len(rendered)}"
     assert sum(count < len(rendered) for count in seen) >= len(rendered) - 2
+
+
+def test_the_parsed_content_cache_is_written_while_the_documents_are_made(tmp_path, monkeypatch):
+    """After an edit, the cache of parsed content (parsed.json, 1.5 MB at N = 100) is written once every
+    Markdown is handed over, while pandoc and typst work, not before the first document's Markdown."""
+    root = copy_project(tmp_path / "p")
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    parsed = project.cache_dir / "parsed.json"
+    before = parsed.read_bytes()
+    edit(root / "content/courses/excel-perfectionnement.yaml", "title: \"", "title: \"Nouvel intitulé – ")
+    seen: list[bool] = []
+    real = Renderer.markdown
+    monkeypatch.setattr(Renderer, "markdown", lambda self, document: (seen.append(parsed.read_bytes() == before),
+                                                                      real(self, document))[1])
+    assert not build(project).failed
+    assert seen and all(seen), "not written yet when the Markdown is rendered"
+    assert parsed.read_bytes() != before and "Nouvel intitulé" in parsed.read_text(encoding="utf-8")
