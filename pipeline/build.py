@@ -115,6 +115,25 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
     return report
 
 
+def warm(project: Project, done: Iterable[str] = (), jobs: int = 0) -> None:
+    """Watch, once its first build is done: have the large documents (the log, the skills matrix) laid out by
+    the processes that keep their layout (typst_worker.py), so that the first edit finds what the next ones
+    find: their pieces read, and laid out ahead with other page numbers (pieces.Ahead). Only the documents
+    whose parts the user cache holds and that build did not render (`done`); nothing is written to build/,
+    and a problem is the next build's to report."""
+    from pipeline.content import load_catalogue
+    from pipeline.history import load_history
+    from pipeline.plan import plan_project
+    from pipeline.render import Renderer
+
+    with build_lock(project):
+        catalogue = load_catalogue(project.content, project.root, cache=project.cache_dir / "parsed.json")
+        documents = plan_project(project, catalogue, load_history(project.content))
+        renderer = Renderer(project, catalogue, jobs)
+        for _ in renderer.render([d for d in documents if d.path not in set(done) and renderer.has_parts(d)]):
+            pass  # its files are those of build/ (same inputs): only the layout kept in memory counts
+
+
 def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
                    progress: Progress | None, strict: bool = False) -> BuildReport:
     from pipeline.content import load_catalogue

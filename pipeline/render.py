@@ -478,6 +478,10 @@ class Renderer:
                                                 self._docx_salt())
         return parts
 
+    def has_parts(self, document: Document) -> bool:
+        """Whether the last build kept a large document's parts (it was large then)."""
+        return self._kept_size(document) > 0
+
     def _kept_size(self, document: Document) -> int:
         """The size of the markup kept of a large document's parts (0: none kept, a small document)."""
         try:

@@ -12,7 +12,7 @@ import pytest
 from pipeline.build import build
 from pipeline.project import Project
 from pipeline.watch import Rebuild, Watcher, is_relevant
-from tests.helpers import copy_project
+from tests.helpers import copy_project, pdf_text
 
 COURSE = "courses/rgpd-essentiel.yaml"
 
@@ -175,3 +175,31 @@ def test_a_logo_kept_outside_content_is_watched(tmp_path):
         logo.write_bytes(small_png())
         rebuild = running.next()
         assert rebuild.changed == ["images/logo.png"] and rebuild.report.rebuilt
+
+
+def test_the_large_documents_are_laid_out_once_before_the_first_edit(tmp_path):
+    """Once its first build is done, watch has the log laid out by the process that keeps its layout (so the
+    first new entry finds its pieces read and laid out ahead, as the next ones do), writing nothing in build/;
+    the first edit then builds the log as usual."""
+    from dataclasses import replace
+
+    from pipeline.typst_adapter import COMPILERS
+    from tests.test_chunks import LOG, grow_the_log
+
+    root = copy_project(tmp_path / "p")
+    grow_the_log(root, 40)
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed  # the log's parts are kept; watch's first build has nothing to do
+    files = {p: p.stat().st_mtime_ns for p in project.out.rglob("*") if p.is_file() and ".qualidoc" not in p.parts}
+    with Session(project, poll=False) as running:
+        assert running.watcher.warmed.wait(60)
+        workers = [worker for key, worker in COMPILERS._workers.items() if key[-1] == LOG]
+        assert workers and workers[0].alive, "the log's layout process is there before any edit"
+        assert {p: p.stat().st_mtime_ns for p in files} == files, "nothing written by the warm-up"
+        entry = root / "content/improvements/copie-000.yaml"
+        entry.write_text(entry.read_text(encoding="utf-8").replace("Constat numéro 0.", "Constat revu."),
+                         encoding="utf-8")
+        rebuild = running.next()
+        assert rebuild.report is not None and f"{LOG}" in rebuild.report.rebuilt
+        assert "Constat revu." in pdf_text(project.out / f"{LOG}.pdf")
+    assert not any(key[-1] == LOG for key in COMPILERS._workers), "watch ends its layout processes"
