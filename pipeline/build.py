@@ -129,8 +129,8 @@ def warm(project: Project, done: Iterable[str] = (), jobs: int = 0) -> None:
     with build_lock(project):
         catalogue = load_catalogue(project.content, project.root, cache=project.cache_dir / "parsed.json")
         documents = plan_project(project, catalogue, load_history(project.content))
-        renderer = Renderer(project, catalogue, jobs)
-        for _ in renderer.render([d for d in documents if d.path not in set(done) and renderer.has_parts(d)]):
+        renderer, skip = Renderer(project, catalogue, jobs), set(done)
+        for _ in renderer.render([d for d in documents if d.path not in skip and renderer.has_parts(d)]):
             pass  # its files are those of build/ (same inputs): only the layout kept in memory counts
 
 

@@ -74,7 +74,7 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
 
     def lay_out_piece(index: int) -> bytes:
         offset, after = sum(counts[:index]), sum(counts[index + 1:])
-        key = f"{names[index]}-{offset}-{after}"
+        key = _key(names[index], offset, after)
         pdf = kept.get(key)
         if pdf is None:
             pdf = kept.put(key, ahead and ahead.take(key) or compile_one(source(head, tail, bodies[index],
@@ -100,12 +100,17 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
         raise CannotMerge("nombre de pages instable")
     levels = [[len(m.group(1)) for m in LEVEL.finditer(body.encode())] for body in bodies]
     pdf = merge(pdfs, levels, remember)
-    kept.save([f"{name}-{sum(counts[:i])}-{sum(counts[i + 1:])}" for i, name in enumerate(names)], names, counts)
+    kept.save([_key(name, sum(counts[:i]), sum(counts[i + 1:])) for i, name in enumerate(names)], names, counts)
     if ahead is not None:
-        ahead.start([(f"{names[i]}-{offset}-{after}", functools.partial(source, head, tail, bodies[i], offset, after))
+        ahead.start([(_key(names[i], offset, after), functools.partial(source, head, tail, bodies[i], offset, after))
                      for more in MORE_PAGES for i in range(len(bodies))
                      for offset, after in _with_more_pages(counts, i, *more)])
     return pdf
+
+
+def _key(name: str, offset: int, after: int) -> str:
+    """What a piece's PDF is kept under: its source's digest (`name`) and its numbers."""
+    return f"{name}-{offset}-{after}"
 
 
 def source(head: str, tail: str, body: str, offset: int, after: int) -> bytes:

@@ -72,10 +72,13 @@ def _answer(compilers: tuple[typst.Compiler, ...], request: dict, requests: Bina
         return compile_source
 
     compile_source, side = (with_compiler(compiler) for compiler in compilers[:2])
-    if ahead is not None and len(compilers) > 2 and request.get("remember"):
-        ahead.mirror(Path(request["root"]))
-        ahead.compile_source = with_compiler(compilers[2], str(ahead.root))
-    else:
+    try:
+        if ahead is not None and len(compilers) > 2 and request.get("remember"):
+            ahead.mirror(Path(request["root"]))
+            ahead.compile_source = with_compiler(compilers[2], str(ahead.root))
+        else:
+            ahead = None
+    except OSError:  # its folder cannot be written: nothing laid out ahead, the layout itself goes on
         ahead = None
 
     try:
