@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import re
 import string
 from pathlib import Path
@@ -315,6 +316,18 @@ class RecordingEnvironment(jinja2.Environment):
         return super().select_template(names, parent, globals)
 
 
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """A compiled template saved for the next process; its folder, removed while watch or the daemon (one
+    process, many builds) runs, is made again, and a template that cannot be saved costs only time."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
 def bytecode_cache(cache_dir: Path | None) -> jinja2.BytecodeCache | None:
     """Compiled templates kept in the user's cache folder (created private), or none when it cannot be."""
     if cache_dir is None:
@@ -323,7 +336,7 @@ def bytecode_cache(cache_dir: Path | None) -> jinja2.BytecodeCache | None:
         cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError:
         return None
-    return jinja2.FileSystemBytecodeCache(str(cache_dir))
+    return _BytecodeCache(str(cache_dir))
 
 
 @functools.cache

@@ -125,3 +125,17 @@ def test_the_parsed_content_cache_is_written_while_the_documents_are_made(tmp_pa
     assert not build(project).failed
     assert seen and all(seen), "not written yet when the Markdown is rendered"
     assert parsed.read_bytes() != before and "Nouvel intitulé" in parsed.read_text(encoding="utf-8")
+
+
+def test_a_user_cache_removed_between_two_builds_of_one_process_is_made_again(tmp_path):
+    """Watch and the build daemon run many builds in one process: removing the user cache meanwhile (to
+    free space, or by hand) costs the next build only time, never an error."""
+    root = copy_project(tmp_path / "p")
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    shutil.rmtree(tmp_path / "cache")
+    edit(root / "templates/programme.md.j2", "{% if logo %}", "{# changed #}\n{% if logo %}")  # compiled again
+    report = build(project)
+    assert not report.failed, report.failed
+    assert any(path.startswith("programmes/") for path in report.rebuilt)
+    assert any((tmp_path / "cache/templates").glob("__jinja2_*")), "the compiled templates are kept again"
