@@ -21,6 +21,7 @@ from watchdog.observers.polling import PollingObserver
 from pipeline.build import BuildReport, build, warm
 from pipeline.errors import ContentError, UserError
 from pipeline.project import Project
+from pipeline.yamlfile import ParseCache, save_held
 
 log = logging.getLogger(__name__)
 SETTLE_SECONDS = 0.05  # an editor's save (write, rename, chmod) takes a few milliseconds
@@ -98,6 +99,7 @@ class Watcher:
         self.ready.set()
         self._warm(first)
         self.warmed.set()
+        ParseCache.held = True  # the next builds keep the parsed content in memory, written when watch stops
         try:
             while not stop.is_set():
                 if not collector.arrived.wait(timeout=0.2):
@@ -109,6 +111,8 @@ class Watcher:
         finally:
             observer.stop()
             observer.join()
+            ParseCache.held = False
+            save_held()
             COMPILERS.keep_workers = False
             COMPILERS.release()
 
