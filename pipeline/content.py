@@ -53,10 +53,6 @@ class Catalogue:
         """Return the line of a field in the file of an object."""
         return self.documents[key].line_of(location)
 
-    def courses_of_trainer(self, trainer_id: str) -> list[str]:
-        """Return the ids of the courses a trainer is assigned to."""
-        return [cid for cid, course in self.courses.items() if trainer_id in course.trainers]
-
 
 def load_catalogue(content_dir: Path, project_root: Path | None = None, cache: Path | None = None,
                    later: list[Callable[[], None]] | None = None) -> Catalogue:

@@ -588,6 +588,10 @@ def _over_two_days(course: Any) -> bool:
 @rule(21)
 def trainers_are_competent(ctx: Context) -> None:
     catalogue = ctx.catalogue
+    assigned: dict[str, list[str]] = {}  # each trainer's courses, the catalogue read once (not once a trainer)
+    for cid, course in catalogue.courses.items() if catalogue.trainers else ():
+        for tid in dict.fromkeys(course.trainers):  # a trainer named twice: the course once
+            assigned.setdefault(tid, []).append(cid)
     for tid, trainer in catalogue.trainers.items():
         key = f"trainers/{tid}"
         if not trainer.diplomas and not trainer.experience:
@@ -598,7 +602,7 @@ def trainers_are_competent(ctx: Context) -> None:
                     "sous-traitance et les preuves de sa compétence (indicateur 27)")
         evidence = _words(" ".join([*trainer.skills, *(d.title for d in trainer.diplomas),
                                     *(e.role + " " + (e.description or "") for e in trainer.experience)]))
-        for cid in catalogue.courses_of_trainer(tid):
+        for cid in assigned.get(tid, []):
             course = catalogue.courses[cid]
             if not evidence & _words(course.title + " " + " ".join(course.objectives)):
                 ctx.add(21, WARNING, key, ("skills",), f"ni les compétences, ni les diplômes, ni l'expérience ne "
