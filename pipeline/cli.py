@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     except Exception as e:  # a bug of qualidoc, not the user's mistake: one line, the details on request
+        if isinstance(e, BrokenPipeError) and _output_gone():
+            raise  # `qualidoc fields course | head`: the reader has what it wanted (see run), no error
         if args.verbose:
             raise
         print(f"erreur interne de qualidoc : {type(e).__name__} : {e}\n"
@@ -83,6 +85,15 @@ def main(argv: list[str] | None = None) -> int:
               "et si l'erreur revient, signalez-la avec ce que montre `qualidoc -v` suivi de la même commande",
               file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _output_gone() -> bool:
+    """Whether the standard output's reader has gone: what it still holds cannot be written either."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    return False
 
 
 def run() -> None:

@@ -3,6 +3,7 @@ is run or trusted, qualidoc deletes only its own files, internal markers cannot 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -93,6 +94,34 @@ def test_fields_piped_into_head_ends_quietly():
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert len(result.stdout.splitlines()) == 2
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
+
+class _GoneReader(io.StringIO):
+    """A pipe whose reader left after the first lines (`| head -n 2`): past them, writes fail."""
+
+    def write(self, text: str) -> int:
+        if self.tell() > 200:
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text)
+
+    def flush(self) -> None:
+        if self.tell() > 200:
+            raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_gone_mid_output_is_no_error_but_a_broken_pipe_inside_is(monkeypatch, capsys):
+    """The pipe's reader leaving while `fields` still writes (the race the test above can lose on a slow
+    machine) ends the command quietly (`run` exits 0); a broken pipe to one of qualidoc's own processes, the
+    output being fine, is an internal error, never a silent success."""
+    from pipeline import cli
+
+    monkeypatch.setattr(sys, "stdout", _GoneReader())
+    with pytest.raises(BrokenPipeError):
+        cli.main(["fields", "course"])
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    monkeypatch.setattr(cli, "_fields", lambda args: (_ for _ in ()).throw(BrokenPipeError(32, "Broken pipe")))
+    assert cli.main(["fields", "course"]) == cli.EXIT_INTERNAL
+    assert "erreur interne de qualidoc : BrokenPipeError" in capsys.readouterr().err
 
 
 def git(root: Path, *args: str) -> None:
