@@ -317,8 +317,8 @@ class RecordingEnvironment(jinja2.Environment):
 
 
 class _BytecodeCache(jinja2.FileSystemBytecodeCache):
-    """A compiled template saved for the next process; its folder, removed while watch or the daemon (one
-    process, many builds) runs, is made again, and a template that cannot be saved costs only time."""
+    """A compiled template saved for the next process; its folder, removed while watch (one process, many
+    builds) runs, is made again, and a template that cannot be saved costs only time."""
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:

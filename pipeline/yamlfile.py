@@ -216,7 +216,7 @@ def _stamp(path: Path) -> list[int] | None:
 class ParseCache:
     """Parsed content files kept between builds, so that editing one file re-reads only that file.
 
-    Plain JSON in the output folder, keyed by each file's size and modification time; a file whose
+    Plain JSON in the user's cache folder, keyed by each file's size and modification time; a file whose
     size or time moved is parsed again. It holds data, never code. A process that builds again (watch)
     also keeps them in memory: it reads the JSON again only if another process wrote it, and reuses the
     documents, and what was derived from them (`recall`), of the files that have not moved.
