@@ -36,6 +36,49 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 # make a DOCX that no client opens; non-characters; private-use characters, which qualidoc uses as markers.
 FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff\ufdd0-\ufdef"
                        "\ufffe\uffff\U000f0000-\U0010ffff]")
+# What the YAML parser says (libyaml's words, and PyYAML's where they differ), in French; what it says after
+# « but found » (its token names) is left out, the line says where. A phrase missing here stays in English.
+YAML_PHRASES = (
+    ("while parsing a block mapping", "dans un bloc de clés"),
+    ("while parsing a block collection", "dans une liste"),
+    ("while parsing a flow sequence", "dans une liste entre crochets [ ]"),
+    ("while parsing a flow mapping", "dans des accolades { }"),
+    ("while parsing a quoted scalar", "dans un texte entre guillemets"),
+    ("while scanning a quoted scalar", "dans un texte entre guillemets"),
+    ("while scanning a double-quoted scalar", "dans un texte entre guillemets"),
+    ("while scanning a simple key", "dans une clé"),
+    ("while scanning a plain scalar", "dans un texte"),
+    ("while scanning a block scalar", "dans un texte sur plusieurs lignes (| ou >)"),
+    ("while scanning for the next token", ""),
+    ("did not find expected key", "une clé était attendue : l'indentation de cette ligne ne suit pas celle "
+                                  "des lignes au-dessus"),
+    ("did not find expected ',' or ']'", "une virgule ou le crochet fermant ] était attendu"),
+    ("did not find expected ',' or '}'", "une virgule ou l'accolade fermante } était attendue"),
+    ("expected ',' or ']'", "une virgule ou le crochet fermant ] était attendu"),
+    ("expected ',' or '}'", "une virgule ou l'accolade fermante } était attendue"),
+    ("did not find expected '-' indicator", "un élément de liste « - » était attendu"),
+    ("did not find expected node content", "une valeur était attendue"),
+    ("could not find expected ':'", "« : » était attendu après la clé"),
+    ("mapping values are not allowed in this context", "« : » inattendu ici"),
+    ("mapping values are not allowed here", "« : » inattendu ici"),
+    ("block sequence entries are not allowed in this context", "élément de liste « - » inattendu ici"),
+    ("sequence entries are not allowed here", "élément de liste « - » inattendu ici"),
+    ("found character that cannot start any token", "caractère qui ne peut pas commencer une valeur"),
+    ("that cannot start any token", "qui ne peut pas commencer une valeur"),
+    ("found unexpected end of stream", "fin du fichier atteinte avant le guillemet fermant"),
+    ("found unknown escape character", "barre oblique inverse \\ suivie d'un caractère inconnu"),
+    ("found a tab character that violates indentation", "tabulation dans l'indentation : mettez des espaces"),
+    ("found a tab character where an indentation space is expected",
+     "tabulation dans l'indentation : mettez des espaces"),
+    ("found an indentation indicator equal to 0", "indicateur d'indentation 0 après | ou >"),
+    ("found undefined alias", "alias * sans ancre & correspondante"),
+    ("found duplicate anchor; first occurrence", "ancre & en double"),
+    ("second occurrence", ""),
+    ("expected a single document in the stream", "un seul document est attendu par fichier"),
+    ("but found another document", "« --- » en commence un autre"),
+    ("expected <block end>", "fin de bloc attendue : vérifiez l'indentation"),
+)
+BUT_FOUND = re.compile(r",? but (?:found|got) (?:'|<|%|\w).*$")
 SYNTAX_HINT = (" (vérifiez l'indentation, et mettez entre guillemets droits \"…\" tout texte qui contient ' : ' ou "
                "' #', ou qui commence par [ { * & ! | > ' % @ ou un accent grave)")
 
@@ -83,6 +126,14 @@ def read_yaml(path: Path, shown_as: str) -> tuple[YamlDocument | None, list[Prob
     return doc, problems
 
 
+def _in_french(said: str) -> str:
+    """A phrase of the YAML parser in French (see YAML_PHRASES)."""
+    for english, french in YAML_PHRASES:
+        if english in said:
+            said = said.replace(english, french)
+    return BUT_FOUND.sub("", said).strip(" ,")
+
+
 def parse_yaml(text: str, shown_as: str) -> tuple[YamlDocument | None, list[Problem]]:
     """Parse YAML text into a YamlDocument."""
     conflict = CONFLICT.search(text)
@@ -97,7 +148,7 @@ def parse_yaml(text: str, shown_as: str) -> tuple[YamlDocument | None, list[Prob
     except yaml.MarkedYAMLError as e:
         quoted = e.context and "quoted scalar" in e.context and e.context_mark
         mark = e.context_mark if quoted else (e.problem_mark or e.context_mark)
-        what = " ".join(x for x in (e.context, e.problem) if x)
+        what = ", ".join(filter(None, (_in_french(x) for x in (e.context, e.problem) if x)))
         return None, [Problem(shown_as, mark.line + 1 if mark else 0, "",
                               f"erreur de syntaxe YAML : {what}{SYNTAX_HINT}")]
     except yaml.reader.ReaderError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from pipeline.cli import main
 from pipeline.content import load_catalogue
 from pipeline.errors import ContentError
 from pipeline.project import Project
+from pipeline.yamlfile import parse_yaml
 from tests.helpers import edit
 
 COURSE = "content/courses/excel-perfectionnement.yaml"
@@ -46,6 +48,30 @@ def test_yaml_syntax_error(project):
     assert message.startswith(f"{COURSE}:")
     assert "erreur de syntaxe YAML" in message
     assert int(message.split(":")[1]) >= line
+
+
+ENGLISH = re.compile(r"\b(?:while|did not|found|expected|allowed|but|scanning|parsing|token|stream)\b")
+
+
+@pytest.mark.parametrize("text, french", [
+    ("title: [oops\n", "une virgule ou le crochet fermant ] était attendu"),
+    ("title: Excel: les bases\n", "« : » inattendu ici"),
+    ("title: x\n  - y\n z: 2\n", "« : » inattendu ici"),
+    ("title: x\nobjectives:\n  - a\n b: 2\n", "une clé était attendue"),
+    ("title: 'sans fin\n", "fin du fichier atteinte avant le guillemet fermant"),
+    ('title: "C:\\q"\n', "barre oblique inverse"),
+    ("title: x\nobjectives:\n\t- a\n", "caractère qui ne peut pas commencer une valeur"),
+    ("- a\ntitle: 2\n", "un élément de liste « - » était attendu"),
+    ("title: @formavenir\n", "caractère qui ne peut pas commencer une valeur"),
+    ("title: {a: 1\n", "l'accolade fermante } était attendue"),
+])
+def test_a_yaml_syntax_error_is_told_in_french(tmp_path, text, french):
+    """The quality lead reads French: the parser's words are translated, its token names left out."""
+    [problem] = parse_yaml(text, "content/courses/x.yaml")[1]
+    message = str(problem)
+    assert message.startswith("content/courses/x.yaml:") and "erreur de syntaxe YAML" in message
+    assert french in message
+    assert not ENGLISH.search(message.split(" (vérifiez")[0]), message
 
 
 def test_missing_title_is_the_only_missing_field_that_stops_loading(project):
