@@ -64,7 +64,8 @@ YAML_PHRASES = (
     ("block sequence entries are not allowed in this context", "élément de liste « - » inattendu ici"),
     ("sequence entries are not allowed here", "élément de liste « - » inattendu ici"),
     ("found character that cannot start any token", "caractère qui ne peut pas commencer une valeur"),
-    ("that cannot start any token", "qui ne peut pas commencer une valeur"),
+    ("that cannot start any token", "qui ne peut pas commencer une valeur"),  # PyYAML: « found character '@' … »
+    ("found character", "caractère"),
     ("found unexpected end of stream", "fin du fichier atteinte avant le guillemet fermant"),
     ("found unknown escape character", "barre oblique inverse \\ suivie d'un caractère inconnu"),
     ("found a tab character that violates indentation", "tabulation dans l'indentation : mettez des espaces"),
@@ -129,8 +130,7 @@ def read_yaml(path: Path, shown_as: str) -> tuple[YamlDocument | None, list[Prob
 def _in_french(said: str) -> str:
     """A phrase of the YAML parser in French (see YAML_PHRASES)."""
     for english, french in YAML_PHRASES:
-        if english in said:
-            said = said.replace(english, french)
+        said = said.replace(english, french)
     return BUT_FOUND.sub("", said).strip(" ,")
 
 
