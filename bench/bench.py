@@ -93,20 +93,32 @@ def run_command(root: Path, *args: str, env: dict[str, str] | None = None) -> tu
 
 def edit_course(root: Path, number: int, round_: int, field: str = "summary") -> Path:
     """Change one course's summary or title (a new value each round); return the PDF that must change."""
+    path, text = course_edit(root, number, round_, field)
+    path.write_text(text, encoding="utf-8")
+    return root / f"build/programmes/formation-{number:03d}.pdf"
+
+
+def course_edit(root: Path, number: int, round_: int, field: str = "summary") -> tuple[Path, str]:
+    """The file and the new text of edit_course, not written yet (watch's latency runs from the save)."""
     path = root / f"content/courses/formation-{number:03d}.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data[field] = f"{data[field].split(' – ')[0]} – version {round_}"
-    _dump(path, data)
-    return root / f"build/programmes/formation-{number:03d}.pdf"
+    return path, yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
 
 
 def new_log_entry(root: Path, round_: int) -> Path:
     """Add an improvement entry; return the log's PDF, which must change."""
-    source = root / "content/improvements/entree-0000.yaml"
-    data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    data["description"] = f"Nouveau constat {round_} : {data['description']}"
-    _dump(root / f"content/improvements/nouvelle-{round_:03d}.yaml", data)
+    path, text = log_entry(root, round_)
+    path.write_text(text, encoding="utf-8")
     return root / "build/amelioration/registre-amelioration.pdf"
+
+
+def log_entry(root: Path, round_: int) -> tuple[Path, str]:
+    """The file and the text of new_log_entry, not written yet."""
+    data = yaml.safe_load((root / "content/improvements/entree-0000.yaml").read_text(encoding="utf-8"))
+    data["description"] = f"Nouveau constat {round_} : {data['description']}"
+    return root / f"content/improvements/nouvelle-{round_:03d}.yaml", yaml.safe_dump(data, allow_unicode=True,
+                                                                                       sort_keys=False)
 
 
 def machine_speed() -> float:
@@ -124,15 +136,16 @@ def _median(values: list[float]) -> float:
 def watch_latencies(root: Path, rounds: int = 3, env: dict[str, str] | None = None) -> dict[str, float]:
     """Median seconds from a file write to the PDF it changes on disk, with `qualidoc watch` running, for a
     summary edit, a title edit and a new log entry: the PDF named (the course's programme, the log), and
-    every PDF the edit changes (`_all_s`: a title is in the log and the skills matrix too)."""
+    every PDF the edit changes (`_all_s`: a title is in the log and the skills matrix too). The clock starts
+    when the file is written, its new text ready (as an editor saves it)."""
     process = subprocess.Popen([sys.executable, "-m", "pipeline", "watch"], cwd=root, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
     edits = {"watch_summary_s": (root / "build/programmes/formation-001.pdf",
-                                 lambda k: edit_course(root, 1, 100 + k, "summary")),
+                                 lambda k: course_edit(root, 1, 100 + k, "summary")),
              "watch_title_s": (root / "build/programmes/formation-002.pdf",
-                               lambda k: edit_course(root, 2, 200 + k, "title")),
+                               lambda k: course_edit(root, 2, 200 + k, "title")),
              "watch_log_entry_s": (root / "build/amelioration/registre-amelioration.pdf",
-                                   lambda k: new_log_entry(root, k))}
+                                   lambda k: log_entry(root, k))}
     try:
         for line in process.stdout:  # type: ignore[union-attr]
             if "première construction" in line:
@@ -148,8 +161,9 @@ def watch_latencies(root: Path, rounds: int = 3, env: dict[str, str] | None = No
                 before = target.stat().st_ino, target.stat().st_mtime_ns
                 before_docx = docx.stat().st_ino, docx.stat().st_mtime_ns
                 files = _document_files(root)
+                path, text = edit(k)
                 started, started_ns = time.perf_counter(), time.time_ns()
-                edit(k)
+                path.write_text(text, encoding="utf-8")
                 while (target.stat().st_ino, target.stat().st_mtime_ns) == before:
                     if time.perf_counter() - started > 120:
                         process.terminate()
