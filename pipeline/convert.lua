@@ -8,8 +8,10 @@
 --                                                           followed by a marker paragraph (see docx_split.py);
 --   {"event": "error", "markdown": ..., "error": "..."}     the document failed.
 -- A large document in parts ({"parts": true}) has its DOCX written from its parts: the "docx" event says
--- what each part needs ({"parts": [...]}). After an edit, a part read again ({"part": true, "docx": file})
--- is reported by {"event": "part"} (its tree), then {"event": "partdocx", "file", "needs"}; and its
+-- what each part needs ({"parts": [...]}). After an edit, a part read again ({"part": true, "keep": true})
+-- is reported by {"event": "part"} (its tree); the parts of a document read again have their DOCX written
+-- together ({"part": true, "parts_docx": [...], "first"}), reported by {"event": "partsdocx", "file",
+-- "parts", "needs"} (a DOCX holding those parts, each followed by a marker); and their
 -- document, sent with {"unless_fits": {"frame", "known", "parts"}}, by {"event": "fits"} if the kept
 -- parts and those make its DOCX (docx_parts.py), or else as any document.
 -- Pandoc's DOCX writer costs about 25 ms per call whatever the size, so documents are written in groups
@@ -256,34 +258,45 @@ local part_needs = {}
 -- One part of a large document, read again after an edit: its tree, and its DOCX if asked (written alone).
 local read_parts = {}  -- a part read whose DOCX is still to write: its tree and its text
 
-local function part_docx(job)
-  local read = read_parts[job.markdown]
-  read_parts[job.markdown] = nil
-  part_needs[job.markdown] = false  -- until written: the document's DOCX then comes from its whole tree
-  if not read then return end  -- its read failed, reported then
-  local doc, text = read.doc, read.text
-  local ok, err = pcall(function()
-    if job.first and doc.blocks[1] and doc.blocks[1].t == "Div" and doc.blocks[1].classes:includes("landscape") then
-      doc.blocks[1].attributes["first"] = "true"
+-- The DOCX of the parts of one document read again (`keep`), written together, a marker after each (pandoc's
+-- DOCX writer costs 15 to 25 ms per call: a course's title is in each of its log entries); a part that
+-- holds comments, or was not read, is left out (its document's DOCX then comes from its whole tree).
+local function parts_docx(job)
+  local members, names, needs = {}, {}, {}
+  for _, name in ipairs(job.parts_docx) do
+    local read = read_parts[name]
+    read_parts[name] = nil
+    part_needs[name] = false  -- until written: the document's DOCX then comes from its whole tree
+    if read then
+      local ok, walked, key = pcall(function()
+        local doc = read.doc
+        if name == job.first and doc.blocks[1] and doc.blocks[1].t == "Div"
+            and doc.blocks[1].classes:includes("landscape") then
+          doc.blocks[1].attributes["first"] = "true"
+        end
+        return part_for_docx(doc.blocks, needs_inlines(read.text))
+      end)
+      if not ok then
+        report({ event = "error", markdown = name, error = tostring(walked) })
+      elseif walked then
+        members[#members + 1], names[#names + 1], needs[#needs + 1] = { blocks = walked }, name, key
+      end
     end
-    local walked, key = part_for_docx(doc.blocks, needs_inlines(text))
-    if walked then
-      walked:insert(MARKER)
-      write_file(job.docx, pandoc.write(pandoc.Pandoc(walked), "docx", docx_options))
-      part_needs[job.markdown] = key
-    end
-  end)
-  if not ok then
-    report({ event = "error", markdown = job.markdown, error = tostring(err) })
-  elseif part_needs[job.markdown] then
-    report({ event = "partdocx", markdown = job.markdown, file = job.docx, needs = part_needs[job.markdown] })
   end
+  if #members == 0 then return end
+  local file, err = write_marked(members)
+  if not file then  -- reported for each part; their document's DOCX comes from its whole tree
+    for _, name in ipairs(names) do report({ event = "error", markdown = name, error = tostring(err) }) end
+    return
+  end
+  for i, name in ipairs(names) do part_needs[name] = needs[i] end
+  report({ event = "partsdocx", file = file, parts = names, needs = needs })
 end
 
--- A part's tree, for its layout; its DOCX (`docx` job) comes once every changed part's tree is written, so
--- that no layout waits behind a DOCX (a 200-row table: 0.1 s).
+-- A part's tree, for its layout; its DOCX (`parts_docx` job) comes once every changed part's tree is written,
+-- so that no layout waits behind a DOCX (a 200-row table: 0.1 s).
 local function convert_part(job)
-  if job.docx then return part_docx(job) end
+  if job.parts_docx then return parts_docx(job) end
   local doc, text
   local ok, err = pcall(function()
     text = read_file(job.markdown)

@@ -57,10 +57,12 @@ def split_parts(data: bytes, count: int) -> tuple[dict[str, Any], list[dict[str,
     return _frame(documents[0], group.head, tail), fragments
 
 
-def part_fragment(data: bytes) -> dict[str, Any]:
-    """The own content of one part that pandoc wrote alone (after an edit)."""
-    group = Group.read(data, 1)
-    return _fragment(group.documents()[0], group.head, group.tail.lstrip())
+def part_fragments(data: bytes, count: int) -> list[dict[str, Any]]:
+    """The own content of each of the `count` parts that pandoc wrote together after an edit (the parts that
+    changed): the same as if each had been written alone, or with all the others."""
+    group = Group.read(data, count)
+    tail = group.tail.lstrip()
+    return [_fragment(document, group.head, tail) for document in group.documents()]
 
 
 def join(frame: dict[str, Any], fragments: list[dict[str, Any]]) -> dict[str, bytes]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import threading
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Protocol
 
 from pipeline.tools import pandoc_path
+
+log = logging.getLogger(__name__)
 
 # CommonMark (twice as fast to read as pandoc's Markdown) with only the extensions the templates use;
 # no raw HTML, no raw blocks, no math: the content cannot reach any of them anyway (see templating.py).
@@ -67,14 +70,14 @@ class Pandoc:
     def send_part(self, name: str, size: int, keep: bool = False) -> None:
         """Hand over one part of a large document (`p12-3.md`): its tree only, reported as a `part` event.
         Its size counts in the process's load: a whole document goes to another process, not behind it.
-        `keep`: its DOCX is asked for next (send_part_docx), from the same read."""
+        `keep`: its DOCX is asked for next (send_parts_docx), from the same read."""
         self.load += size
         self._write({"markdown": name, "tree": name.replace(".md", ".json"), "part": True, "keep": keep})
 
-    def send_part_docx(self, name: str, first: bool = False) -> None:
-        """Have the DOCX of a part sent before (`keep`) written alone, reported as a `partdocx` event
-        (`first`: the document's first part)."""
-        self._write({"markdown": name, "docx": name.replace(".md", ".docx"), "part": True, "first": first})
+    def send_parts_docx(self, names: list[str], first: str | None = None) -> None:
+        """Have the DOCX of parts of one document sent before (`keep`) written together, reported as a
+        `partsdocx` event (`first`: the document's first part, if among them)."""
+        self._write({"markdown": names[0], "parts_docx": names, "part": True, "first": first})
 
     def yield_cores(self) -> None:
         """Let the layout of the PDFs have the cores first (nice 10): this process writes a DOCX nobody waits on."""
@@ -99,14 +102,18 @@ class Pandoc:
         self.reader.join()
 
     def _read(self, on_event: Callable[[dict], None]) -> None:
-        for line in self.process.stdout:  # type: ignore[union-attr]
-            event = json.loads(line)
-            for name in event.get("documents") or [event["markdown"]]:
-                if name.startswith("d"):  # not a part (`p12-3.md`)
-                    # "fits": its DOCX is joined from its parts, its PDF laid out from them
-                    kinds = {"tree", "docx"} if event["event"] == "fits" else {event["event"]}
-                    self.reported.setdefault(index_of(name), set()).update(kinds)
-            on_event(event)
+        try:
+            for line in self.process.stdout:  # type: ignore[union-attr]
+                event = json.loads(line)
+                for name in event.get("documents") or [event.get("markdown", "")]:
+                    if name.startswith("d"):  # not a part (`p12-3.md`)
+                        # "fits": its DOCX is joined from its parts, its PDF laid out from them
+                        kinds = {"tree", "docx"} if event["event"] == "fits" else {event["event"]}
+                        self.reported.setdefault(index_of(name), set()).update(kinds)
+                on_event(event)
+        except Exception:  # noqa: BLE001 - a bug here must fail the documents below, not leave the build waiting
+            log.debug("pandoc events", exc_info=True)
+            self.process.kill()
         self.process.wait()
         self.on_exit()
         self.all_sent.wait()

@@ -33,7 +33,7 @@ from pipeline.content import Catalogue
 from pipeline.document_kinds import Document
 from pipeline.docx_finish import finish_parts
 from pipeline.docx_parts import join as join_parts
-from pipeline.docx_parts import needs_key, part_fragment, split_parts
+from pipeline.docx_parts import needs_key, part_fragments, split_parts
 from pipeline.docx_split import split_docx
 from pipeline.errors import UserError
 from pipeline.inputs import CatalogueView, Reads, recording
@@ -208,7 +208,7 @@ class Renderer:
 
             def submit(task: Callable[..., None], *args: Any) -> None:
                 try:
-                    pool.submit(task, *args)
+                    pool.submit(outcomes.guarded(task), *args)
                 except RuntimeError:  # the pool is shut down: the build stopped on an error, reported there
                     pass
 
@@ -216,8 +216,8 @@ class Renderer:
                 """Start the PDF as soon as pandoc has written a document's tree, the DOCX with its group."""
                 if event["event"] == "part":
                     submit(self._part, stage, event["markdown"], outcomes)
-                elif event["event"] == "partdocx":
-                    submit(self._part_docx, stage, event, outcomes)
+                elif event["event"] == "partsdocx":
+                    submit(self._parts_docx, stage, event, outcomes)
                 elif event["event"] == "fits":
                     submit(self._docx_fits, index_of(event["markdown"]), outcomes)
                 elif event["markdown" if "markdown" in event else "file"].startswith("p"):
@@ -272,7 +272,7 @@ class Renderer:
                     # ready (at N = 1000, all the PDFs at once: hundreds of megabytes). At the top of the loop:
                     # a document given its kept files goes on to the next one (`continue`) and is written here.
                     while not outcomes.finished.empty():
-                        outcome = outcomes.finished.get()
+                        outcome = outcomes.take()
                         given += not isinstance(outcome, Ready)
                         yield outcome
                     try:
@@ -294,7 +294,7 @@ class Renderer:
                         # A full build (after `make clean`) of a large document whose every part is kept, its
                         # markup and its DOCX content: laid out and joined from them, with no pandoc at all.
                         self._from_parts(stage, index, outcomes, functools.partial(helper, index))
-                        pool.submit(self._docx_fits, index, outcomes)
+                        pool.submit(outcomes.guarded(self._docx_fits), index, outcomes)
                         dispatch.skip()
                         continue
                     (stage / f"d{index}.md").write_text(chunks.marked(parts) if parts else text, encoding="utf-8")
@@ -333,7 +333,7 @@ class Renderer:
             if meanwhile:
                 meanwhile()
             while given < len(documents):
-                outcome = outcomes.finished.get()
+                outcome = outcomes.take()
                 given += not isinstance(outcome, Ready)
                 yield outcome
             for converter in converters:
@@ -466,7 +466,7 @@ class Renderer:
     def _lay_out(self, stage: Path, index: int, outcomes: _Outcomes) -> None:
         """Have a large document's PDF laid out, by a thread of the layouts' own."""
         try:
-            self.layouts.submit(self._pdf, stage, index, outcomes)
+            self.layouts.submit(outcomes.guarded(self._pdf), stage, index, outcomes)
         except RuntimeError:  # shut down: the build stopped on an error, reported there
             pass
 
@@ -516,8 +516,9 @@ class Renderer:
                 text = held.texts[held.keys[number]]
                 (stage / f"p{index}-{number}.md").write_text(text, encoding="utf-8")
                 helper().send_part(f"p{index}-{number}.md", len(text), keep=docx)
-            for number in numbers if docx else ():  # once every tree is written: no layout waits behind them
-                helper().send_part_docx(f"p{index}-{number}.md", first=number == 0)
+            if docx:  # once every tree is written: no layout waits behind their DOCX, written in one call
+                helper().send_parts_docx([f"p{index}-{number}.md" for number in numbers],
+                                         first=f"p{index}-0.md" if 0 in numbers else None)
 
     def _body(self, stage: Path, index: int) -> str | None:
         """A document's typst body: from its tree, or from its parts' markup; None if another thread has it."""
@@ -562,18 +563,19 @@ class Renderer:
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
             outcomes.fail(index, f"échec de la finition du DOCX : {e}")
 
-    def _part_docx(self, stage: Path, event: dict, outcomes: _Outcomes) -> None:
-        """Keep the DOCX content of a part pandoc wrote again after an edit; join if it was the last awaited."""
-        index, _, number = event["markdown"][1:-3].partition("-")
-        held = self.parts[int(index)]
+    def _parts_docx(self, stage: Path, event: dict, outcomes: _Outcomes) -> None:
+        """Keep the DOCX content of the parts pandoc wrote again after an edit; join if they were awaited last."""
+        index = int(event["parts"][0][1:-3].partition("-")[0])
+        held = self.parts[index]
         try:
-            fragment = part_fragment((stage / event["file"]).read_bytes())
+            fragments = part_fragments((stage / event["file"]).read_bytes(), len(event["parts"]))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-            outcomes.fail(int(index), f"échec de la finition du DOCX : {e}")
+            outcomes.fail(index, f"échec de la finition du DOCX : {e}")
             return
         with held.lock:
-            held.docx[held.keys[int(number)]] = {**fragment, "needs": event["needs"]}
-        self._join_when_ready(int(index), held, outcomes)
+            for name, fragment, needs in zip(event["parts"], fragments, event["needs"], strict=True):
+                held.docx[held.keys[int(name[1:-3].partition("-")[2])]] = {**fragment, "needs": needs}
+        self._join_when_ready(index, held, outcomes)
 
     def _docx_fits(self, index: int, outcomes: _Outcomes) -> None:
         """The kept and changed parts make the DOCX (pandoc's check after an edit; in a full build, every part
@@ -646,7 +648,7 @@ class _Outcomes:
     def __init__(self, documents: list[Document], reads: dict[str, Reads], write: Write | None = None,
                  keep: Callable[[int, str, bytes], None] | None = None):
         self.documents, self.reads, self.write, self.keep = documents, reads, write, keep
-        self.finished: queue.Queue[Rendered | Ready | Failed] = queue.Queue()
+        self.finished: queue.Queue[Rendered | Ready | Failed | _Stopped] = queue.Queue()
         self._files: dict[int, dict[str, bytes]] = {}
         self._closed: set[int] = set()
         self._early: dict[int, bool] = {}
@@ -701,6 +703,29 @@ class _Outcomes:
                 self._closed.add(index)
                 self._files.pop(index, None)
             self.finished.put(Failed(self.documents[index], reason))
+
+    def guarded(self, task: Callable[..., None]) -> Callable[..., None]:
+        """`task`, run by another thread: an error it does not expect (a bug) ends the build, as an internal
+        error, instead of leaving it waiting for a document that will never come (take)."""
+        def run(*args: Any) -> None:
+            try:
+                task(*args)
+            except Exception as e:
+                self.finished.put(_Stopped(e))
+                raise
+        return run
+
+    def take(self) -> Rendered | Ready | Failed:
+        """The next outcome; the error of a guarded task raised here."""
+        outcome = self.finished.get()
+        if isinstance(outcome, _Stopped):
+            raise outcome.error
+        return outcome
+
+
+@dataclass
+class _Stopped:
+    error: Exception
 
 
 def template_error(error: jinja2.TemplateError) -> str:

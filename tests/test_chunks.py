@@ -53,7 +53,7 @@ def spy(monkeypatch, cls: type, name: str) -> list[tuple]:
     """Record the calls of a method (their arguments), and still make them."""
     calls: list[tuple] = []
     real = getattr(cls, name)
-    monkeypatch.setattr(cls, name, lambda self, *args: (calls.append(args), real(self, *args))[1])
+    monkeypatch.setattr(cls, name, lambda self, *args, **kw: (calls.append(args), real(self, *args, **kw))[1])
     return calls
 
 
@@ -109,6 +109,7 @@ def test_a_log_laid_out_from_kept_parts_is_the_same_pdf_as_from_the_whole(tmp_pa
     monkeypatch.setattr(Pandoc, "send_part",
                         lambda self, name, size, **kw: (sent.append(name), real(self, name, size, **kw)))
     joined, whole = spy(monkeypatch, Renderer, "_docx_fits"), spy(monkeypatch, Renderer, "_docx_in_parts")
+    docx_written = spy(monkeypatch, Pandoc, "send_parts_docx")
     edit(root / "content/improvements/copie-007.yaml", "Constat numéro 7.", "Constat sept, corrigé.")
     report = build(project)
     assert LOG in report.rebuilt and not report.failed
@@ -116,6 +117,7 @@ def test_a_log_laid_out_from_kept_parts_is_the_same_pdf_as_from_the_whole(tmp_pa
     # the DOCX was joined from them and the kept parts, pandoc never read nor wrote the whole log
     assert len(sent) == len(parts_showing(root, "Constat sept, corrigé")) == 2, sent
     assert len(joined) == 1 and not whole
+    assert [names for names, in docx_written] == [sent]  # the two parts' DOCX written in one call
     assert "Constat sept, corrigé" in docx_text(project.out / f"{LOG}.docx")
     from_parts = {kind: sha(project.out / f"{LOG}.{kind}") for kind in ("pdf", "docx")}
     shutil.rmtree(tmp_path / "cache")  # from scratch: every part read, every piece of the PDF laid out

@@ -12,7 +12,7 @@ from pathlib import Path
 import docx
 import pytest
 
-from pipeline.docx_parts import join, part_fragment, split_parts
+from pipeline.docx_parts import join, part_fragments, split_parts
 from pipeline.docx_split import split_docx
 from pipeline.tools import pandoc_path
 
@@ -49,8 +49,12 @@ def test_parts_join_to_the_whole_document_and_the_same_bytes_written_alone_or_to
     frame, fragments = split_parts(together, len(PARTS))
     joined = join(frame, fragments)
     assert joined == whole  # lists, links and images numbered as one document, in the same order
-    alone = [part_fragment(write(tmp_path, f"alone{n}", part + "\n" + MARKER)) for n, part in enumerate(PARTS)]
+    alone = [part_fragments(write(tmp_path, f"alone{n}", part + "\n" + MARKER), 1)[0] for n, part in enumerate(PARTS)]
     assert join(frame, alone) == joined
+    # after an edit, the parts that changed are written together: each the same as alone
+    changed = [0, 2, 3]  # an image, links, lists
+    some = part_fragments(write(tmp_path, "some", "".join(f"{PARTS[n]}\n{MARKER}" for n in changed)), len(changed))
+    assert some == [alone[n] for n in changed] == [fragments[n] for n in changed]
     # and Word's reading of it: every list, link and image is there
     document = docx.Document(io.BytesIO(zipped(joined)))
     texts = [p.text for p in document.paragraphs]

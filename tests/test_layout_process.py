@@ -107,3 +107,56 @@ def test_a_pandoc_that_stops_fails_its_documents_with_a_message_in_french(tmp_pa
     assert "Traceback" not in captured.out + captured.err
     assert "pandoc s'est arrêté (code de sortie 137) : out of memory" in captured.err
     assert not list((root / "build").rglob("*.pdf"))
+
+
+def test_an_event_the_build_cannot_read_fails_its_documents_instead_of_waiting_forever(tmp_path, monkeypatch, capsys):
+    """A pandoc event the build does not understand (a bug between convert.lua and render.py) used to end the
+    thread that reads them, and the build waited for ever; now the process is stopped and its documents fail."""
+    import threading
+
+    import pipeline.pandoc_adapter as pandoc_adapter
+    from pipeline.cli import main
+
+    root = copy_project(tmp_path)
+    odd = tmp_path / "pandoc"
+    odd.write_text("#!/bin/sh\nread job\necho '{\"event\": \"mystery\"}'\nexec sleep 60\n", encoding="utf-8")
+    odd.chmod(0o755)
+    monkeypatch.setattr(pandoc_adapter, "pandoc_path", lambda: str(odd))
+    monkeypatch.chdir(root)
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(main(["build"])), daemon=True)
+    thread.start()
+    thread.join(timeout=50)
+    assert result == [1], "the build ended, with failed documents"
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    assert "pandoc s'est arrêté" in captured.err
+
+
+def test_a_bug_in_a_thread_that_finishes_documents_ends_the_build_as_an_internal_error(tmp_path, monkeypatch, capsys):
+    """An unexpected error in a task of the build's threads (here, laying out a PDF) used to be kept by its
+    future, unseen, and the build waited for ever for that document; it now ends the build, the documents
+    already built kept."""
+    import threading
+
+    from pipeline.cli import main
+    from pipeline.render import Renderer
+
+    root = copy_project(tmp_path)
+    monkeypatch.chdir(root)
+    assert main(["build"]) == 0
+    before = {p: p.read_bytes() for p in (root / "build").rglob("*.pdf")}
+
+    def broken(self, *args):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(Renderer, "_pdf", broken)
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(main(["build", "--force"])), daemon=True)
+    thread.start()
+    thread.join(timeout=50)
+    assert result and result[0] != 0, "the build ended, with an error"
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    assert "erreur interne" in captured.err and "KeyError" in captured.err
+    assert {p: p.read_bytes() for p in (root / "build").rglob("*.pdf")} == before
