@@ -201,7 +201,6 @@ def index_of(markdown_name: str) -> int:
 DOCX_GROUP = 50
 TAIL_GROUP = 10  # the last documents of a full build: see Dispatcher
 AHEAD = 2
-TAIL_GROUP = 10
 # A document whose Markdown is this long (the improvement log, the skills matrix) is converted by a process of
 # its own when a core is free, and its DOCX written alone, at once: it is the longest to convert.
 LARGE = 64 * 1024
