@@ -88,7 +88,7 @@ class Pandoc:
         try:
             self.process.stdin.write(json.dumps(job) + "\n")  # type: ignore[union-attr]
             self.process.stdin.flush()  # type: ignore[union-attr]
-        except OSError:
+        except (OSError, ValueError):  # ValueError: its input is closed (the build stopped on an error)
             pass  # pandoc stopped: the document is reported as failed when the process is over
 
     def close(self) -> None:
@@ -115,7 +115,10 @@ class Pandoc:
             log.debug("pandoc events", exc_info=True)
             self.process.kill()
         self.process.wait()
-        self.on_exit()
+        try:
+            self.on_exit()
+        except Exception:  # noqa: BLE001 - the documents of this process are still to be reported, below
+            log.debug("pandoc exit", exc_info=True)
         self.all_sent.wait()
         try:
             stderr = self.log.read_text(encoding="utf-8", errors="replace").strip()

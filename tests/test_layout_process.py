@@ -8,6 +8,7 @@ import json
 import shutil
 import sys
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pypdf
 import pytest
@@ -151,12 +152,41 @@ def test_a_bug_in_a_thread_that_finishes_documents_ends_the_build_as_an_internal
         raise KeyError("a bug")
 
     monkeypatch.setattr(Renderer, "_pdf", broken)
+    died: list[BaseException | None] = []  # a thread's error that no one handled (printed with a traceback)
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
     result: list[int] = []
     thread = threading.Thread(target=lambda: result.append(main(["build", "--force"])), daemon=True)
     thread.start()
     thread.join(timeout=50)
     assert result and result[0] != 0, "the build ended, with an error"
+    # the pandoc processes stopped with the build: their threads end quietly (they used to die on a write to
+    # a closed input, handing the stopped build's remaining documents over)
+    for reader in [t for t in threading.enumerate() if "_read" in t.name]:
+        reader.join(timeout=10)
+    assert not died
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
     assert "erreur interne" in captured.err and "KeyError" in captured.err
     assert {p: p.read_bytes() for p in (root / "build").rglob("*.pdf")} == before
+
+
+def test_a_document_handed_to_a_pandoc_whose_input_is_closed_is_no_error(tmp_path, monkeypatch):
+    """When a build stops on an error, it closes the pandoc processes' input; a process that ends then hands
+    the documents it was not given to the others (Dispatcher.refill), whose input is closed too: that write
+    raised ValueError in the thread that reads pandoc's events, which died with a traceback on the terminal."""
+    import pipeline.pandoc_adapter as pandoc_adapter
+    from pipeline.pandoc_adapter import Dispatcher, Pandoc
+
+    quiet = tmp_path / "pandoc"
+    quiet.write_text("#!/bin/sh\ncat >/dev/null\n", encoding="utf-8")
+    quiet.chmod(0o755)
+    monkeypatch.setattr(pandoc_adapter, "pandoc_path", lambda: str(quiet))
+    outcomes = SimpleNamespace(fail=lambda index, reason: None)
+    converter = Pandoc(tmp_path, tmp_path / "convert.lua", 0, {}, lambda event: None, outcomes)
+    dispatch = Dispatcher([converter], total=2)
+    converter.close()  # the build stopped
+    converter.process.wait(10)
+    dispatch.add(0, 100)  # as refill does when a process is over: no ValueError
+    dispatch.finish()
+    converter.reader.join(10)
+    assert not converter.reader.is_alive()
