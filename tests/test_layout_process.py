@@ -7,6 +7,7 @@ import io
 import json
 import shutil
 import sys
+import threading
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -26,6 +27,27 @@ def large(tmp_path):
     root = copy_project(tmp_path / "p")
     grow_the_log(root, 40)
     return replace(Project.at(root), cache=tmp_path / "cache")
+
+
+def fake_pandoc(tmp_path, monkeypatch, script: str) -> None:
+    """Have the build run this shell script instead of pandoc."""
+    import pipeline.pandoc_adapter as pandoc_adapter
+
+    fake = tmp_path / "pandoc"
+    fake.write_text("#!/bin/sh\n" + script, encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setattr(pandoc_adapter, "pandoc_path", lambda: str(fake))
+
+
+def build_in_a_thread(*args: str) -> list[int]:
+    """`qualidoc ARGS`, given 50 s: its exit code in the list, or nothing if it is still waiting."""
+    from pipeline.cli import main
+
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(main(list(args))), daemon=True)
+    thread.start()
+    thread.join(timeout=50)
+    return result
 
 
 def test_a_large_document_is_laid_out_apart_into_the_same_pdf(large, monkeypatch):
@@ -94,14 +116,10 @@ def test_typst_errors_come_back_from_the_layout_process(tmp_path):
 
 
 def test_a_pandoc_that_stops_fails_its_documents_with_a_message_in_french(tmp_path, monkeypatch, capsys):
-    import pipeline.pandoc_adapter as pandoc_adapter
     from pipeline.cli import main
 
     root = copy_project(tmp_path)
-    stops = tmp_path / "pandoc"
-    stops.write_text("#!/bin/sh\necho 'out of memory' >&2\nexit 137\n", encoding="utf-8")
-    stops.chmod(0o755)
-    monkeypatch.setattr(pandoc_adapter, "pandoc_path", lambda: str(stops))
+    fake_pandoc(tmp_path, monkeypatch, "echo 'out of memory' >&2\nexit 137\n")
     monkeypatch.chdir(root)
     assert main(["build"]) == 1
     captured = capsys.readouterr()
@@ -113,22 +131,10 @@ def test_a_pandoc_that_stops_fails_its_documents_with_a_message_in_french(tmp_pa
 def test_an_event_the_build_cannot_read_fails_its_documents_instead_of_waiting_forever(tmp_path, monkeypatch, capsys):
     """A pandoc event the build does not understand (a bug between convert.lua and render.py) used to end the
     thread that reads them, and the build waited for ever; now the process is stopped and its documents fail."""
-    import threading
-
-    import pipeline.pandoc_adapter as pandoc_adapter
-    from pipeline.cli import main
-
     root = copy_project(tmp_path)
-    odd = tmp_path / "pandoc"
-    odd.write_text("#!/bin/sh\nread job\necho '{\"event\": \"mystery\"}'\nexec sleep 60\n", encoding="utf-8")
-    odd.chmod(0o755)
-    monkeypatch.setattr(pandoc_adapter, "pandoc_path", lambda: str(odd))
+    fake_pandoc(tmp_path, monkeypatch, "read job\necho '{\"event\": \"mystery\"}'\nexec sleep 60\n")
     monkeypatch.chdir(root)
-    result: list[int] = []
-    thread = threading.Thread(target=lambda: result.append(main(["build"])), daemon=True)
-    thread.start()
-    thread.join(timeout=50)
-    assert result == [1], "the build ended, with failed documents"
+    assert build_in_a_thread("build") == [1], "the build ended, with failed documents"
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
     assert "pandoc s'est arrêté" in captured.err
@@ -138,8 +144,6 @@ def test_a_bug_in_a_thread_that_finishes_documents_ends_the_build_as_an_internal
     """An unexpected error in a task of the build's threads (here, laying out a PDF) used to be kept by its
     future, unseen, and the build waited for ever for that document; it now ends the build, the documents
     already built kept."""
-    import threading
-
     from pipeline.cli import main
     from pipeline.render import Renderer
 
@@ -154,10 +158,7 @@ def test_a_bug_in_a_thread_that_finishes_documents_ends_the_build_as_an_internal
     monkeypatch.setattr(Renderer, "_pdf", broken)
     died: list[BaseException | None] = []  # a thread's error that no one handled (printed with a traceback)
     monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
-    result: list[int] = []
-    thread = threading.Thread(target=lambda: result.append(main(["build", "--force"])), daemon=True)
-    thread.start()
-    thread.join(timeout=50)
+    result = build_in_a_thread("build", "--force")
     assert result and result[0] != 0, "the build ended, with an error"
     # the pandoc processes stopped with the build: their threads end quietly (they used to die on a write to
     # a closed input, handing the stopped build's remaining documents over)
@@ -174,13 +175,9 @@ def test_a_document_handed_to_a_pandoc_whose_input_is_closed_is_no_error(tmp_pat
     """When a build stops on an error, it closes the pandoc processes' input; a process that ends then hands
     the documents it was not given to the others (Dispatcher.refill), whose input is closed too: that write
     raised ValueError in the thread that reads pandoc's events, which died with a traceback on the terminal."""
-    import pipeline.pandoc_adapter as pandoc_adapter
     from pipeline.pandoc_adapter import Dispatcher, Pandoc
 
-    quiet = tmp_path / "pandoc"
-    quiet.write_text("#!/bin/sh\ncat >/dev/null\n", encoding="utf-8")
-    quiet.chmod(0o755)
-    monkeypatch.setattr(pandoc_adapter, "pandoc_path", lambda: str(quiet))
+    fake_pandoc(tmp_path, monkeypatch, "cat >/dev/null\n")
     outcomes = SimpleNamespace(fail=lambda index, reason: None)
     converter = Pandoc(tmp_path, tmp_path / "convert.lua", 0, {}, lambda event: None, outcomes)
     dispatch = Dispatcher([converter], total=2)
