@@ -255,7 +255,7 @@ end
 -- What each part read again by this process needs for its DOCX (false: it failed, or holds comments).
 local part_needs = {}
 
--- One part of a large document, read again after an edit: its tree, and its DOCX if asked (written alone).
+-- One part of a large document, read again after an edit: its tree, and its DOCX if asked (parts_docx).
 local read_parts = {}  -- a part read whose DOCX is still to write: its tree and its text
 
 -- The DOCX of the parts of one document read again (`keep`), written together, a marker after each (pandoc's
