@@ -238,6 +238,28 @@ def test_a_join_remembered_for_the_next_edit_gives_the_same_bytes(lay_out, monke
     assert_well_formed(remembered, tables=False)
 
 
+def test_a_piece_that_gains_objects_leaves_the_numbers_of_the_pieces_after_it(lay_out):
+    """A new entry of the log adds a line to the tracking table, and so objects to its piece: the pieces after
+    it keep their numbers (each piece starts at a multiple of SLOT), so watch's join finds them renumbered
+    already; the PDF is the one a join from nothing gives."""
+    bodies = synthetic(4)
+    lay_out(bodies, remember=True)
+    before = {key[1]: key for key in pdf_merge._RENUMBERED}
+    sizes = {key[1]: pdf_merge._READ[key[0]].size for key in pdf_merge._RENUMBERED}
+    bodies[1] += "\nUne ligne de plus.\n"
+    grown = lay_out(bodies, remember=True)
+    after = {key[1]: key for key in pdf_merge._RENUMBERED}
+    assert pdf_merge._READ[after[1][0]].size > sizes[1], "the piece has more objects"
+    assert len(after) == len(before) == len(bodies) and after[1] != before[1]
+    assert [after[i] for i in range(2, len(bodies))] == [before[i] for i in range(2, len(bodies))]
+    joined = lay_out.pdf
+    pdf_merge._READ.clear()
+    pdf_merge._RENUMBERED.clear()
+    lay_out(bodies)
+    assert lay_out.pdf == joined and "Une ligne de plus." in "".join(p.extract_text() for p in grown.pages)
+    assert_well_formed(grown, tables=False)
+
+
 def test_two_compilers_side_by_side_give_the_bytes_of_one(lay_out):
     """The worker lays pieces out two at a time with two compilers (a new page in the log lays every piece
     out again for its footer's total): the same PDF, byte for byte, as one compiler piece after piece."""
