@@ -230,3 +230,26 @@ def test_a_parse_cache_entry_without_the_files_hash_is_read_again(tmp_path):
     document = catalogue.documents[f"courses/{COURSE}"]
     assert document.sha256 == hashlib.sha256(Path(key).read_bytes()).hexdigest()
     assert all(len(entry["sha256"]) == 64 for entry in json.loads(cache.read_text(encoding="utf-8")).values())
+
+
+def test_the_lines_kept_in_the_parse_cache_locate_a_field_even_damaged(tmp_path):
+    """The parse cache keeps each file's lines packed, read only when a line is asked for (a problem to
+    report); damaged, they cost a read of the file, never a wrong line."""
+    import json
+
+    from pipeline import yamlfile
+
+    root = copy_project(tmp_path / "p")
+    cache = tmp_path / "parsed.json"
+    load_catalogue(root / "content", root, cache=cache)
+    key = str(root / f"content/courses/{COURSE}.yaml")
+    expected = 1 + Path(key).read_text(encoding="utf-8").splitlines().index("  hours: 7")
+    entries = json.loads(cache.read_text(encoding="utf-8"))
+    for lines in (entries[key]["lines"], '[[["duration", "hours"], 2'):
+        entries[key]["lines"] = lines
+        cache.write_text(json.dumps(entries), encoding="utf-8")
+        yamlfile._REMEMBERED.clear()  # read from the JSON, as by another process
+        catalogue = load_catalogue(root / "content", root, cache=cache)
+        assert catalogue.documents[f"courses/{COURSE}"].packed == lines, "the document comes from the cache"
+        assert catalogue.line_of(f"courses/{COURSE}", ("duration", "hours")) == expected
+        assert catalogue.line_of(f"courses/{COURSE}", ("duration", "hours", 3)) == expected
