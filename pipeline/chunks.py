@@ -145,7 +145,8 @@ class Parts:
         try:
             write_atomic(self.docx_cache, json.dumps(
                 {"salt": self.docx_salt, "needs": self.frame_needs, "frame": self.frame,
-                 "parts": {key: self.docx[key] for key in dict.fromkeys(self.keys)}}, ensure_ascii=False).encode())
+                 "parts": {key: self.docx[key] for key in dict.fromkeys(self.keys)}}, ensure_ascii=False).encode(),
+                durable=False)
         except OSError:
             pass  # only a cache: the next edit writes the whole DOCX again
 
@@ -175,7 +176,7 @@ class Parts:
         """Keep the markup of the parts of this version only."""
         try:
             write_atomic(self.cache, json.dumps({key: self.fragments[key] for key in dict.fromkeys(self.keys)},
-                                                ensure_ascii=False).encode())
+                                                ensure_ascii=False).encode(), durable=False)
         except OSError:
             pass  # only a cache: the next edit reads the whole document again
 

@@ -267,11 +267,11 @@ class _Kept:
             self.folder.mkdir(parents=True, exist_ok=True)
             final = set(keys)
             for key in self.new & final:
-                write_atomic(self.folder / f"{key}.pdf", self.used[key])
+                write_atomic(self.folder / f"{key}.pdf", self.used[key], durable=False)
             for stale in self.folder.glob("*.pdf"):
                 if stale.stem not in final:
                     stale.unlink(missing_ok=True)
             write_atomic(self.folder / "pages.json", json.dumps(
-                {"pages": dict(zip(names, counts, strict=True)), "order": counts}).encode())
+                {"pages": dict(zip(names, counts, strict=True)), "order": counts}).encode(), durable=False)
         except OSError:
             pass

@@ -532,7 +532,7 @@ class _PositioningGaps:
         if set(self.used) == self.loaded:
             return
         try:
-            write_atomic(self.path, json.dumps(self.used, sort_keys=True).encode())
+            write_atomic(self.path, json.dumps(self.used, sort_keys=True).encode(), durable=False)
         except OSError:
             pass  # only a cache: the next check renders the questionnaires again
 

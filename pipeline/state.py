@@ -203,7 +203,9 @@ def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
     `durable`: the data is on the disk before the rename, so that a power cut cannot leave an empty file.
     The files of build/ are written without (a build writes hundreds: 0.1 s here, seconds on a laptop's
     disk): state.json, written durably last, records each one's size and date, so a file that a power cut
-    emptied or rolled back no longer matches and is rebuilt by the next build.
+    emptied or rolled back no longer matches and is rebuilt by the next build. So are the user cache's
+    files (parsed content, the parts and pieces of the large documents; 15 fsyncs of a title edit): a
+    damaged cache file is read or laid out again, never trusted.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY}")

@@ -390,7 +390,7 @@ def _write(path: Path, entries: dict[str, Any], remembered: _Remembered) -> None
     from pipeline.state import write_atomic
 
     try:
-        write_atomic(path, json.dumps(entries, ensure_ascii=False).encode())
+        write_atomic(path, json.dumps(entries, ensure_ascii=False).encode(), durable=False)
     except OSError:
         return  # a cache that cannot be written only costs time
     remembered.stamp, remembered.entries, remembered.unsaved = _stamp(path), entries, False

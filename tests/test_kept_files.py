@@ -127,6 +127,23 @@ def test_the_parsed_content_cache_is_written_while_the_documents_are_made(tmp_pa
     assert parsed.read_bytes() != before and "Nouvel intitulé" in parsed.read_text(encoding="utf-8")
 
 
+def test_an_edit_waits_for_the_disk_only_for_the_build_state(tmp_path, monkeypatch):
+    """The files of build/ and of the user cache are written without waiting for the disk (fsync): a power
+    cut that empties one costs a render, state.json (written durably, last) no longer matching it."""
+    import os
+
+    root = copy_project(tmp_path / "p")
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    edit(root / "content/courses/excel-perfectionnement.yaml", "title: \"", "title: \"Nouvel intitulé – ")
+    synced: list[str] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real(fd))[1])
+    report = build(project)
+    assert not report.failed and len(report.rebuilt) >= 3
+    assert [Path(name).name.split(".")[1] for name in synced] == ["state"], synced
+
+
 def test_a_user_cache_removed_between_two_builds_of_one_process_is_made_again(tmp_path):
     """Watch and the build daemon run many builds in one process: removing the user cache meanwhile (to
     free space, or by hand) costs the next build only time, never an error."""
