@@ -98,6 +98,7 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
         tools = {**tool_versions(), "git:head": head_commit(project.root), "setting:pdfa": project.pdf_archive or ""}
         snapshot = source_snapshot(project, tools, state.extra)
         if not force and not strict and state.unchanged_since(snapshot, project.out):
+            state.keep()  # unchanged: the next build of this process (watch) needs not read it again
             documents = sum(1 for key in state.outputs if is_document(key))  # not the web pages nor the export
             report = BuildReport(total=documents, incomplete=list(state.incomplete), extra=list(state.extra))
         else:

@@ -212,6 +212,35 @@ def test_the_hash_of_an_output_is_the_recorded_one_only_while_the_file_is_as_wri
     assert state.output_hash("programmes/y.pdf", out) == "unreadable"  # never written
 
 
+def test_a_process_reads_the_state_file_again_only_if_it_moved_or_a_build_stopped(tmp_path):
+    """Watch builds again and again: the state it wrote, or read and left unchanged, is taken from memory,
+    the same as the file reads; rewritten by another process, or loaded by a build that stopped before its
+    save, the file is read again."""
+    import json
+
+    from pipeline.state import BuildState
+
+    out = tmp_path / "build"
+    (out / "programmes").mkdir(parents=True)
+    (out / "programmes/x.pdf").write_bytes(b"%PDF")
+    state = BuildState.load(tmp_path)
+    state.record("programmes/x", {"@courses/x": "1" * 64}, out, ["programmes/x.pdf"])
+    state.snapshot = {"content/x.yaml": [1, 2]}
+    state.save()
+    again = BuildState.load(tmp_path)
+    assert again is state
+    assert again == BuildState._read(tmp_path / "state.json"), "the same as the file reads"
+    assert BuildState.load(tmp_path) is not state, "taken once: a build that stopped before its save"
+    read = BuildState.load(tmp_path)
+    read.keep()  # nothing to build: unchanged
+    assert BuildState.load(tmp_path) is read
+    read.keep()
+    data = json.loads((tmp_path / "state.json").read_text(encoding="utf-8"))
+    data["snapshot"] = {"content/x.yaml": [3, 4]}
+    (tmp_path / "state.json").write_text(json.dumps(data), encoding="utf-8")  # another process's build
+    assert BuildState.load(tmp_path).snapshot == {"content/x.yaml": [3, 4]}
+
+
 def test_a_template_is_hashed_again_only_when_its_size_or_date_moved(tmp_path, monkeypatch):
     import os
 
