@@ -278,9 +278,10 @@ def merge(pdfs: list[bytes], levels: list[list[int]], remember: bool = False) ->
 
 
 def _renumberer(offset: int, key_base: int, swap: dict[int, int], ids: set[bytes],
-                prefix: bytes) -> Callable[[bytes], bytes]:
+                prefix: bytes, scan: bool = False) -> Callable[[bytes], bytes]:
     """Rewrite a piece's object text: references shifted by `offset` (or swapped for the first piece's),
-    parent tree keys by `key_base`, table cells' ids prefixed."""
+    parent tree keys by `key_base`, table cells' ids prefixed (`scan`: every text with TOKEN, which the
+    quicker way must match: tests)."""
 
     def token(match: re.Match[bytes]) -> bytes:
         if match.group(2) is not None:
@@ -293,7 +294,20 @@ def _renumberer(offset: int, key_base: int, swap: dict[int, int], ids: set[bytes
         return b"(" + prefix + text[1:] if ids and text[1:-1] in ids else text
 
     def fix(text: bytes) -> bytes:
-        return TOKEN.sub(token, text)
+        if scan or b"(" in text or b"/StructParent" in text:
+            return TOKEN.sub(token, text)
+        # Only references (three objects in four): cut at each " 0 R", whose number ends the text before it;
+        # TOKEN's scan tried a number at every byte (37 ms for the 850 kB of the log's objects at N = 100).
+        cuts = text.split(b" 0 R")
+        shifted = []
+        for cut in cuts[:-1]:
+            head = cut.rstrip(b"0123456789")
+            if len(head) == len(cut):
+                return TOKEN.sub(token, text)  # not a reference after all
+            number = int(cut[len(head):])
+            shifted.append(head + b"%d" % (swap[number] if number in swap else number + offset))
+        shifted.append(cuts[-1])
+        return b" 0 R".join(shifted)
 
     return fix
 

@@ -260,6 +260,19 @@ def test_a_piece_that_gains_objects_leaves_the_numbers_of_the_pieces_after_it(la
     assert_well_formed(grown, tables=False)
 
 
+def test_references_cut_at_their_0_R_are_renumbered_as_the_full_scan_does(large):
+    """pdf_merge renumbers a text of references alone by cutting it at each " 0 R" (not scanning each byte):
+    the same bytes as the scan, for every object of every piece kept of the log and the skills matrix."""
+    texts = [text for folder in (large.cache / "parts").iterdir() if folder.is_dir() for kept in folder.glob("*.pdf")
+             for text, _ in pdf_merge.parse(kept.read_bytes()).objects.values()]
+    texts += [b"[1 10 0 R 20 0 R]", b"/Pg 7 0 R/K 3", b"<</A 0 R>>", b"/T 12 0 R/Count 0 R"]
+    assert sum(b" 0 R" in text and b"(" not in text for text in texts) > 1000
+    swap = {7: 3, 10: 4}
+    cut, scan = (pdf_merge._renumberer(500, 40, swap, {b"U1x2"}, b"2-", scan=flag) for flag in (False, True))
+    assert [cut(text) for text in texts] == [scan(text) for text in texts]
+    assert cut(b"[1 10 0 R 20 0 R]") == b"[1 4 0 R 520 0 R]"
+
+
 def test_two_compilers_side_by_side_give_the_bytes_of_one(lay_out):
     """The worker lays pieces out two at a time with two compilers (a new page in the log lays every piece
     out again for its footer's total): the same PDF, byte for byte, as one compiler piece after piece."""
