@@ -82,17 +82,17 @@ class BuildState:
         (watch: 20 ms of JSON per edit at N = 100 courses, 0.2 s at N = 1000); taken once, so that a build
         stopped before its save reads the file again."""
         path = state_dir / "state.json"
-        kept = _WRITTEN.pop(str(path), None)
-        if kept is not None and kept[0] == _stamp(path):
+        kept = _KEPT.pop(str(path), None)
+        stamp = _stamp(path)  # taken before reading: a file rewritten meanwhile is read again next time
+        if kept is not None and kept[0] == stamp:
             return kept[1]
-        stamp = _stamp(path)  # before reading: a file rewritten meanwhile is read again next time
         state = cls._read(path)
         state.stamp = stamp
         return state
 
     def keep(self) -> None:
         """Leave this state for the next load in this process: nothing changed it since it was read."""
-        _WRITTEN[str(self.path)] = (self.stamp, self)
+        _KEPT[str(self.path)] = (self.stamp, self)
 
     @classmethod
     def _read(cls, path: Path) -> BuildState:
@@ -186,8 +186,9 @@ class BuildState:
         self.keep()
 
 
-# The state each state file was last written with by this process, beside the file's stamp then (load).
-_WRITTEN: dict[str, tuple[tuple[int, int, int] | None, BuildState]] = {}
+# The state of each state file as this process last wrote it, or read it and changed nothing (keep), with the
+# file's stamp then (load).
+_KEPT: dict[str, tuple[tuple[int, int, int] | None, BuildState]] = {}
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:

@@ -118,7 +118,7 @@ def pack_lines(lines: dict[Location, int]) -> str:
 def _unpack_lines(packed: str, origin: Path | None, shown_as: str) -> dict[Location, int]:
     try:
         return {tuple(k): int(v) for k, v in json.loads(packed)}
-    except (TypeError, ValueError):  # a damaged cache: the lines of the file read again
+    except (TypeError, ValueError, RecursionError):  # a damaged cache: the lines of the file read again
         doc = read_yaml(origin, shown_as)[0] if origin is not None else None
         return doc.lines if doc is not None else {}
 

@@ -245,7 +245,7 @@ def test_the_lines_kept_in_the_parse_cache_locate_a_field_even_damaged(tmp_path)
     key = str(root / f"content/courses/{COURSE}.yaml")
     expected = 1 + Path(key).read_text(encoding="utf-8").splitlines().index("  hours: 7")
     entries = json.loads(cache.read_text(encoding="utf-8"))
-    for lines in (entries[key]["lines"], '[[["duration", "hours"], 2'):
+    for lines in (entries[key]["lines"], '[[["duration", "hours"], 2', "[" * 100_000):
         entries[key]["lines"] = lines
         cache.write_text(json.dumps(entries), encoding="utf-8")
         yamlfile._REMEMBERED.clear()  # read from the JSON, as by another process
