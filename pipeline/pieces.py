@@ -27,6 +27,9 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+
+import typst
 
 from pipeline.chunks import with_breaks
 from pipeline.pdf_merge import CannotMerge, merge
@@ -106,6 +109,20 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
                      for more in MORE_PAGES for i in range(len(bodies))
                      for offset, after in _with_more_pages(counts, i, *more)])
     return pdf
+
+
+def lay_out_or_whole(compile_source: Compile, head: str, tail: str, bodies: list[str], salt: str,
+                     cache: Path | None, said: Callable[[str], None], **options: Any) -> bytes:
+    """lay_out(), or, if its pieces cannot be joined (pdf_merge.CannotMerge, a damaged kept piece…), the
+    document laid out whole, with the same page breaks, its kept pieces dropped; `said`: why, for the log."""
+    try:
+        return lay_out(compile_source, head, tail, bodies, salt, cache, **options)
+    except typst.TypstError:
+        raise  # the content's error: said with the document
+    except Exception as e:  # noqa: BLE001 - a layout in pieces that fails is done whole
+        said(f"laid out whole: {type(e).__name__}: {e}")
+        forget(cache)
+        return compile_source(whole(head, tail, bodies))
 
 
 def _key(name: str, offset: int, after: int) -> str:
@@ -216,6 +233,11 @@ def forget(cache: Path | None) -> None:
     """Drop the pieces kept of a document whose pieces could not be joined (a damaged file, say)."""
     for kept in cache.glob("*") if cache and cache.is_dir() else ():
         kept.unlink(missing_ok=True)
+
+
+def kept_order(cache: Path | None) -> list[int]:
+    """The page counts of the pieces of a document's last layout kept in `cache` (none kept: empty)."""
+    return _Kept(cache).order
 
 
 def page_count(pdf: bytes) -> int:

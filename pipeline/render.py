@@ -28,7 +28,7 @@ from typing import Any
 import jinja2
 import typst
 
-from pipeline import chunks
+from pipeline import chunks, pieces
 from pipeline.content import Catalogue
 from pipeline.document_kinds import Document
 from pipeline.docx_finish import finish_parts
@@ -59,6 +59,7 @@ from pipeline.typst_writer import Unsupported, breakable, write_part, write_typs
 log = logging.getLogger(__name__)
 
 STYLE_FILES = ("reference.docx", "style.typ")
+HERE_PIECES = 16  # pieces at most of a large document laid out by the build's process after an edit
 FEW = 10  # documents: a build of no more is an edit's, scheduled for the first PDF on disk (see _render_in)
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 
@@ -127,6 +128,7 @@ class Renderer:
         self.page_texts: dict[str, dict[str, str]] = {}
         self.parts: dict[int, chunks.Parts] = {}  # the large documents, by index, in parts (chunks.py)
         self.large: set[int] = set()  # the documents laid out by a process of their own (typst_worker.py)
+        self.here: set[int] = set()  # those of them laid out by this process after all (_lays_out_here)
         self.few = False  # an edit's rebuild: the large documents are laid out side by side
         self.in_pieces = False  # the large documents are laid out in pieces (see _prepare_stage)
         self.pieces_salt = ""
@@ -287,7 +289,10 @@ class Renderer:
                         continue
                     if large:
                         self.large.add(index)
-                        COMPILERS.prepare(self.fonts, self.fonts_key, documents[index].path)
+                        if self._lays_out_here(documents[index]):
+                            self.here.add(index)
+                        else:
+                            COMPILERS.prepare(self.fonts, self.fonts_key, documents[index].path)
                     parts = self._parts(index, documents[index], text) if large else None
                     held = self.parts.get(index) if parts else None
                     if held and not few and _docx_kept(held):
@@ -383,13 +388,23 @@ class Renderer:
             held = self.parts.get(index)
             if index in self.large and held is not None and self.in_pieces:
                 head, tail = source_frame(meta, pieces=True)
-                bodies = [piece.encode() for piece in held.pieces()]
-                request |= {"head": head, "tail": tail, "sizes": [len(body) for body in bodies],
-                            "salt": f"{self.pieces_salt} {timestamp.isoformat()}",
-                            "cache": str(self._parts_cache(document).with_suffix("")),
-                            "remember": COMPILERS.keep_workers}
-                pdf = COMPILERS.lay_out_large(self.fonts, self.fonts_key, document.path, request, b"".join(bodies),
-                                              alone=not self.few)
+                piece_texts = held.pieces()
+                salt, cache = f"{self.pieces_salt} {timestamp.isoformat()}", self._parts_cache(document).with_suffix("")
+                if index in self.here:
+                    with COMPILERS.borrow(self.fonts, self.fonts_key) as compiler:
+                        def compile_source(source: bytes) -> bytes:
+                            piece = compiler.compile(input=source, format="pdf", root=str(stage), timestamp=timestamp,
+                                                     pdf_standards=self.pdf_standards)
+                            assert isinstance(piece, bytes)
+                            return piece
+
+                        pdf = pieces.lay_out_or_whole(compile_source, head, tail, piece_texts, salt, cache, log.debug)
+                else:
+                    bodies = [text.encode() for text in piece_texts]
+                    request |= {"head": head, "tail": tail, "sizes": [len(body) for body in bodies], "salt": salt,
+                                "cache": str(cache), "remember": COMPILERS.keep_workers}
+                    pdf = COMPILERS.lay_out_large(self.fonts, self.fonts_key, document.path, request,
+                                                  b"".join(bodies), alone=not self.few)
             elif index in self.large:
                 source = typst_source(meta, chunks.with_breaks(held.pieces()) if held else body).encode()
                 pdf = COMPILERS.lay_out_large(self.fonts, self.fonts_key, document.path,
@@ -469,6 +484,20 @@ class Renderer:
             self.layouts.submit(outcomes.guarded(self._pdf), stage, index, outcomes)
         except RuntimeError:  # shut down: the build stopped on an error, reported there
             pass
+
+    def _lays_out_here(self, document: Document) -> bool:
+        """Whether a large document's PDF is laid out by this process rather than by a layout process of its own
+        (typst_worker.py): after an edit, in a command, if it has at most HERE_PIECES pieces.
+
+        Such a process starts in 0.1 s of processor time, and lays out its first piece with a cold compiler;
+        here, the compilers that laid out the programmes have the fonts read (a course's title edited at
+        N = 100: 0.27 s of processor time less, see bench/HISTORY.md). At worst every piece is laid out again
+        (a page more): 216 MB for this process at N = 100 instead of 175 MB; a larger document keeps its own
+        process (at N = 1000, 130 pieces would take a gigabyte here, and stay: typst's caches never shrink).
+        Watch keeps its layout processes, warm, with the last layout in memory (pieces.Ahead)."""
+        if not self.few or not self.in_pieces or COMPILERS.keep_workers:
+            return False
+        return 0 < len(pieces.kept_order(self._parts_cache(document).with_suffix(""))) <= HERE_PIECES
 
     def _parts(self, index: int, document: Document, text: str) -> list[str] | None:
         """Cut a large document in parts and find the typst markup kept of each (chunks.py)."""

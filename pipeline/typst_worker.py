@@ -86,15 +86,9 @@ def _answer(compilers: tuple[typst.Compiler, ...], request: dict, requests: Bina
             bodies = [requests.read(size).decode() for size in request["sizes"]]
             head, tail = request["head"], request["tail"]
             cache = Path(request["cache"]) if request.get("cache") else None
-            try:
-                pdf = pieces.lay_out(compile_source, head, tail, bodies, request["salt"], cache,
-                                     remember=bool(request.get("remember")), side=side, ahead=ahead)
-            except typst.TypstError:
-                raise
-            except Exception as e:  # noqa: BLE001 - pieces that cannot be joined (pdf_merge.CannotMerge)
-                print(f"qualidoc: laid out whole: {type(e).__name__}: {e}", file=sys.stderr)
-                pieces.forget(cache)
-                pdf = compile_source(pieces.whole(head, tail, bodies))
+            pdf = pieces.lay_out_or_whole(compile_source, head, tail, bodies, request["salt"], cache,
+                                          lambda why: print(f"qualidoc: {why}", file=sys.stderr),
+                                          remember=bool(request.get("remember")), side=side, ahead=ahead)
         else:
             pdf = compile_source(requests.read(request["size"]))
     except typst.TypstError as e:

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pypdf
 import pytest
 
-from pipeline import typst_worker
+from pipeline import render, typst_worker
 from pipeline.build import build
 from pipeline.project import Project
 from pipeline.typst_adapter import COMPILERS, LayoutFailed, _Worker, new_compiler
@@ -82,6 +82,7 @@ def test_a_layout_process_that_stops_fails_its_document_alone_and_keeps_its_last
         (large.root / "content/improvements/copie-001.yaml").read_text(encoding="utf-8").replace(
             "Constat numéro 1.", "Constat numéro un."), encoding="utf-8")
     monkeypatch.setattr(_Worker, "COMMAND", [sys.executable, "-c", "import sys; sys.exit(3)"])
+    monkeypatch.setattr(render, "HERE_PIECES", 0)  # an edit's layout goes to a layout process all the same
     report = build(large)
     assert set(report.failed) == {LOG}, report.failed
     assert "s'est arrêté" in report.failed[LOG] and "code de sortie 3" in report.failed[LOG]
@@ -91,6 +92,33 @@ def test_a_layout_process_that_stops_fails_its_document_alone_and_keeps_its_last
     report = build(large)
     assert report.rebuilt == [LOG] and not report.failed
     assert sha(large.out / f"{LOG}.pdf") != before
+
+
+def test_after_an_edit_a_document_of_few_pieces_is_laid_out_by_the_build_into_the_same_pdf(large, tmp_path,
+                                                                                            monkeypatch):
+    assert not build(large).failed
+    entry = large.root / "content/improvements/copie-001.yaml"
+    entry.write_text(entry.read_text(encoding="utf-8").replace("Constat numéro 1.", "Constat numéro un."),
+                     encoding="utf-8")
+    started: list[_Worker] = []
+    real = _Worker.__init__
+    monkeypatch.setattr(_Worker, "__init__", lambda self, fonts: (started.append(self), real(self, fonts))[1])
+    report = build(large)
+    assert LOG in report.rebuilt and not report.failed
+    assert started == [], "no layout process: its start would cost more than the pieces that changed"
+    here = sha(large.out / f"{LOG}.pdf")
+    text = " ".join(page.extract_text() for page in pypdf.PdfReader(large.out / f"{LOG}.pdf").pages)
+    assert "Constat numéro un." in " ".join(text.split())
+    # the same content laid out from nothing, by a layout process: the same bytes
+    apart = replace(large, out=tmp_path / "apart", cache=tmp_path / "apart-cache")
+    assert not build(apart).failed
+    assert len(started) == 1 and sha(apart.out / f"{LOG}.pdf") == here
+    # a document of more pieces than HERE_PIECES keeps its layout process after an edit
+    monkeypatch.setattr(render, "HERE_PIECES", 1)
+    entry.write_text(entry.read_text(encoding="utf-8").replace("Constat numéro un.", "Constat numéro 1."),
+                     encoding="utf-8")
+    assert LOG in build(large).rebuilt
+    assert len(started) == 2
 
 
 def test_a_layout_process_that_cannot_start_fails_its_document(large, monkeypatch):
