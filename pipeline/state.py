@@ -220,6 +220,10 @@ def _output_problem(path: Path, recorded: dict[str, object] | None, hash_if_move
     if stat.st_size == recorded["size"] and stat.st_mtime_ns == recorded["mtime_ns"]:
         return None
     if hash_if_moved and file_hash(path) == recorded["sha256"]:
+        # The same bytes with another date (a copy, a restore): recorded as they are, so that the next build
+        # neither hashes it again nor misses its quick check (every output was read again by each build,
+        # 0.1 s → 0.4 s for a build with nothing to do at N = 100 courses).
+        recorded["size"], recorded["mtime_ns"] = stat.st_size, stat.st_mtime_ns
         return None
     return "a été modifié à la main"
 

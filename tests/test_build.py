@@ -110,6 +110,19 @@ def test_output_edited_or_deleted_by_hand_is_rebuilt(project):
     assert pdf.read_bytes() == good
 
 
+def test_outputs_with_another_date_but_the_same_bytes_are_read_once_not_at_every_build(project, monkeypatch):
+    import os
+
+    import pipeline.build
+
+    for path in project.out.rglob("*.pdf"):  # what a copy without dates, or a restore, leaves
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+    report = build(project)
+    assert report.rebuilt == [] and report.up_to_date == ALL
+    monkeypatch.setattr(pipeline.build, "_build_changed", lambda *a: pytest.fail("the outputs were read again"))
+    assert build(project).up_to_date == ALL  # nothing moved since: the quick check, no file read
+
+
 def test_deleted_course_removes_its_documents(project):
     (project.content / "courses/prise-de-parole.yaml").unlink()
     report = build(project)
