@@ -491,8 +491,8 @@ class Renderer:
 
         Such a process starts in 0.1 s of processor time, and lays out its first piece with a cold compiler;
         here, the compilers that laid out the programmes have the fonts read (a course's title edited at
-        N = 100: 0.27 s of processor time less, see bench/HISTORY.md). At worst every piece is laid out again
-        (a page more): 216 MB for this process at N = 100 instead of 175 MB; a larger document keeps its own
+        N = 100: 0.2 s of processor time less, see bench/HISTORY.md). At worst every piece is laid out again
+        (a page more): 211 MB for this process at N = 100 instead of 171 MB; a larger document keeps its own
         process (at N = 1000, 130 pieces would take a gigabyte here, and stay: typst's caches never shrink).
         Watch keeps its layout processes, warm, with the last layout in memory (pieces.Ahead)."""
         if not self.few or not self.in_pieces or COMPILERS.keep_workers:
