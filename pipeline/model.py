@@ -7,7 +7,12 @@ from the RNQ glossary where one exists. Unknown keys are errors, never silently 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Annotated, Literal
+
+# pydantic looks for its plugins in the entry points of every installed package when the first model is built:
+# 20 ms of each command, for plugins qualidoc has none of (a user's own setting is left as it is).
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 

@@ -163,6 +163,25 @@ def test_no_import_cycle_inside_the_package():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the test can fail
 
 
+def test_loading_the_content_model_does_not_scan_the_installed_packages():
+    """pydantic's plugin lookup reads every installed package's entry points (20 ms of each command)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import importlib.metadata as m\n"
+             "calls = []\n"
+             "real = m.distributions\n"
+             "m.distributions = lambda *a, **k: (calls.append(1), real(*a, **k))[1]\n"
+             "import pipeline.content, pipeline.model\n"
+             "class Probe(pipeline.model.BaseModel):\n"
+             "    x: int = 0\n"
+             "print(len(calls))\n")
+    env = {key: value for key, value in os.environ.items() if key != "PYDANTIC_DISABLE_PLUGINS"}
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, env=env, check=True)
+    assert run.stdout.strip() == "0", run.stdout + run.stderr
+
+
 def test_every_kind_is_planned_for_the_sample(catalogue):
     project = Project.at(REPO)
     planned = {d.kind for d in plan_project(project, catalogue)}
