@@ -49,6 +49,7 @@ from pipeline.typst_adapter import (
     STYLE_CALL,
     STYLE_FUNCTION,
     LayoutFailed,
+    compiling,
     pdf_timestamp,
     source_frame,
     totals_told,
@@ -127,8 +128,8 @@ class Renderer:
         self.reads: dict[str, Reads] = {}
         self.page_texts: dict[str, dict[str, str]] = {}
         self.parts: dict[int, chunks.Parts] = {}  # the large documents, by index, in parts (chunks.py)
-        self.large: set[int] = set()  # the documents laid out by a process of their own (typst_worker.py)
-        self.here: set[int] = set()  # those of them laid out by this process after all (_lays_out_here)
+        self.large: set[int] = set()  # the documents laid out by a process of their own (typst_worker.py)…
+        self.here: set[int] = set()  # …unless laid out by this one after an edit (_lays_out_here)
         self.few = False  # an edit's rebuild: the large documents are laid out side by side
         self.in_pieces = False  # the large documents are laid out in pieces (see _prepare_stage)
         self.pieces_salt = ""
@@ -392,13 +393,8 @@ class Renderer:
                 salt, cache = f"{self.pieces_salt} {timestamp.isoformat()}", self._parts_cache(document).with_suffix("")
                 if index in self.here:
                     with COMPILERS.borrow(self.fonts, self.fonts_key) as compiler:
-                        def compile_source(source: bytes) -> bytes:
-                            piece = compiler.compile(input=source, format="pdf", root=str(stage), timestamp=timestamp,
-                                                     pdf_standards=self.pdf_standards)
-                            assert isinstance(piece, bytes)
-                            return piece
-
-                        pdf = pieces.lay_out_or_whole(compile_source, head, tail, piece_texts, salt, cache, log.debug)
+                        pdf = pieces.lay_out_or_whole(compiling(compiler, str(stage), timestamp, self.pdf_standards),
+                                                      head, tail, piece_texts, salt, cache, log.debug)
                 else:
                     bodies = [text.encode() for text in piece_texts]
                     request |= {"head": head, "tail": tail, "sizes": [len(body) for body in bodies], "salt": salt,
@@ -412,8 +408,7 @@ class Renderer:
             else:
                 source = typst_source(meta, body).encode()
                 with COMPILERS.borrow(self.fonts, self.fonts_key) as compiler:
-                    pdf = compiler.compile(input=source, format="pdf", root=str(stage),
-                                           timestamp=pdf_timestamp(document.version), pdf_standards=self.pdf_standards)
+                    pdf = compiling(compiler, str(stage), timestamp, self.pdf_standards)(source)
         except (typst.TypstError, LayoutFailed) as e:
             if "package" in e.message:
                 outcomes.fail(index, "templates/style.typ importe un paquet typst : les paquets viennent du réseau, "

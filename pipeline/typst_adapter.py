@@ -14,9 +14,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typst
 
@@ -31,6 +32,16 @@ def new_compiler(fonts: Path) -> typst.Compiler:
     return typst.Compiler(root=str(fonts.parent), ignore_system_fonts=True,
                           font_paths=[str(fonts)] if fonts.is_dir() else [],
                           package_path=no_packages, package_cache_path=no_packages)
+
+
+def compiling(compiler: typst.Compiler, root: str, timestamp: dt.datetime, pdf_standards: Any
+              ) -> Callable[[bytes], bytes]:
+    """A function that compiles a typst source to PDF bytes with this compiler, files read from `root`."""
+    def compile_source(source: bytes) -> bytes:
+        pdf = compiler.compile(input=source, format="pdf", root=root, timestamp=timestamp, pdf_standards=pdf_standards)
+        assert isinstance(pdf, bytes)
+        return pdf
+    return compile_source
 
 
 class LayoutFailed(Exception):

@@ -61,15 +61,10 @@ def _answer(compilers: tuple[typst.Compiler, ...], request: dict, requests: Bina
             ahead: pieces.Ahead | None = None) -> None:
     """Answer one request; with `ahead` and a third compiler (watch), lay pieces out ahead of the next edit."""
     from pipeline import pieces
+    from pipeline.typst_adapter import compiling
 
     def with_compiler(compiler: typst.Compiler, root: str = request["root"]) -> pieces.Compile:
-        def compile_source(source: bytes) -> bytes:
-            pdf = compiler.compile(input=source, format="pdf", root=root,
-                                   timestamp=dt.datetime.fromisoformat(request["timestamp"]),
-                                   pdf_standards=request["pdf_standards"])
-            assert isinstance(pdf, bytes)
-            return pdf
-        return compile_source
+        return compiling(compiler, root, dt.datetime.fromisoformat(request["timestamp"]), request["pdf_standards"])
 
     compile_source, side = (with_compiler(compiler) for compiler in compilers[:2])
     try:
