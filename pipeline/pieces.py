@@ -102,7 +102,7 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
     else:
         raise CannotMerge("nombre de pages instable")
     levels = [[len(m.group(1)) for m in LEVEL.finditer(body.encode())] for body in bodies]
-    pdf = merge(pdfs, levels, remember)
+    pdf = merge(pdfs, levels, remember, store=None if remember else kept)
     kept.save([_key(name, sum(counts[:i]), sum(counts[i + 1:])) for i, name in enumerate(names)], names, counts)
     if ahead is not None:
         ahead.start([(_key(names[i], offset, after), functools.partial(source, head, tail, bodies[i], offset, after))
@@ -254,6 +254,9 @@ class _Kept:
         self.folder = folder
         self.used: dict[str, bytes] = {}
         self.new: set[str] = set()
+        # pieces' objects renumbered in a command's join (pdf_merge.Written): new, or None if read; None in watch,
+        # which keeps them in memory (and leaves those on disk for the next command)
+        self.written: dict[str, bytes | None] | None = None
         try:
             kept = json.loads((folder / "pages.json").read_bytes()) if folder else {}
         except (OSError, ValueError):
@@ -281,8 +284,25 @@ class _Kept:
         self.new.add(key)
         return pdf
 
+    def get_written(self, key: str) -> bytes | None:
+        try:
+            dumped = (self.folder / f"{key}.objects").read_bytes() if self.folder else None
+        except OSError:
+            return None
+        self._written()[key] = None
+        return dumped
+
+    def put_written(self, key: str, dumped: bytes) -> None:
+        self._written()[key] = dumped
+
+    def _written(self) -> dict[str, bytes | None]:
+        if self.written is None:
+            self.written = {}
+        return self.written
+
     def save(self, keys: list[str], names: list[str], counts: list[int]) -> None:
-        """Keep the pieces of this layout only (a cache: a failure costs the next edit a layout)."""
+        """Keep the pieces of this layout only, and their objects renumbered in its join (a cache: a failure
+        costs the next edit a layout, or a renumbering)."""
         if self.folder is None:
             return
         try:
@@ -293,6 +313,13 @@ class _Kept:
             for stale in self.folder.glob("*.pdf"):
                 if stale.stem not in final:
                     stale.unlink(missing_ok=True)
+            if self.written is not None:
+                for key, dumped in self.written.items():
+                    if dumped is not None:
+                        write_atomic(self.folder / f"{key}.objects", dumped, durable=False)
+                for stale in self.folder.glob("*.objects"):
+                    if stale.stem not in self.written:
+                        stale.unlink(missing_ok=True)
             write_atomic(self.folder / "pages.json", json.dumps(
                 {"pages": dict(zip(names, counts, strict=True)), "order": counts}).encode(), durable=False)
         except OSError:

@@ -250,7 +250,7 @@ def test_a_piece_that_gains_objects_leaves_the_numbers_of_the_pieces_after_it(la
     grown = lay_out(bodies, remember=True)
     after = {key[1]: key for key in pdf_merge._RENUMBERED}
     assert pdf_merge._READ[after[1][0]].size > sizes[1], "the piece has more objects"
-    assert len(after) == len(before) == len(bodies) and after[1] != before[1]
+    assert sorted(after) == sorted(before) == list(range(1, len(bodies))) and after[1] != before[1]
     assert [after[i] for i in range(2, len(bodies))] == [before[i] for i in range(2, len(bodies))]
     joined = lay_out.pdf
     pdf_merge._READ.clear()
@@ -258,6 +258,31 @@ def test_a_piece_that_gains_objects_leaves_the_numbers_of_the_pieces_after_it(la
     lay_out(bodies)
     assert lay_out.pdf == joined and "Une ligne de plus." in "".join(p.extract_text() for p in grown.pages)
     assert_well_formed(grown, tables=False)
+
+
+def test_a_command_joins_with_the_pieces_kept_renumbered_beside_their_pdfs(lay_out, monkeypatch, tmp_path):
+    """A command (no process that stays) keeps each piece's objects renumbered beside its PDF: after an edit,
+    only the piece that changed is renumbered, a damaged kept file is renumbered again, and the PDF is always
+    the one a join from nothing gives."""
+    bodies = synthetic(4)
+    lay_out(bodies)
+    kept = sorted(path.name for path in (tmp_path / "kept").glob("*.objects"))
+    assert len(kept) == len(bodies) - 1, "the first piece keeps its numbers: nothing to keep"
+    real, renumbered = pdf_merge._written, []
+    monkeypatch.setattr(pdf_merge, "_written", lambda objects: (renumbered.append(1), real(objects))[1])
+    bodies[2] = bodies[2].replace("Texte de la fiche.", "Texte corrigé.", 1)
+    edited = lay_out(bodies)
+    assert len(renumbered) == 1 and "Texte corrigé." in "".join(p.extract_text() for p in edited.pages)
+    after = sorted(path.name for path in (tmp_path / "kept").glob("*.objects"))
+    assert len(after) == len(bodies) - 1 and len(set(after) - set(kept)) == 1, "the stale one is gone"
+    joined = lay_out.pdf
+    assert pdf_of(lay_out, bodies, kept="fresh") == joined
+    damaged = tmp_path / "kept" / after[-1]
+    damaged.write_bytes(damaged.read_bytes().replace(b"obj", b"jbo", 1))
+    renumbered.clear()
+    assert pdf_of(lay_out, bodies) == joined and len(renumbered) == 1
+    assert damaged.read_bytes() != b"" and b"jbo" not in damaged.read_bytes()[:300], "written again"
+    assert_well_formed(edited, tables=False)
 
 
 def test_references_cut_at_their_0_R_are_renumbered_as_the_full_scan_does(large):
@@ -306,7 +331,7 @@ def test_pieces_that_cannot_be_joined_are_laid_out_whole_and_forgotten(tmp_path,
                "head": head, "tail": tail, "salt": "s", "cache": str(tmp_path / "kept"),
                "sizes": [len(body.encode()) for body in bodies]}
 
-    def refuse(pdfs, levels, remember=False):
+    def refuse(pdfs, levels, remember=False, store=None):
         raise pdf_merge.CannotMerge("pour voir")
 
     monkeypatch.setattr(pieces, "merge", refuse)
