@@ -85,10 +85,12 @@ Progress = Callable[[int, int], None]
 
 
 def build(project: Project, force: bool = False, jobs: int = 0, progress: Progress | None = None,
-          strict: bool = False) -> BuildReport:
+          strict: bool = False, documents_first: bool = False) -> BuildReport:
     """Build every document of the project whose inputs changed since the last build.
 
     `strict` refuses to write the documents whose sources have RNQ errors (`qualidoc check`).
+    `documents_first`: the web catalogue's files are written once the documents are, not while pandoc and
+    typst convert them (watch, after an edit: the PDF the user looks at comes first).
     """
     started = time.perf_counter()
     with build_lock(project):
@@ -102,7 +104,7 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
             documents = sum(1 for key in state.outputs if is_document(key))  # not the web pages nor the export
             report = BuildReport(total=documents, incomplete=list(state.incomplete), extra=list(state.extra))
         else:
-            report = _build_changed(project, state, force, jobs, progress, strict)
+            report = _build_changed(project, state, force, jobs, progress, strict, documents_first)
             if report.extra != state.extra:
                 state.extra = report.extra
                 snapshot = source_snapshot(project, tools, state.extra)
@@ -136,11 +138,11 @@ def warm(project: Project, done: Iterable[str] = (), jobs: int = 0) -> None:
 
 
 def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
-                   progress: Progress | None, strict: bool = False) -> BuildReport:
+                   progress: Progress | None, strict: bool = False, documents_first: bool = False) -> BuildReport:
     from pipeline.content import load_catalogue
     from pipeline.history import load_history
     from pipeline.plan import plan_project
-    from pipeline.render import Ready, Renderer
+    from pipeline.render import FEW, Ready, Renderer
     from pipeline.site import plan_site
 
     deferred: list[Callable[[], None]] = []  # the parsed content's cache, written while the documents are made
@@ -171,7 +173,10 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
         while deferred:
             deferred.pop()()
 
-    for outcome in renderer.render(stale, progress, meanwhile=meanwhile, write=files.write):
+    # After an edit in watch, the site's pages (the LHÉO export, the index: 0.1 s of Python at N = 100) would
+    # hold the interpreter while the threads that finish the documents need it (many documents: side by side).
+    first = documents_first and len(stale) <= FEW
+    for outcome in renderer.render(stale, progress, meanwhile=None if first else meanwhile, write=files.write):
         _write(outcome, state, inputs, project, report)
         if not isinstance(outcome, Ready):
             site.build(copies.get(outcome.document.path, []))

@@ -127,7 +127,8 @@ class Watcher:
         shown = [self.project.shown(path) for path in changed]
         gc.disable()  # the cycle collector runs once the documents are written, not while they are awaited
         try:
-            report = build(self.project, jobs=self.jobs)
+            # After an edit, the documents first, then the web catalogue (in the first build, side by side)
+            report = build(self.project, jobs=self.jobs, documents_first=bool(changed))
         except (ContentError, UserError) as e:
             self.on_rebuild(Rebuild(shown, None, e))
             return None

@@ -56,6 +56,31 @@ def test_course_change_shown_by_aggregates_rebuilds_them(project):
         "amelioration/registre-amelioration"]
 
 
+def test_after_an_edit_in_watch_the_documents_are_written_before_the_web_catalogue(project, monkeypatch):
+    """Watch builds an edit's documents first (`documents_first`): every file of the rebuilt documents is on
+    disk before the first page of the web catalogue (the LHÉO export, the course's page) is written."""
+    import pipeline.build as build_module
+
+    written: list[str] = []
+    real_record = build_module.BuildState.record
+
+    def record(state, path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        written.append(path)
+        return real_record(state, path, *args, **kwargs)
+
+    monkeypatch.setattr(build_module.BuildState, "record", record)
+    edit(project.content / "courses/rgpd-essentiel.yaml", "title: \"RGPD : les essentiels",
+         "title: \"RGPD : l'essentiel")
+    report = build(project, documents_first=True)
+    documents = [path for path in written if path in report.rebuilt]
+    site = [path for path in written if path not in report.rebuilt]
+    assert len(documents) == 5 and {"lheo/offre-lheo.xml", "site/formations/rgpd-essentiel.html"} <= set(site)
+    first_page = written.index(next(path for path in written if not path.startswith("site/documents/")
+                                    and path not in report.rebuilt))
+    assert all(written.index(path) < first_page for path in documents), written
+    assert "l'essentiel" in (project.out / "lheo/offre-lheo.xml").read_text(encoding="utf-8").replace("’", "'")
+
+
 def test_editing_a_trainer_rebuilds_matrix_and_what_shows_it(project):
     edit(project.content / "trainers/karim-benali.yaml", "hours: 12", "hours: 14")
     assert sorted(build(project).rebuilt) == ["conformite/matrice-conformite", "intervenants/matrice-competences"]
