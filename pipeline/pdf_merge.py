@@ -188,6 +188,9 @@ class Written:
     places: list[int]
     data: bytes
 
+    # The files kept are keyed by the piece and where it goes, not by this module's code: a change to how a
+    # piece is renumbered or written must change MAGIC, or the kept files would give other bytes than a join
+    # from nothing.
     MAGIC = b"qualidoc-pdf-objects 1"
 
     def dump(self) -> bytes:
