@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,12 +25,16 @@ from pipeline.typst_writer import string_literal
 log = logging.getLogger(__name__)
 
 
+# Where typst looks for packages, and would keep those it downloads: a path beneath a file, which no one can
+# create (a folder made for each compiler was left behind in /tmp, two or more per build).
+NO_PACKAGES = os.path.join(os.devnull, "qualidoc-no-packages")
+
+
 def new_compiler(fonts: Path) -> typst.Compiler:
     """A typst compiler with the project's fonts only: no system font, no package (they come from the network)."""
-    no_packages = tempfile.mkdtemp(prefix="qualidoc-no-packages-")  # empty: no package is ever found
     return typst.Compiler(root=str(fonts.parent), ignore_system_fonts=True,
                           font_paths=[str(fonts)] if fonts.is_dir() else [],
-                          package_path=no_packages, package_cache_path=no_packages)
+                          package_path=NO_PACKAGES, package_cache_path=NO_PACKAGES)
 
 
 def compiling(compiler: typst.Compiler, root: str, timestamp: dt.datetime, pdf_standards: Any

@@ -163,6 +163,21 @@ def test_typst_packages_are_refused(project):
         build(project)
 
 
+def test_typst_compilers_leave_nothing_in_the_temporary_folder(project, tmp_path, monkeypatch):
+    """typst is told a package folder that cannot exist; one made for each compiler stayed in /tmp."""
+    import tempfile
+
+    from pipeline.typst_adapter import new_compiler
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    compiler = new_compiler(project.templates / "fonts")
+    assert compiler.compile(input=b"Bonjour", format="pdf").startswith(b"%PDF")
+    assert list(temporary.iterdir()) == []
+
+
 @pytest.mark.parametrize("image", [
     "![](https://example.org/tracker.png)",
     '![](https://example.org/tracker.png "titre")',
