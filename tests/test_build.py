@@ -305,3 +305,40 @@ def test_a_template_is_hashed_again_only_when_its_size_or_date_moved(tmp_path, m
     state.file_hash(tmp_path / "other")
     state.save()
     assert BuildState.load(tmp_path).hashes.keys() == {str(tmp_path / "other")}  # only what the last build read
+
+
+def test_saving_the_state_encodes_only_the_records_that_changed(project, monkeypatch):
+    """Each document's record is a line of state.json: a build after an edit copies the others' lines as
+    read; the file reads back as what was recorded, whether it was written this way or by hand."""
+    import json
+
+    import pipeline.state
+    from pipeline.state import BuildState
+
+    build(project)
+    path = project.state_dir / "state.json"
+    before = path.read_text(encoding="utf-8").split("\n")
+    encoded: list[object] = []
+    real = pipeline.state._encode
+    monkeypatch.setattr(pipeline.state, "_encode", lambda value: (encoded.append(value), real(value))[1])
+    edit(project.content / "courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
+    report = build(project)
+    assert sorted(report.rebuilt) == ["conformite/matrice-conformite", "programmes/rgpd-essentiel"]
+    records = [value for value in encoded if isinstance(value, dict) and "inputs" in value]
+    after = path.read_text(encoding="utf-8").split("\n")
+    changed = sorted(line.split(":", 1)[0] for line in set(after) - set(before))
+    # the first line (snapshot), the two documents, the web pages that show the price
+    keys = [key for key in changed if not key.startswith("{")]
+    assert len(keys) == len(changed) - 1 and {'"conformite/matrice-conformite"', '"programmes/rgpd-essentiel"',
+                                              '"site/formations/rgpd-essentiel.html"'} <= set(keys)
+    assert len(records) == len(keys) < 8, "the records rebuilt, not the others"
+    state = BuildState._read(path)
+    assert len(after) == len(before) == len(state.outputs) + 2 > ALL + 2  # the documents and the web pages
+    assert {key: {"inputs": r.inputs, "files": r.files} for key, r in state.outputs.items()} == \
+        json.loads("\n".join(after))["outputs"]
+    # A state file written otherwise (by an older qualidoc, on one line) is read the same, then laid out again.
+    path.write_text(json.dumps(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
+    again = BuildState._read(path)
+    assert again == state and all(record.text is None for record in again.outputs.values())
+    again.save()
+    assert path.read_text(encoding="utf-8").split("\n")[1:] == after[1:]  # (the first: hashes looked up)
