@@ -195,9 +195,9 @@ class BuildState:
                 "hashes": hashes}
         # The outputs last, one document a line: a document built before keeps the text it was read with (an
         # edit's build encodes 5 documents of 203, not 2.5 MB of JSON: 12 ms at N = 100, at the end of it).
-        outputs = ",\n".join(f"{json.dumps(key)}:{record.json()}" for key, record in sorted(self.outputs.items()))
+        outputs = [(key, record.json()) for key, record in sorted(self.outputs.items())]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, f'{_encode(data)[:-1]},{OUTPUTS}\n{outputs}\n}}}}'.encode())
+        write_atomic(self.path, by_line(f"{_encode(data)[:-1]},{OUTPUTS}", outputs, "}}"))
         self.hashes, self.hashed, self.stamp = hashes, set(), _stamp(self.path)  # as the file now reads
         self.keep()
 
@@ -205,20 +205,35 @@ class BuildState:
 OUTPUTS = '"outputs":{'  # ends the state file's first line; each document's record is on a line of its own
 
 
+def by_line(head: str, members: list[tuple[str, str]], tail: str, ascii_keys: bool = True) -> bytes:
+    """A JSON object written one member a line, `members` (key, value's JSON) after the `head` line (which
+    opens it): a file whose members a reader can take again as written (`line_texts`), unchanged ones
+    copied rather than encoded again."""
+    lines = ",\n".join(f"{json.dumps(key, ensure_ascii=ascii_keys)}:{value}" for key, value in members)
+    return f"{head}\n{lines}\n{tail}".encode()
+
+
+def line_texts(text: str, keys: list[str], tail: str, ascii_keys: bool = True) -> list[str] | None:
+    """The JSON of each member, in order, of the object that `by_line` wrote with these keys in `text`
+    (already read as JSON); None for a file laid out otherwise (an older one, one edited by hand)."""
+    head, _, rest = text.partition("\n")
+    lines = rest.split("\n")
+    if not head.endswith("{") or len(lines) != len(keys) + 1 or lines[-1] != tail:
+        return None
+    texts = []
+    for key, line in zip(keys, lines, strict=False):
+        prefix = f"{json.dumps(key, ensure_ascii=ascii_keys)}:"
+        if not line.startswith(prefix):
+            return None
+        texts.append(line[len(prefix):].removesuffix(","))
+    return texts
+
+
 def _keep_texts(text: str, outputs: dict[str, OutputRecord]) -> None:
     """Give each record the text of its line, if the file is laid out as `save` writes it (else, a file
     written otherwise, each is encoded again when saved)."""
-    head, _, rest = text.partition("\n")
-    lines = rest.split("\n")
-    if not head.endswith(OUTPUTS) or len(lines) != len(outputs) + 1 or lines[-1] != "}}":
-        return
-    texts = []
-    for (key, record), line in zip(outputs.items(), lines, strict=False):
-        prefix = f"{json.dumps(key)}:"
-        if not line.startswith(prefix):
-            return
-        texts.append(line[len(prefix):].removesuffix(","))
-    for record, record_text in zip(outputs.values(), texts, strict=True):
+    texts = line_texts(text, list(outputs), "}}")
+    for record, record_text in zip(outputs.values(), texts or [], strict=False):
         record.text = record_text
 
 

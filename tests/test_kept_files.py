@@ -127,6 +127,37 @@ def test_the_parsed_content_cache_is_written_while_the_documents_are_made(tmp_pa
     assert parsed.read_bytes() != before and "Nouvel intitulé" in parsed.read_text(encoding="utf-8")
 
 
+def test_the_parsed_content_cache_is_written_again_from_its_unchanged_lines(tmp_path, monkeypatch):
+    """parsed.json holds a content file a line: after an edit, the line of the edited file is encoded again,
+    the others are copied as read; a file laid out otherwise (an older qualidoc's) is read, then rewritten."""
+    import json
+
+    root = copy_project(tmp_path / "p")
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    parsed = project.cache_dir / "parsed.json"
+    before = parsed.read_text(encoding="utf-8").split("\n")
+    files = len(list((root / "content").rglob("*.yaml")))
+    assert len(before) == files + 2 and before[0] == "{" and before[-1] == "}"
+    encoded: list[object] = []
+    real = json.dumps
+    monkeypatch.setattr(json, "dumps", lambda value, **k: (encoded.append(value), real(value, **k))[1])
+    edit(root / "content/courses/excel-perfectionnement.yaml", "title: \"", "title: \"Nouvel intitulé – ")
+    assert not build(project).failed
+    monkeypatch.setattr(json, "dumps", real)
+    after = parsed.read_text(encoding="utf-8").split("\n")
+    changed = [line for line in after if line not in before]
+    assert len(changed) == 1 and "excel-perfectionnement.yaml" in changed[0] and "Nouvel intitulé" in changed[0]
+    assert sum(isinstance(value, dict) and "lines" in value for value in encoded) == 1
+    entries = json.loads("\n".join(after))
+    parsed.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")  # one line, as qualidoc 0.1 wrote it
+    edit(root / "content/courses/excel-perfectionnement.yaml", "Nouvel intitulé", "Autre intitulé")
+    assert not build(project).failed
+    again = parsed.read_text(encoding="utf-8").split("\n")
+    assert len(again) == files + 2 and json.loads("\n".join(again)).keys() == entries.keys()
+    assert [line for line in again if line not in after] == [line for line in again if "Autre intitulé" in line]
+
+
 def test_an_edit_waits_for_the_disk_only_for_the_build_state(tmp_path, monkeypatch):
     """The files of build/ and of the user cache are written without waiting for the disk (fsync): a power
     cut that empties one costs a render, state.json (written durably, last) no longer matching it."""
@@ -145,7 +176,7 @@ def test_an_edit_waits_for_the_disk_only_for_the_build_state(tmp_path, monkeypat
 
 
 def test_a_user_cache_removed_between_two_builds_of_one_process_is_made_again(tmp_path):
-    """Watch and the build daemon run many builds in one process: removing the user cache meanwhile (to
+    """Watch (and serve, which runs it) builds many times in one process: removing the user cache meanwhile (to
     free space, or by hand) costs the next build only time, never an error."""
     root = copy_project(tmp_path / "p")
     project = replace(Project.at(root), cache=tmp_path / "cache")
