@@ -261,27 +261,39 @@ def test_a_piece_that_gains_objects_leaves_the_numbers_of_the_pieces_after_it(la
 
 
 def test_a_command_joins_with_the_pieces_kept_renumbered_beside_their_pdfs(lay_out, monkeypatch, tmp_path):
-    """A command (no process that stays) keeps each piece's objects renumbered beside its PDF: after an edit,
-    only the piece that changed is renumbered, a damaged kept file is renumbered again, and the PDF is always
-    the one a join from nothing gives."""
+    """A command (no process that stays) keeps each piece's objects renumbered beside its PDF, with a summary
+    of the piece: after an edit, only the piece that changed is read and renumbered, a damaged kept file is
+    made again, and the PDF is always the one a join from nothing gives."""
+    def kept_files(suffix: str) -> list[str]:
+        return sorted(path.name for path in (tmp_path / "kept").glob("*.objects") if path.stem.endswith(suffix))
+
     bodies = synthetic(4)
     lay_out(bodies)
-    kept = sorted(path.name for path in (tmp_path / "kept").glob("*.objects"))
-    assert len(kept) == len(bodies) - 1, "the first piece keeps its numbers: nothing to keep"
+    kept, summaries = [name for name in kept_files("") if "-summary" not in name], kept_files("-summary")
+    assert len(kept) == len(summaries) == len(bodies) - 1, "the first piece keeps its numbers: nothing to keep"
     real, renumbered = pdf_merge._written, []
     monkeypatch.setattr(pdf_merge, "_written", lambda objects: (renumbered.append(1), real(objects))[1])
+    real_parse, parsed = pdf_merge.parse, []
+    monkeypatch.setattr(pdf_merge, "parse", lambda pdf: (parsed.append(1), real_parse(pdf))[1])
     bodies[2] = bodies[2].replace("Texte de la fiche.", "Texte corrigé.", 1)
     edited = lay_out(bodies)
     assert len(renumbered) == 1 and "Texte corrigé." in "".join(p.extract_text() for p in edited.pages)
-    after = sorted(path.name for path in (tmp_path / "kept").glob("*.objects"))
+    assert len(parsed) == 2, "the first piece and the one that changed, not the others"
+    after = [name for name in kept_files("") if "-summary" not in name]
     assert len(after) == len(bodies) - 1 and len(set(after) - set(kept)) == 1, "the stale one is gone"
+    assert len(kept_files("-summary")) == len(bodies) - 1 and len(set(kept_files("-summary")) - set(summaries)) == 1
     joined = lay_out.pdf
     assert pdf_of(lay_out, bodies, kept="fresh") == joined
-    damaged = tmp_path / "kept" / after[-1]
-    damaged.write_bytes(damaged.read_bytes().replace(b"obj", b"jbo", 1))
+    other = next(name for name in kept_files("-summary") if name[:40] != after[-1][:40])  # another piece's
+    damaged = {name: (tmp_path / "kept" / name).read_bytes() for name in (after[-1], other)}
+    for name, data in damaged.items():
+        (tmp_path / "kept" / name).write_bytes(data[:-3] + b"###")
     renumbered.clear()
-    assert pdf_of(lay_out, bodies) == joined and len(renumbered) == 1
-    assert damaged.read_bytes() != b"" and b"jbo" not in damaged.read_bytes()[:300], "written again"
+    parsed.clear()
+    assert pdf_of(lay_out, bodies) == joined and len(renumbered) == 1 and len(parsed) == 3  # the first, both damaged
+    assert all((tmp_path / "kept" / name).read_bytes() == data for name, data in damaged.items()), "written again"
+    parsed.clear()
+    assert pdf_of(lay_out, bodies) == joined and parsed == [1], "then only the first piece is read"
     assert_well_formed(edited, tables=False)
 
 
