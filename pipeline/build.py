@@ -175,7 +175,8 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
 
     # After an edit in watch, the site's pages (the LHÉO export, the index: 0.1 s of Python at N = 100) would
     # hold the interpreter while the threads that finish the documents need it (many documents: side by side).
-    first = documents_first and len(stale) <= FEW
+    # Their DOCX are finished once every PDF is written: the PDF is what the user looks at (watch's target).
+    first = renderer.pdfs_first = documents_first and len(stale) <= FEW
     for outcome in renderer.render(stale, progress, meanwhile=None if first else meanwhile, write=files.write):
         _write(outcome, state, inputs, project, report)
         if not isinstance(outcome, Ready):

@@ -131,6 +131,8 @@ class Renderer:
         self.large: set[int] = set()  # the documents laid out by a process of their own (typst_worker.py)…
         self.here: set[int] = set()  # …unless laid out by this one after an edit (_lays_out_here)
         self.few = False  # an edit's rebuild: the large documents are laid out side by side
+        # watch, after an edit: the DOCX are finished once every PDF is written (the one the user looks at)
+        self.pdfs_first = False
         self.in_pieces = False  # the large documents are laid out in pieces (see _prepare_stage)
         self.pieces_salt = ""
         self.layouts = ThreadPoolExecutor(max_workers=1)  # replaced while rendering (_render_in)
@@ -215,14 +217,20 @@ class Renderer:
                 except RuntimeError:  # the pool is shut down: the build stopped on an error, reported there
                     pass
 
+            def docx(task: Callable[..., None], *args: Any) -> None:
+                if self.pdfs_first and few:
+                    outcomes.after_pdfs(functools.partial(submit, task, *args))
+                else:
+                    submit(task, *args)
+
             def on_event(event: dict) -> None:
                 """Start the PDF as soon as pandoc has written a document's tree, the DOCX with its group."""
                 if event["event"] == "part":
                     submit(self._part, stage, event["markdown"], outcomes)
                 elif event["event"] == "partsdocx":
-                    submit(self._parts_docx, stage, event, outcomes)
+                    docx(self._parts_docx, stage, event, outcomes)
                 elif event["event"] == "fits":
-                    submit(self._docx_fits, index_of(event["markdown"]), outcomes)
+                    docx(self._docx_fits, index_of(event["markdown"]), outcomes)
                 elif event["markdown" if "markdown" in event else "file"].startswith("p"):
                     pass  # a part pandoc could not read: the whole document's tree follows, or its error
                 elif event["event"] == "error":
@@ -235,11 +243,11 @@ class Renderer:
                         submit(self._pdf, stage, index_of(event["markdown"]), outcomes)
                     dispatch.done(index_of(event["markdown"]))
                 elif "parts" in event:  # a large document's DOCX, written from its parts
-                    submit(self._docx_in_parts, stage, event["file"], index_of(event["documents"][0]),
-                           event["parts"], outcomes)
+                    docx(self._docx_in_parts, stage, event["file"], index_of(event["documents"][0]),
+                         event["parts"], outcomes)
                 else:
-                    submit(self._docx_group, stage, event["file"], [index_of(m) for m in event["documents"]],
-                           outcomes)
+                    docx(self._docx_group, stage, event["file"], [index_of(m) for m in event["documents"]],
+                         outcomes)
 
             settings = {"reader": READER, "reference_doc": str(self.project.template("reference.docx")),
                         "group": DOCX_GROUP}
@@ -678,6 +686,25 @@ class _Outcomes:
         self._early: dict[int, bool] = {}
         self._lock = threading.Lock()
         self._each = [threading.RLock() for _ in documents]  # one document's outcomes, one at a time
+        self._no_pdf = set(range(len(documents)))  # the documents whose PDF is neither done nor failed
+        self._after_pdfs: list[Callable[[], None]] = []
+
+    def after_pdfs(self, task: Callable[[], None]) -> None:
+        """Run `task` once every document's PDF is done or failed (now, if they are)."""
+        with self._lock:
+            if self._no_pdf:
+                self._after_pdfs.append(task)
+                return
+        task()
+
+    def _pdf_out(self, index: int) -> None:
+        with self._lock:
+            if index not in self._no_pdf:
+                return
+            self._no_pdf.discard(index)
+            tasks, self._after_pdfs = (self._after_pdfs, []) if not self._no_pdf else ([], self._after_pdfs)
+        for task in tasks:
+            task()
 
     def add(self, index: int, kind: str, data: bytes) -> None:
         with self._each[index]:
@@ -702,6 +729,8 @@ class _Outcomes:
             if outcome is not None:
                 self._written(outcome)
                 self.finished.put(outcome)
+        if kind == "pdf":
+            self._pdf_out(index)
 
     def _written(self, outcome: Rendered | Ready) -> None:
         if self.write is None:
@@ -727,6 +756,7 @@ class _Outcomes:
                 self._closed.add(index)
                 self._files.pop(index, None)
             self.finished.put(Failed(self.documents[index], reason))
+        self._pdf_out(index)
 
     def guarded(self, task: Callable[..., None]) -> Callable[..., None]:
         """`task`, run by another thread: an error it does not expect (a bug) ends the build, as an internal

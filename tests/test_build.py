@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,28 @@ def test_after_an_edit_in_watch_the_documents_are_written_before_the_web_catalog
                                     and path not in report.rebuilt))
     assert all(written.index(path) < first_page for path in documents), written
     assert "l'essentiel" in (project.out / "lheo/offre-lheo.xml").read_text(encoding="utf-8").replace("’", "'")
+
+
+def test_after_an_edit_in_watch_every_pdf_is_written_before_the_first_docx(project, monkeypatch):
+    """The user looks at the PDF after a save: the DOCX are finished once every PDF is on disk, so the
+    threads that finish them do not hold the interpreter the PDFs need."""
+    import pipeline.build as build_module
+
+    written: list[tuple[str, str]] = []
+    real_write = build_module._Files.write
+
+    def write(files, document, data):  # type: ignore[no-untyped-def]
+        written.extend((document.path, kind) for kind in data)
+        return real_write(files, document, data)
+
+    monkeypatch.setattr(build_module._Files, "write", write)
+    edit(project.content / "courses/rgpd-essentiel.yaml", "title: \"RGPD : les essentiels",
+         "title: \"RGPD : l'essentiel")
+    shutil.rmtree(project.cache_dir / "files")  # each document rendered (none given the files it had)
+    report = build(project, documents_first=True)
+    kinds = [kind for _, kind in written]
+    assert sorted(written) == sorted((path, kind) for path in report.rebuilt for kind in ("docx", "pdf"))
+    assert kinds == ["pdf"] * 5 + ["docx"] * 5, written
 
 
 def test_editing_a_trainer_rebuilds_matrix_and_what_shows_it(project):
