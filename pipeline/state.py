@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,12 +205,16 @@ class BuildState:
 OUTPUTS = '"outputs":{'  # ends the state file's first line; each document's record is on a line of its own
 
 
-def by_line(head: str, members: list[tuple[str, str]], tail: str, ascii_keys: bool = True) -> bytes:
+def by_line(head: str, members: list[tuple[str, str]], tail: str, ascii_keys: bool = True) -> Iterator[bytes]:
     """A JSON object written one member a line, `members` (key, value's JSON) after the `head` line (which
     opens it): a file whose members a reader can take again as written (`line_texts`), unchanged ones
-    copied rather than encoded again."""
-    lines = ",\n".join(f"{json.dumps(key, ensure_ascii=ascii_keys)}:{value}" for key, value in members)
-    return f"{head}\n{lines}\n{tail}".encode()
+    copied rather than encoded again. Line by line, for write_atomic: the file is never held whole in memory
+    (at N = 1000, state.json is some 25 MB)."""
+    yield f"{head}\n".encode()
+    last = len(members) - 1
+    for number, (key, value) in enumerate(members):
+        yield f"{json.dumps(key, ensure_ascii=ascii_keys)}:{value}{',' if number < last else ''}\n".encode()
+    yield tail.encode()
 
 
 def line_texts(text: str, keys: list[str], tail: str, ascii_keys: bool = True) -> list[str] | None:
@@ -287,7 +291,7 @@ def _stat_record(path: Path, sha256: str | None = None) -> dict[str, object]:
 TEMPORARY = ".qualidoc-tmp"  # the end of the name of every temporary file qualidoc writes
 
 
-def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
+def write_atomic(path: Path, data: bytes | Iterable[bytes], durable: bool = True) -> None:
     """Write a file through a temporary file and a rename: readers see the old or the new file, never half.
 
     `durable`: the data is on the disk before the rename, so that a power cut cannot leave an empty file.
@@ -301,7 +305,10 @@ def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY}")
     try:
         with open(temporary, "wb") as handle:
-            handle.write(data)
+            if isinstance(data, bytes):
+                handle.write(data)
+            else:
+                handle.writelines(data)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -127,6 +127,26 @@ def test_the_parsed_content_cache_is_written_while_the_documents_are_made(tmp_pa
     assert parsed.read_bytes() != before and "Nouvel intitulé" in parsed.read_text(encoding="utf-8")
 
 
+def test_files_written_by_line_are_written_a_line_at_a_time_and_read_back_whole(tmp_path):
+    """state.json and parsed.json (25 and 15 MB at N = 1000) go to the disk a line at a time: their whole
+    text, and its bytes, are never in memory beside the lines they are made of."""
+    import json
+    import types
+
+    from pipeline.state import by_line, line_texts, write_atomic
+
+    members = [("a", '{"x":1}'), ("é/b", '"texte"'), ("c", "[1,2]")]
+    lines = by_line('{"version":3,"outputs":{', members, "}}", ascii_keys=False)
+    assert isinstance(lines, types.GeneratorType)
+    path = tmp_path / "state.json"
+    write_atomic(path, lines)
+    text = path.read_text(encoding="utf-8")
+    assert json.loads(text) == {"version": 3, "outputs": {"a": {"x": 1}, "é/b": "texte", "c": [1, 2]}}
+    assert line_texts(text, ["a", "é/b", "c"], "}}", ascii_keys=False) == ['{"x":1}', '"texte"', "[1,2]"]
+    write_atomic(path, by_line("{", [], "}"))
+    assert json.loads(path.read_text(encoding="utf-8")) == {} and line_texts(path.read_text(), [], "}") == []
+
+
 def test_the_parsed_content_cache_is_written_again_from_its_unchanged_lines(tmp_path, monkeypatch):
     """parsed.json holds a content file a line: after an edit, the line of the edited file is encoded again,
     the others are copied as read; a file laid out otherwise (an older qualidoc's) is read, then rewritten."""
