@@ -699,10 +699,10 @@ class _Outcomes:
 
     def _pdf_out(self, index: int) -> None:
         with self._lock:
-            if index not in self._no_pdf:
-                return
             self._no_pdf.discard(index)
-            tasks, self._after_pdfs = (self._after_pdfs, []) if not self._no_pdf else ([], self._after_pdfs)
+            if self._no_pdf:
+                return
+            tasks, self._after_pdfs = self._after_pdfs, []
         for task in tasks:
             task()
 
