@@ -4,6 +4,8 @@
 -- each ({"markdown", "tree"}: file names), as the build has them ready; the end of stdin ends the process.
 -- One JSON line per event is printed on stdout, as soon as it happens:
 --   {"event": "tree", "markdown": ...}                       the document's tree is written;
+--   {"event": "tree", "markdown": ..., "python": true}      … and its DOCX is the build's to write (a job
+--                                                           with {"python": true}: docx_writer.py);
 --   {"event": "docx", "file": ..., "documents": [...]}      a DOCX holding these documents, in this order, each
 --                                                           followed by a marker paragraph (see docx_split.py);
 --   {"event": "error", "markdown": ..., "error": "..."}     the document failed.
@@ -147,6 +149,14 @@ local function needs_inlines(text)
     simple = simple + 1
   end
   return simple ~= images or links ~= images
+end
+
+-- The build writes the DOCX of a small document itself from its tree (docx_writer.py, `python` jobs), unless
+-- its Markdown can hold a span, a link, code (needs_inlines), or text pandoc writes in runs of its own:
+-- CJK scripts (from U+2E80, private use excepted) and soft hyphens. Its tree event then says `python`.
+local function written_otherwise(text)
+  return text:find("[\xE3-\xED\xF0-\xF4]") or text:find("\xE2[\xBA-\xBF]") or text:find("\xEF[\xA4-\xBF]")
+    or text:find("\xC2\xAD")
 end
 
 -- Between documents: a heading, so that the next document starts as a document does (its first paragraph
@@ -350,10 +360,15 @@ local function convert(job)
       doc.blocks[1].attributes["first"] = "true"
     end
     write_file(job.tree, pandoc.write(doc, "json"))
+    if job.python and not inlines and not written_otherwise(text) then return false end
     return doc:walk(docx_filter(needs, inlines)).blocks
   end)
   if not ok then
     report({ event = "error", markdown = job.markdown, error = tostring(result) })
+    return
+  end
+  if result == false then  -- its DOCX is written by the build from its tree (docx_writer.py)
+    report({ event = "tree", markdown = job.markdown, python = true })
     return
   end
   report({ event = "tree", markdown = job.markdown })

@@ -52,10 +52,11 @@ class Pandoc:
         self.reader.start()
 
     def send(self, index: int, size: int, alone: bool = False, parts: bool = False, background: bool = False,
-             unless_fits: dict | None = None, group: int | None = None) -> None:
+             unless_fits: dict | None = None, group: int | None = None, python: bool = False) -> None:
         """Hand a document over; a large one, or any when they are few (an edit), has its DOCX written at once,
         while typst lays out its PDF, rather than with a group once every document is read. `parts`: its
-        Markdown holds the markers of its parts (chunks.py)."""
+        Markdown holds the markers of its parts (chunks.py). `python`: its DOCX is written by the build from
+        its tree if it can be (docx_writer.py; its tree event then says `python`)."""
         self.sent.append(index)
         self.load += size
         if background:
@@ -65,6 +66,8 @@ class Pandoc:
             job["unless_fits"] = unless_fits
         if group:
             job["group"] = group
+        if python:
+            job["python"] = True
         self._write(job)
 
     def send_part(self, name: str, size: int, keep: bool = False) -> None:
@@ -108,7 +111,9 @@ class Pandoc:
                 for name in event.get("documents") or [event.get("markdown", "")]:
                     if name.startswith("d"):  # not a part (`p12-3.md`)
                         # "fits": its DOCX is joined from its parts, its PDF laid out from them
-                        kinds = {"tree", "docx"} if event["event"] == "fits" else {event["event"]}
+                        # "python": its DOCX is written by the build from its tree
+                        kinds = {"tree", "docx"} if event["event"] == "fits" or event.get("python") \
+                            else {event["event"]}
                         self.reported.setdefault(index_of(name), set()).update(kinds)
                 on_event(event)
         except Exception:  # noqa: BLE001 - a bug here must fail the documents below, not leave the build waiting
@@ -209,3 +214,41 @@ AHEAD = 2
 LARGE = 64 * 1024
 DOCS_PER_PANDOC = 8
 PANDOC_RTS = ["+RTS", "-A16m", "-RTS"]
+
+
+class PandocFailed(Exception):
+    """Pandoc could not convert a document: its message."""
+
+
+def convert_alone(stage: Path, lua: Path, settings: dict, name: str) -> tuple[bytes, bytes]:
+    """Have a pandoc process of its own read one Markdown file of the stage (`name`) and write its DOCX alone,
+    as a group of one (docx_split.py): return its tree's JSON and that DOCX. For a document the build could
+    not write from its tree (docx_writer.py), and for the frame the build writes them in."""
+    tag = name.removesuffix(".md")
+    (stage / f"settings-{tag}.json").write_text(json.dumps({**settings, "prefix": f"{tag}-alone-"}))
+    job = json.dumps({"markdown": name, "tree": f"{tag}-alone.json", "alone": True}) + "\n"
+    command = [pandoc_path(), *PANDOC_RTS, "lua", str(lua), f"settings-{tag}.json"]
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "0"}
+    log_path = stage / f"pandoc-{tag}.log"  # a file, not a pipe: many warnings cannot block pandoc
+    try:
+        with log_path.open("w") as log_file, subprocess.Popen(command, cwd=stage, stdin=subprocess.PIPE,
+                                                              stdout=subprocess.PIPE, stderr=log_file, text=True,
+                                                              env=env) as process:
+            try:
+                process.stdin.write(job)  # type: ignore[union-attr]
+                process.stdin.close()  # type: ignore[union-attr]
+                for line in process.stdout:  # type: ignore[union-attr]
+                    event = json.loads(line)
+                    if event["event"] == "docx":
+                        return (stage / f"{tag}-alone.json").read_bytes(), (stage / event["file"]).read_bytes()
+                    if event["event"] == "error":
+                        raise PandocFailed(event["error"])
+                    if event["event"] != "tree":
+                        raise PandocFailed(f"événement inattendu de pandoc : {line.strip()[:200]}")
+            finally:
+                if process.poll() is None:
+                    process.kill()
+        stderr = log_path.read_text(encoding="utf-8", errors="replace").strip()
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise PandocFailed(str(e)) from e
+    raise PandocFailed(f"pandoc s'est arrêté (code de sortie {process.returncode}) : {stderr[-500:]}")

@@ -151,7 +151,7 @@ def _image_problem(data: bytes) -> str | None:
     if kind == ".svg":
         return "est un SVG qui renvoie à d'autres fichiers, à des scripts ou à des entités : exportez-le sans eux" \
             if SVG_REFUSED.search(data) else None
-    size = _png_size(data) if kind == ".png" else _jpeg_size(data)
+    size = png_size(data) if kind == ".png" else _jpeg_size(data)
     if size is None:
         return f"est une image {kind[1:].upper()} endommagée"
     if max(size) > MAX_IMAGE_PIXELS or min(size) < 1:
@@ -174,7 +174,8 @@ def image_suffix(path: Path) -> str:
     return image_kind(path.read_bytes()) or path.suffix
 
 
-def _png_size(data: bytes) -> tuple[int, int] | None:
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """A PNG's width and height in pixels (None if damaged)."""
     if len(data) < 24 or data[12:16] != b"IHDR":
         return None
     return struct.unpack(">II", data[16:24])

@@ -1,8 +1,9 @@
 """Render documents: Jinja2 → Markdown → pandoc → DOCX, and pandoc's tree → typst source → PDF.
 
-A few `pandoc lua convert.lua` processes read each Markdown once: they write DOCX in groups (split
-by docx_split.py) and each document's tree as JSON, from which typst_writer.py writes the typst
-source that typst compiles in memory. Each document either renders to its DOCX and PDF bytes or
+A few `pandoc lua convert.lua` processes read each Markdown once: they write each document's tree as
+JSON, from which typst_writer.py writes the typst source that typst compiles in memory, and
+docx_writer.py the DOCX of the small documents, to pandoc's bytes; pandoc writes the others' DOCX in
+groups (split by docx_split.py). Each document either renders to its DOCX and PDF bytes or
 fails with a reason; a failure never stops the other documents.
 """
 
@@ -18,8 +19,9 @@ import shutil
 import tempfile
 import threading
 import zipfile
+from base64 import b64decode, b64encode
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -35,11 +37,23 @@ from pipeline.docx_finish import finish_parts
 from pipeline.docx_parts import join as join_parts
 from pipeline.docx_parts import needs_key, part_fragments, split_parts
 from pipeline.docx_split import split_docx
+from pipeline.docx_writer import Frame, checked_frame, frame_markdown
+from pipeline.docx_writer import write as write_docx
 from pipeline.errors import UserError
 from pipeline.inputs import CatalogueView, Reads, recording
-from pipeline.pandoc_adapter import DOCS_PER_PANDOC, DOCX_GROUP, LARGE, READER, Dispatcher, Pandoc, index_of
+from pipeline.pandoc_adapter import (
+    DOCS_PER_PANDOC,
+    DOCX_GROUP,
+    LARGE,
+    READER,
+    Dispatcher,
+    Pandoc,
+    PandocFailed,
+    convert_alone,
+    index_of,
+)
 from pipeline.pdf_finish import display_doc_title
-from pipeline.project import Project, image_suffix
+from pipeline.project import Project, image_kind, image_suffix
 from pipeline.state import write_atomic
 from pipeline.templating import Md, environment, escape
 from pipeline.tools import tool_versions
@@ -61,6 +75,10 @@ log = logging.getLogger(__name__)
 
 STYLE_FILES = ("reference.docx", "style.typ")
 HERE_PIECES = 16  # pieces at most of a large document laid out by the build's process after an edit
+# The DOCX of a small document is written by the build from its tree (docx_writer.py) rather than by pandoc,
+# the same bytes: pandoc's DOCX writer and the split of its groups were 2.6 s of CPU of a full build at 100
+# courses. False: pandoc writes every DOCX (the tests compare both).
+PYTHON_DOCX = True
 FEW = 10  # documents: a build of no more is an edit's, scheduled for the first PDF on disk (see _render_in)
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 
@@ -137,6 +155,12 @@ class Renderer:
         self.pieces_salt = ""
         self.layouts = ThreadPoolExecutor(max_workers=1)  # replaced while rendering (_render_in)
         self.parts_salt = f"{READER} {tool_versions()['tool:qualidoc']} {tool_versions()['tool:pandoc']}"
+        # The small documents whose DOCX is written here from their tree (docx_writer.py), in this frame.
+        self.python_docx: set[int] = set()
+        self.frame: Future[Frame | None] = Future()
+        self.frame_logo: tuple[str, bytes] | None = None
+        self.later: Callable[..., None] = lambda task, *args: task(*args)  # the DOCX, after the PDFs in watch
+        self.alone: Callable[[str], tuple[bytes, bytes]]  # a document's tree and DOCX by a pandoc of its own
 
     def markdown(self, document: Document) -> str:
         """Render a document's template to the Markdown handed to pandoc, recording what it reads."""
@@ -223,6 +247,12 @@ class Renderer:
                 else:
                     submit(task, *args)
 
+            self.later = docx
+            settings = {"reader": READER, "reference_doc": str(self.project.template("reference.docx")),
+                        "group": DOCX_GROUP}
+            self.alone = functools.partial(convert_alone, stage, lua, settings)
+            self._start_frame(stage)
+
             def on_event(event: dict) -> None:
                 """Start the PDF as soon as pandoc has written a document's tree, the DOCX with its group."""
                 if event["event"] == "part":
@@ -237,6 +267,8 @@ class Renderer:
                     outcomes.fail(index_of(event["markdown"]), f"pandoc : {event['error']}")
                     dispatch.done(index_of(event["markdown"]))
                 elif event["event"] == "tree":
+                    if event.get("python"):
+                        self.python_docx.add(index_of(event["markdown"]))
                     if index_of(event["markdown"]) in self.large:
                         self._lay_out(stage, index_of(event["markdown"]), outcomes)
                     else:
@@ -249,8 +281,6 @@ class Renderer:
                     docx(self._docx_group, stage, event["file"], [index_of(m) for m in event["documents"]],
                          outcomes)
 
-            settings = {"reader": READER, "reference_doc": str(self.project.template("reference.docx")),
-                        "group": DOCX_GROUP}
             # Many documents are converted by one process per DOCS_PER_PANDOC documents, at most one per job
             # (two would take the cores the PDFs need); after an edit, one per document up to the job count,
             # so that a course's programme and questionnaire are read side by side, not one after the other's
@@ -332,11 +362,13 @@ class Renderer:
                         # The whole document's read, for the DOCX only when the PDF comes from the parts,
                         # gives way to the layouts.
                         background = bool(held and few and held.from_parts)
+                        python = not large and self.frame.result() is not None
                         if few:
                             min(converters, key=lambda c: c.load).send(index, len(text), alone=True,
-                                                                       parts=bool(parts), background=background)
+                                                                       parts=bool(parts), background=background,
+                                                                       python=python)
                         else:
-                            dispatch.add(index, len(text), parts=bool(parts))
+                            dispatch.add(index, len(text), parts=bool(parts), python=python)
                 for index, size, check in unless_fits:
                     helper(index).send(index, size, alone=True, parts=True, unless_fits=check)
             except BaseException:
@@ -382,7 +414,13 @@ class Renderer:
                     **{name: " ".join(map(breakable, texts[key].split(" "))) for name, key in
                        (("header_left", "QD_HEADER_LEFT"), ("header_right", "QD_HEADER_RIGHT"),
                         ("footer_left", "QD_FOOTER_LEFT"))}}
-            body = self._body(stage, index)
+            body: str | None
+            if index in self.python_docx:  # its DOCX from the same tree, on another thread
+                tree = json.loads((stage / f"d{index}.json").read_bytes())
+                self.later(self._docx_from_tree, index, tree, outcomes)
+                body = write_typst(tree)
+            else:
+                body = self._body(stage, index)
             if body is None:
                 return  # its PDF is under way from its parts, or from its whole tree
             missing = sorted(set(STYLE_CALL.findall(body)) - self.style_functions)
@@ -635,6 +673,69 @@ class Renderer:
         docx = finish_parts(parts, self.page_texts[document.path], document.title, self.catalogue.organisation.name,
                             document.version)
         outcomes.add(index, "docx", docx)
+
+    def _start_frame(self, stage: Path) -> None:
+        """The frame the small documents' DOCX are written in (docx_writer.py), kept in the user cache, else
+        written by a pandoc of its own while the first documents' Markdown is rendered (0.1 s); None if
+        pandoc writes every DOCX (a logo other than PNG, another pandoc or reference DOCX it does not fit)."""
+        self.frame, self.python_docx = Future(), set()  # (a renderer may render more than once)
+        logo = self.catalogue.logo
+        name = f"logo{image_suffix(logo)}" if logo else ""
+        data = (stage / name).read_bytes() if logo else b""
+        if not PYTHON_DOCX or (logo and image_kind(data) != ".png"):
+            self.frame.set_result(None)
+            return
+        self.frame_logo = (name, data) if logo else None
+        markdown = frame_markdown(name or None)
+        key = hashlib.sha256(f"{self._docx_salt()}\0{markdown}\0".encode() + data).hexdigest()
+        path = self.project.cache_dir / "docx-frames" / f"{key[:32]}.json"
+
+        def checked(kept: dict) -> Frame | None:
+            parts = {name: b64decode(data) for name, data in kept["parts"].items()}
+            return checked_frame(parts, kept["tree"], self.frame_logo)
+
+        try:
+            self.frame.set_result(checked(json.loads(path.read_bytes())))
+            return
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+
+        def make() -> None:
+            frame = None
+            try:
+                (stage / "frame.md").write_text(markdown, encoding="utf-8")
+                tree_json, data = self.alone("frame.md")
+                kept = {"parts": {n: b64encode(d).decode() for n, d in split_docx(data, 1)[0].items()},
+                        "tree": json.loads(tree_json)}
+                frame = checked(kept)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(path, json.dumps(kept).encode(), durable=False)
+            except Exception:  # noqa: BLE001 - no frame: pandoc writes every DOCX, as it did before
+                log.debug("DOCX frame", exc_info=True)
+            self.frame.set_result(frame)
+
+        threading.Thread(target=make, name="qualidoc-frame", daemon=True).start()
+
+    def _docx_from_tree(self, index: int, tree: dict, outcomes: _Outcomes) -> None:
+        """Write a small document's DOCX from its tree (docx_writer.py); by pandoc alone if it holds what the
+        writer leaves to pandoc."""
+        document = outcomes.documents[index]
+        try:
+            frame = self.frame.result()
+            parts = write_docx(tree, frame, self.frame_logo) if frame else None
+            if parts is None:
+                parts = split_docx(self.alone(f"d{index}.md")[1], 1)[0]
+            docx = finish_parts(parts, self.page_texts[document.path], document.title,
+                                self.catalogue.organisation.name, document.version)
+        except PandocFailed as e:
+            outcomes.fail(index, f"pandoc : {e}")
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+        except Exception as e:  # noqa: BLE001 - reported with the document, the others go on
+            log.debug("DOCX of %s failed", document.path, exc_info=True)
+            outcomes.fail(index, f"erreur interne : {type(e).__name__} : {e}")
+        else:
+            outcomes.add(index, "docx", docx)
 
     def _docx_group(self, stage: Path, file: str, indices: list[int], outcomes: _Outcomes) -> None:
         """Split a group DOCX into its documents and finish each one (header, footer, properties)."""

@@ -1,0 +1,156 @@
+"""The DOCX written by the build from a document's tree (docx_writer.py) is the DOCX pandoc writes, to the byte;
+what the writer does not know is left to pandoc."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from base64 import b64decode, b64encode
+
+import docx
+import pytest
+
+from pipeline import docx_writer, render
+from pipeline.content import load_catalogue
+from pipeline.history import load_history
+from pipeline.plan import plan_project
+from pipeline.project import Project
+from tests.helpers import edit
+
+# Per course, something the writer leaves to pandoc, or writes itself.
+EXTRAS = """
+{% if course_id == "rgpd-essentiel" %}
+## Ancre {% raw %}{#ancre-rgpd}{% endraw %}
+{% elif course_id == "excel-perfectionnement" %}
+Un texte en japonais : 日本語のテキスト, et un trait d'union con\u00additionnel.
+{% elif course_id == "management-proximite" %}
+1. premier
+2. second
+
+3) autre liste
+
+- une liste
+
+  en deux paragraphes
+{% else %}
+1. premier
+2. second
+
+*Un paragraphe en italique* et **un en gras**.
+{% endif %}
+"""
+
+
+def rendered(project: Project, python: bool, monkeypatch: pytest.MonkeyPatch, calls: list | None = None
+             ) -> dict[str, bytes]:
+    monkeypatch.setattr(render, "PYTHON_DOCX", python)
+    catalogue = load_catalogue(project.content, project.root)
+    documents = plan_project(project, catalogue, load_history(project.content))
+    renderer = render.Renderer(project, catalogue, reuse=False)
+    if calls is not None:
+        real = renderer._docx_from_tree
+        renderer._docx_from_tree = lambda index, *args: (calls.append(documents[index].path), real(index, *args))[1]
+    outcomes = list(renderer.render(documents))
+    failed = [o for o in outcomes if isinstance(o, render.Failed)]
+    assert not failed, failed
+    return {o.document.path: o.docx for o in outcomes if isinstance(o, render.Rendered)}
+
+
+def test_the_sample_documents_are_pandocs_to_the_byte(project, monkeypatch):
+    written: list[str] = []
+    ours = rendered(project, True, monkeypatch, written)
+    pandocs = rendered(project, False, monkeypatch)
+    assert ours == pandocs
+    # every document of the sample (none is large enough to be written in parts) was written from its tree
+    assert sorted(written) == sorted(ours)
+    assert len(ours) == 2 * len(list((project.content / "courses").glob("*.yaml"))) + 3
+    text = "\n".join(p.text for p in docx.Document(io.BytesIO(ours["programmes/rgpd-essentiel"])).paragraphs)
+    assert "Objectifs" in text and "RGPD" in text
+
+
+def test_what_the_writer_does_not_know_is_written_by_pandoc(project, monkeypatch):
+    template = project.root / "templates/programme.md.j2"
+    template.write_text(template.read_text(encoding="utf-8") + EXTRAS, encoding="utf-8")
+    written: list[str] = []
+    ours = rendered(project, True, monkeypatch, written)
+    assert ours == rendered(project, False, monkeypatch)
+    # the Japanese text and the soft hyphen never reach the writer (convert.lua); a heading with an anchor
+    # and a list in two paragraphs do, and are left to pandoc
+    assert "programmes/excel-perfectionnement" not in written
+    assert {"programmes/rgpd-essentiel", "programmes/management-proximite",
+            "programmes/accueil-handicap"} <= set(written)
+    body = zipfile.ZipFile(io.BytesIO(ours["programmes/rgpd-essentiel"])).read("word/document.xml").decode()
+    assert 'w:name="ancre-rgpd"' in body
+    body = zipfile.ZipFile(io.BytesIO(ours["programmes/excel-perfectionnement"])).read("word/document.xml").decode()
+    assert "日本語" in body and "<w:softHyphen />" in body
+
+
+def test_the_writer_leaves_to_pandoc_what_it_does_not_write():
+    def doc(*blocks):
+        return {"blocks": list(blocks)}
+
+    para = {"t": "Para", "c": [{"t": "Str", "c": "Texte"}]}
+    frame = None  # not reached: each of these stops the writer first
+    unwritten = [
+        doc({"t": "Header", "c": [2, ["ancre", [], []], [{"t": "Str", "c": "Titre"}]]}),
+        doc({"t": "CodeBlock", "c": [["", [], []], "code"]}),
+        doc({"t": "BulletList", "c": [[para, para]]}),
+        doc({"t": "OrderedList", "c": [[3, {"t": "Decimal"}, {"t": "Period"}], [[{"t": "Plain", "c": []}]]]}),
+        doc({"t": "Para", "c": [{"t": "Link", "c": [["", [], []], [], ["https://example.org", ""]]}]}),
+        doc({"t": "Para", "c": [{"t": "Str", "c": "漢字"}]}),
+        doc({"t": "Para", "c": [{"t": "Str", "c": "con\u00additionnel"}]}),
+        doc({"t": "Div", "c": [["", [], [["custom-style", "Citation"]]], [para]]}),
+        doc({"t": "Para", "c": [{"t": "Image", "c": [["", [], [["height", "15mm"]]], [], ["autre.png", ""]]}]}),
+    ]
+    for tree in unwritten:
+        assert docx_writer.write(tree, frame, None) is None, tree  # type: ignore[arg-type]
+
+
+def frame_of(project: Project, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
+    rendered(project, True, monkeypatch)
+    [kept] = (project.cache_dir / "docx-frames").glob("*.json")
+    return json.loads(kept.read_bytes()), kept
+
+
+def test_a_frame_the_writer_does_not_reproduce_leaves_every_docx_to_pandoc(project, monkeypatch):
+    kept, path = frame_of(project, monkeypatch)
+    parts = {name: b64decode(data) for name, data in kept["parts"].items()}
+    logo = ("logo.png", parts["word/media/rId1002.png"])
+    assert docx_writer.checked_frame(parts, kept["tree"], logo) is not None
+    # another pandoc that writes tables otherwise: the writer must not be used
+    document = parts["word/document.xml"].decode().replace('<w:tblHeader w:val="on" />', '<w:tblHeader />')
+    assert docx_writer.checked_frame({**parts, "word/document.xml": document.encode()}, kept["tree"], logo) is None
+    kept["parts"]["word/document.xml"] = b64encode(document.encode()).decode()
+    path.write_text(json.dumps(kept))
+    written: list[str] = []
+    ours = rendered(project, True, monkeypatch, written)
+    assert written == []  # no document went to the writer
+    assert ours == rendered(project, False, monkeypatch)
+
+
+def test_a_logo_other_than_png_leaves_every_docx_to_pandoc(project, monkeypatch):
+    svg = project.content / "assets/logo.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="200" height="50">'
+                   '<rect width="200" height="50" fill="#036"/></svg>', encoding="utf-8")
+    edit(project.content / "organisation.yaml", "logo: content/assets/logo-formavenir.png",
+         "logo: content/assets/logo.svg")
+    written: list[str] = []
+    ours = rendered(project, True, monkeypatch, written)
+    assert written == []
+    assert ours == rendered(project, False, monkeypatch)
+    names = zipfile.ZipFile(io.BytesIO(ours["programmes/rgpd-essentiel"])).namelist()
+    assert any(name.startswith("word/media/") and name.endswith(".svg") for name in names)
+
+
+def test_the_writer_gives_the_parts_docx_split_gives(project, monkeypatch):
+    """A written DOCX opens as pandoc's does: its lists numbered on their own, its logo related."""
+    ours = rendered(project, True, monkeypatch)
+    archive = zipfile.ZipFile(io.BytesIO(ours["programmes/accueil-handicap"]))
+    body = archive.read("word/document.xml").decode()
+    numbering = archive.read("word/numbering.xml").decode()
+    assert body.count("<w:numPr>") > 5
+    for num in set(re.findall(r'<w:numId w:val="(\d+)"', body)):
+        assert f'<w:num w:numId="{num}">' in numbering
+    assert 'r:embed="rId1002"' in body and "media/rId1002.png" in archive.read("word/_rels/document.xml.rels").decode()
