@@ -117,6 +117,7 @@ class Parts:
     docx_salt: str = ""
     fits: bool = False  # pandoc found that the parts make the DOCX (convert.lua)
     joined: bool = False  # the DOCX is joined, or being joined
+    docx_out: bool = False  # the joined DOCX is handed over
 
     @classmethod
     def of(cls, parts: list[str], cache: Path, salt: str, docx_salt: str = "") -> Parts:

@@ -11,7 +11,8 @@
 --   {"event": "error", "markdown": ..., "error": "..."}     the document failed.
 -- A large document in parts ({"parts": true}) has its DOCX written from its parts: the "docx" event says
 -- what each part needs ({"parts": [...]}). After an edit, a part read again ({"part": true, "keep": true})
--- is reported by {"event": "part"} (its tree); the parts of a document read again have their DOCX written
+-- is reported by {"event": "part"} (its tree; with "python": true, its DOCX is the build's to write, a
+-- job with {"python": true}: docx_writer.py); the parts of a document read again have their DOCX written
 -- together ({"part": true, "parts_docx": [...], "first"}), reported by {"event": "partsdocx", "file",
 -- "parts", "needs"} (a DOCX holding those parts, each followed by a marker); and their
 -- document, sent with {"unless_fits": {"frame", "known", "parts"}}, by {"event": "fits"} if the kept
@@ -267,6 +268,7 @@ local part_needs = {}
 
 -- One part of a large document, read again after an edit: its tree, and its DOCX if asked (parts_docx).
 local read_parts = {}  -- a part read whose DOCX is still to write: its tree and its text
+local python_parts = {}  -- a part read whose DOCX the build writes from its tree (docx_writer.py)
 
 -- The DOCX of the parts of one document read again (`keep`), written together, a marker after each (pandoc's
 -- DOCX writer costs 15 to 25 ms per call: a course's title is in each of its log entries); a part that
@@ -276,7 +278,9 @@ local function parts_docx(job)
   for _, name in ipairs(job.parts_docx) do
     local read = read_parts[name]
     read_parts[name] = nil
-    part_needs[name] = false  -- until written: the document's DOCX then comes from its whole tree
+    if not python_parts[name] then
+      part_needs[name] = false  -- until written: the document's DOCX then comes from its whole tree
+    end
     if read then
       local ok, walked, key = pcall(function()
         local doc = read.doc
@@ -317,6 +321,11 @@ local function convert_part(job)
     report({ event = "error", markdown = job.markdown, error = tostring(err) })
     return
   end
+  if job.keep and job.python and not needs_inlines(text) and not written_otherwise(text) then
+    python_parts[job.markdown], part_needs[job.markdown] = true, ""  -- needs no style: see `fits`
+    report({ event = "part", markdown = job.markdown, python = true })
+    return
+  end
   if job.keep then read_parts[job.markdown] = { doc = doc, text = text } end
   report({ event = "part", markdown = job.markdown })
 end
@@ -353,6 +362,7 @@ local function convert(job)
       local tree
       tree, parts = read_in_parts(text)
       write_file(job.tree, tree)
+      if job.python and not inlines and not written_otherwise(text) then return false end
       return nil
     end
     local doc = pandoc.read(text, reader)

@@ -51,10 +51,15 @@ def needs_key(needs: list[str]) -> str:
 def split_parts(data: bytes, count: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Cut the DOCX pandoc wrote for a large document's parts: the frame they share, and each part's own."""
     group = Group.read(data, count)
-    tail = group.tail.lstrip()
-    documents = group.documents()
-    fragments = [_fragment(document, group.head, tail) for document in documents]
-    return _frame(documents[0], group.head, tail), fragments
+    return from_documents(group.documents(), group.head, group.tail.lstrip())
+
+
+def from_documents(documents: list[dict[str, bytes]], head: str, tail: str
+                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The frame and the fragments of a large document's parts, each given as the DOCX parts of a document of
+    its own (docx_split.py, or docx_writer.py: `head` and `tail`, its document.xml around the body)."""
+    fragments = [_fragment(document, head, tail) for document in documents]
+    return _frame(documents[0], head, tail), fragments
 
 
 def part_fragments(data: bytes, count: int) -> list[dict[str, Any]]:

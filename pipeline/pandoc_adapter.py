@@ -70,12 +70,14 @@ class Pandoc:
             job["python"] = True
         self._write(job)
 
-    def send_part(self, name: str, size: int, keep: bool = False) -> None:
+    def send_part(self, name: str, size: int, keep: bool = False, python: bool = False) -> None:
         """Hand over one part of a large document (`p12-3.md`): its tree only, reported as a `part` event.
         Its size counts in the process's load: a whole document goes to another process, not behind it.
-        `keep`: its DOCX is asked for next (send_parts_docx), from the same read."""
+        `keep`: its DOCX is asked for next (send_parts_docx), from the same read, unless written by the build
+        from its tree (`python`: docx_writer.py; its part event then says `python`)."""
         self.load += size
-        self._write({"markdown": name, "tree": name.replace(".md", ".json"), "part": True, "keep": keep})
+        self._write({"markdown": name, "tree": name.replace(".md", ".json"), "part": True, "keep": keep,
+                     "python": python})
 
     def send_parts_docx(self, names: list[str], first: str | None = None) -> None:
         """Have the DOCX of parts of one document sent before (`keep`) written together, reported as a
@@ -220,13 +222,15 @@ class PandocFailed(Exception):
     """Pandoc could not convert a document: its message."""
 
 
-def convert_alone(stage: Path, lua: Path, settings: dict, name: str) -> tuple[bytes, bytes]:
+def convert_alone(stage: Path, lua: Path, settings: dict, name: str, parts: bool = False
+                  ) -> tuple[bytes, bytes, dict]:
     """Have a pandoc process of its own read one Markdown file of the stage (`name`) and write its DOCX alone,
-    as a group of one (docx_split.py): return its tree's JSON and that DOCX. For a document the build could
-    not write from its tree (docx_writer.py), and for the frame the build writes them in."""
+    as a group of one (docx_split.py), or from its parts (`parts`: docx_parts.py): return its tree's JSON, that
+    DOCX and pandoc's event about it. For a document the build could not write from its tree (docx_writer.py),
+    and for the frame the build writes them in."""
     tag = name.removesuffix(".md")
     (stage / f"settings-{tag}.json").write_text(json.dumps({**settings, "prefix": f"{tag}-alone-"}))
-    job = json.dumps({"markdown": name, "tree": f"{tag}-alone.json", "alone": True}) + "\n"
+    job = json.dumps({"markdown": name, "tree": f"{tag}-alone.json", "alone": True, "parts": parts}) + "\n"
     command = [pandoc_path(), *PANDOC_RTS, "lua", str(lua), f"settings-{tag}.json"]
     env = {**os.environ, "SOURCE_DATE_EPOCH": "0"}
     log_path = stage / f"pandoc-{tag}.log"  # a file, not a pipe: many warnings cannot block pandoc
@@ -240,7 +244,8 @@ def convert_alone(stage: Path, lua: Path, settings: dict, name: str) -> tuple[by
                 for line in process.stdout:  # type: ignore[union-attr]
                     event = json.loads(line)
                     if event["event"] == "docx":
-                        return (stage / f"{tag}-alone.json").read_bytes(), (stage / event["file"]).read_bytes()
+                        return ((stage / f"{tag}-alone.json").read_bytes(), (stage / event["file"]).read_bytes(),
+                                event)
                     if event["event"] == "error":
                         raise PandocFailed(event["error"])
                     if event["event"] != "tree":

@@ -34,8 +34,8 @@ from pipeline import chunks, pieces
 from pipeline.content import Catalogue
 from pipeline.document_kinds import Document
 from pipeline.docx_finish import finish_parts
+from pipeline.docx_parts import from_documents, needs_key, part_fragments, split_parts
 from pipeline.docx_parts import join as join_parts
-from pipeline.docx_parts import needs_key, part_fragments, split_parts
 from pipeline.docx_split import split_docx
 from pipeline.docx_writer import Frame, checked_frame, frame_markdown
 from pipeline.docx_writer import write as write_docx
@@ -160,7 +160,7 @@ class Renderer:
         self.frame: Future[Frame | None] = Future()
         self.frame_logo: tuple[str, bytes] | None = None
         self.later: Callable[..., None] = lambda task, *args: task(*args)  # the DOCX, after the PDFs in watch
-        self.alone: Callable[[str], tuple[bytes, bytes]]  # a document's tree and DOCX by a pandoc of its own
+        self.alone: Callable[..., tuple[bytes, bytes, dict]]  # a document's DOCX by a pandoc of its own
 
     def markdown(self, document: Document) -> str:
         """Render a document's template to the Markdown handed to pandoc, recording what it reads."""
@@ -256,7 +256,7 @@ class Renderer:
             def on_event(event: dict) -> None:
                 """Start the PDF as soon as pandoc has written a document's tree, the DOCX with its group."""
                 if event["event"] == "part":
-                    submit(self._part, stage, event["markdown"], outcomes)
+                    submit(self._part, stage, event["markdown"], outcomes, bool(event.get("python")))
                 elif event["event"] == "partsdocx":
                     docx(self._parts_docx, stage, event, outcomes)
                 elif event["event"] == "fits":
@@ -271,6 +271,8 @@ class Renderer:
                         self.python_docx.add(index_of(event["markdown"]))
                     if index_of(event["markdown"]) in self.large:
                         self._lay_out(stage, index_of(event["markdown"]), outcomes)
+                        if event.get("python"):  # in parts (only those are sent as `python`)
+                            docx(self._docx_parts_from_tree, stage, index_of(event["markdown"]), outcomes)
                     else:
                         submit(self._pdf, stage, index_of(event["markdown"]), outcomes)
                     dispatch.done(index_of(event["markdown"]))
@@ -362,7 +364,7 @@ class Renderer:
                         # The whole document's read, for the DOCX only when the PDF comes from the parts,
                         # gives way to the layouts.
                         background = bool(held and few and held.from_parts)
-                        python = not large and self.frame.result() is not None
+                        python = (not large or bool(parts)) and self.frame.result() is not None
                         if few:
                             min(converters, key=lambda c: c.load).send(index, len(text), alone=True,
                                                                        parts=bool(parts), background=background,
@@ -415,7 +417,7 @@ class Renderer:
                        (("header_left", "QD_HEADER_LEFT"), ("header_right", "QD_HEADER_RIGHT"),
                         ("footer_left", "QD_FOOTER_LEFT"))}}
             body: str | None
-            if index in self.python_docx:  # its DOCX from the same tree, on another thread
+            if index in self.python_docx and index not in self.large:  # its DOCX from this tree, on another thread
                 tree = json.loads((stage / f"d{index}.json").read_bytes())
                 self.later(self._docx_from_tree, index, tree, outcomes)
                 body = write_typst(tree)
@@ -585,7 +587,8 @@ class Renderer:
             for number in numbers:
                 text = held.texts[held.keys[number]]
                 (stage / f"p{index}-{number}.md").write_text(text, encoding="utf-8")
-                helper().send_part(f"p{index}-{number}.md", len(text), keep=docx)
+                helper().send_part(f"p{index}-{number}.md", len(text), keep=docx,
+                                   python=docx and self.frame.result() is not None)
             if docx:  # once every tree is written: no layout waits behind their DOCX, written in one call
                 helper().send_parts_docx([f"p{index}-{number}.md" for number in numbers],
                                          first=f"p{index}-0.md" if 0 in numbers else None)
@@ -604,12 +607,16 @@ class Renderer:
         held.save()
         return held.body()
 
-    def _part(self, stage: Path, name: str, outcomes: _Outcomes) -> None:
-        """Keep the markup of a part pandoc has read again; lay the PDF out once every part is known."""
+    def _part(self, stage: Path, name: str, outcomes: _Outcomes, python: bool = False) -> None:
+        """Keep the markup of a part pandoc has read again; lay the PDF out once every part is known.
+        `python`: write its DOCX content here too (docx_writer.py)."""
         index, _, number = name[1:-3].partition("-")
         held = self.parts[int(index)]
         try:
-            markup = write_part(json.loads((stage / name.replace(".md", ".json")).read_bytes()))
+            tree = json.loads((stage / name.replace(".md", ".json")).read_bytes())
+            if python:
+                self.later(self._part_docx, stage, int(index), int(number), tree, outcomes)
+            markup = write_part(tree)
         except (OSError, ValueError, Unsupported):
             return  # the whole document's tree follows
         with held.lock:
@@ -618,11 +625,78 @@ class Renderer:
         if ready:
             self._lay_out(stage, int(index), outcomes)
 
+    def _part_docx(self, stage: Path, index: int, number: int, tree: dict, outcomes: _Outcomes) -> None:
+        """After an edit, the DOCX content of a part read again, written here from its tree; join once every
+        part's is known and pandoc found that they fit the kept frame (convert.lua, `fits`). A part the writer
+        leaves to pandoc has the whole document's DOCX written by a pandoc of its own, from its parts."""
+        held = self.parts[index]
+        blocks = tree["blocks"]
+        if number == 0 and blocks and blocks[0]["t"] == "Div" and "landscape" in blocks[0]["c"][0][1]:
+            (ident, classes, attributes), content = blocks[0]["c"]  # as convert.lua marks the document's start
+            tree = {**tree, "blocks": [{"t": "Div", "c": [[ident, classes, [*attributes, ["first", "true"]]], content]},
+                                       *blocks[1:]]}
+        frame = self.frame.result()
+        document = write_docx(tree, frame, self.frame_logo) if frame else None
+        if document is None or frame is None:
+            with held.lock:
+                claimed, held.joined = held.joined, True
+            if not claimed:
+                self._docx_parts_by_pandoc(stage, index, outcomes)
+            return
+        try:
+            _, [fragment] = from_documents([document], frame.head, frame.tail)
+        except (ValueError, KeyError) as e:
+            outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+            return
+        with held.lock:
+            held.docx[held.keys[number]] = {**fragment, "needs": ""}
+        self._join_when_ready(index, held, outcomes)
+
+    def _docx_parts_from_tree(self, stage: Path, index: int, outcomes: _Outcomes) -> None:
+        """A large document's DOCX written here from its parts' trees (docx_writer.py), or by pandoc alone from
+        its parts if one holds what the writer leaves to pandoc: keep each part's content, join them."""
+        try:
+            frame = self.frame.result()
+            documents = [write_docx(json.loads(line), frame, self.frame_logo) if frame else None
+                         for line in (stage / f"d{index}.json").read_bytes().splitlines()]
+            if all(documents):
+                shared, fragments = from_documents(documents, frame.head, frame.tail)  # type: ignore[arg-type, union-attr]
+                self._keep_parts_docx(index, shared, fragments, [""] * len(fragments), outcomes)
+                return
+        except (OSError, ValueError, KeyError) as e:
+            outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+            return
+        self._docx_parts_by_pandoc(stage, index, outcomes)
+
+    def _docx_parts_by_pandoc(self, stage: Path, index: int, outcomes: _Outcomes) -> None:
+        """A large document's DOCX written from its parts by a pandoc of its own (docx_parts.py)."""
+        try:
+            _, data, event = self.alone(f"d{index}.md", parts=True)
+        except PandocFailed as e:
+            outcomes.fail(index, f"pandoc : {e}")
+            return
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+            outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+            return
+        (stage / f"d{index}-python.docx").write_bytes(data)
+        if "parts" in event:
+            self._docx_in_parts(stage, f"d{index}-python.docx", index, event["parts"], outcomes)
+        else:  # a part holds comments: written whole
+            self._docx_group(stage, f"d{index}-python.docx", [index], outcomes)
+
     def _docx_in_parts(self, stage: Path, file: str, index: int, needs: list[str], outcomes: _Outcomes) -> None:
         """A large document's DOCX that pandoc wrote from all its parts: keep each part's content, join them."""
-        held = self.parts.get(index)
         try:
             frame, fragments = split_parts((stage / file).read_bytes(), len(needs))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+            outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+            return
+        self._keep_parts_docx(index, frame, fragments, needs, outcomes)
+
+    def _keep_parts_docx(self, index: int, frame: dict, fragments: list[dict], needs: list[str],
+                         outcomes: _Outcomes) -> None:
+        held = self.parts.get(index)
+        try:
             if held is None or len(fragments) != len(held.keys):
                 raise ValueError(f"{len(fragments)} parties au lieu de {len(held.keys) if held else 0}")
             with held.lock:
@@ -667,6 +741,10 @@ class Renderer:
 
     def _join_docx(self, index: int, held: chunks.Parts, outcomes: _Outcomes) -> None:
         assert held.frame is not None
+        with held.lock:  # once: pandoc's whole DOCX may follow a part the writer left to a pandoc of its own
+            if held.docx_out:
+                return
+            held.docx_out = True
         parts = join_parts(held.frame, [held.docx[key] for key in held.keys])
         held.save_docx()
         document = outcomes.documents[index]
@@ -704,7 +782,7 @@ class Renderer:
             frame = None
             try:
                 (stage / "frame.md").write_text(markdown, encoding="utf-8")
-                tree_json, data = self.alone("frame.md")
+                tree_json, data, _ = self.alone("frame.md")
                 kept = {"parts": {n: b64encode(d).decode() for n, d in split_docx(data, 1)[0].items()},
                         "tree": json.loads(tree_json)}
                 frame = checked(kept)

@@ -143,14 +143,15 @@ def test_a_full_build_with_every_part_kept_gives_the_log_no_pandoc_and_the_same_
     real = Pandoc.send
     monkeypatch.setattr(Pandoc, "send", lambda self, index, size, **kw: (sent.append(size), real(self, index, size,
                                                                                                     **kw)))
-    joined, whole = spy(monkeypatch, Renderer, "_docx_fits"), spy(monkeypatch, Renderer, "_docx_in_parts")
+    # (_keep_parts_docx: the DOCX of every part written again, by pandoc or from their trees: docx_writer.py)
+    joined, whole = spy(monkeypatch, Renderer, "_docx_fits"), spy(monkeypatch, Renderer, "_keep_parts_docx")
     shutil.rmtree(project.out)
     report = build(project)
     assert LOG in report.rebuilt and not report.failed
     assert len(joined) == 1 and not whole
     assert not sent  # the log came from its kept parts, the small documents from their kept files (test_kept_files)
     assert {kind: sha(project.out / f"{LOG}.{kind}") for kind in ("pdf", "docx")} == from_scratch
-    # a kept frame written for other styles than the parts need: pandoc writes the DOCX, as before
+    # a kept frame written for other styles than the parts need: the DOCX is written again, as before
     (kept,) = (tmp_path / "cache/parts").glob("*.docx.json")
     data = json.loads(kept.read_text(encoding="utf-8"))
     data["needs"] = "Some style the parts do not use"

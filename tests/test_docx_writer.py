@@ -154,3 +154,69 @@ def test_the_writer_gives_the_parts_docx_split_gives(project, monkeypatch):
     for num in set(re.findall(r'<w:numId w:val="(\d+)"', body)):
         assert f'<w:num w:numId="{num}">' in numbering
     assert 'r:embed="rId1002"' in body and "media/rId1002.png" in archive.read("word/_rels/document.xml.rels").decode()
+
+
+LOG = "amelioration/registre-amelioration"
+
+
+@pytest.mark.parametrize("extra", ["", "japanese", "anchor"])
+def test_a_large_document_in_parts_is_pandocs_to_the_byte(project, monkeypatch, extra):
+    """The log in parts (chunks.py): its parts written here from their trees, joined (docx_parts.py); with
+    Japanese text, pandoc writes them (convert.lua); with a heading the writer leaves to pandoc, a pandoc of
+    its own writes the parts."""
+    from tests.test_chunks import grow_the_log
+
+    grow_the_log(project.root, 40)
+    if extra == "japanese":
+        edit_first_entry = next((project.content / "improvements").glob("copie-000.yaml"))
+        edit_first_entry.write_text(edit_first_entry.read_text(encoding="utf-8").replace(
+            "Constat numéro 0.", "Constat numéro 0, 日本語."), encoding="utf-8")
+    elif extra == "anchor":
+        template = project.root / "templates/registre-amelioration.md.j2"
+        template.write_text(template.read_text(encoding="utf-8").replace(
+            "## Synthèse", "## Synthèse {% raw %}{#synthese}{% endraw %}"), encoding="utf-8")
+    written: list[str] = []
+    real = render.Renderer._docx_parts_from_tree
+    monkeypatch.setattr(render.Renderer, "_docx_parts_from_tree",
+                        lambda self, *args: (written.append(args[1]), real(self, *args))[1])
+    ours = rendered(project, True, monkeypatch)
+    assert bool(written) == (extra != "japanese")
+    assert ours == rendered(project, False, monkeypatch)
+    body = zipfile.ZipFile(io.BytesIO(ours[LOG])).read("word/document.xml").decode()
+    assert "Constat numéro 39" in body
+    assert ("日本語" in body) == (extra == "japanese") and ('w:name="synthese"' in body) == (extra == "anchor")
+
+
+@pytest.mark.parametrize("anchor", [False, True])
+def test_after_an_edit_the_parts_read_again_are_written_here_to_the_same_bytes(tmp_path, monkeypatch, anchor):
+    """An entry of a large log edited: the parts read again have their DOCX content written here (the part
+    event says so), joined with the kept ones; the same bytes as pandoc's. A part the writer leaves to pandoc
+    (a heading with an anchor) has the whole log written by a pandoc of its own."""
+    from dataclasses import replace as with_cache
+
+    from pipeline.build import build
+    from tests.helpers import copy_project
+    from tests.test_chunks import grow_the_log, spy
+
+    docx_of = {}
+    for python in (True, False):
+        monkeypatch.setattr(render, "PYTHON_DOCX", python)
+        root = copy_project(tmp_path / f"p{python}")
+        grow_the_log(root, 40)
+        if anchor:
+            template = root / "templates/registre-amelioration.md.j2"
+            template.write_text(template.read_text(encoding="utf-8").replace(
+                "### N° {{ loop.index }}", "### N° {{ loop.index }} {% raw %}{#fiche}{% endraw %}"), encoding="utf-8")
+        project = with_cache(Project.at(root), cache=tmp_path / f"cache{python}")
+        assert not build(project).failed
+        parts, by_pandoc = spy(monkeypatch, render.Renderer, "_part_docx"), \
+            spy(monkeypatch, render.Renderer, "_docx_parts_by_pandoc")
+        edit(root / "content/improvements/copie-007.yaml", "Constat numéro 7.", "Constat sept, corrigé.")
+        report = build(project)
+        assert LOG in report.rebuilt and not report.failed
+        assert len(parts) == (2 if python else 0), parts
+        assert len(by_pandoc) == (1 if python and anchor else 0)
+        docx_of[python] = (project.out / f"{LOG}.docx").read_bytes()
+        monkeypatch.undo()
+    assert docx_of[True] == docx_of[False]
+    assert "Constat sept, corrigé" in zipfile.ZipFile(io.BytesIO(docx_of[True])).read("word/document.xml").decode()
