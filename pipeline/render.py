@@ -417,10 +417,14 @@ class Renderer:
                        (("header_left", "QD_HEADER_LEFT"), ("header_right", "QD_HEADER_RIGHT"),
                         ("footer_left", "QD_FOOTER_LEFT"))}}
             body: str | None
-            if index in self.python_docx and index not in self.large:  # its DOCX from this tree, on another thread
+            if index in self.python_docx and index not in self.large:  # its DOCX from this tree
                 tree = json.loads((stage / f"d{index}.json").read_bytes())
-                self.later(self._docx_from_tree, index, tree, outcomes)
+                if self.pdfs_first and self.few:  # watch: once every PDF is written
+                    self.later(self._docx_from_tree, index, tree, outcomes)
+                else:  # at once: a tree waiting in the pool's queue for its DOCX is memory (1 GB at N = 1000)
+                    self._docx_from_tree(index, tree, outcomes)
                 body = write_typst(tree)
+                del tree
             else:
                 body = self._body(stage, index)
             if body is None:
