@@ -366,7 +366,7 @@ def write(tree: dict[str, Any], frame: Frame, logo: tuple[str, bytes] | None) ->
     writer = _Writer((logo[0], *size) if logo and size else None)
     try:
         body = BETWEEN_BLOCKS.join(writer.blocks(tree["blocks"]))
-    except Unwritten:
+    except (Unwritten, LookupError, TypeError, ValueError, AttributeError):  # (a tree of another shape: pandoc's)
         return None
     lists = frame.lists
     ids = [str(lists.start + k) for k in range(len(writer.lists))]
