@@ -65,9 +65,11 @@ local function section_end(kind)
   return pandoc.RawBlock("openxml", '<w:p><w:pPr><w:sectPr w:rsidR="QD' .. kind .. '"/></w:pPr></w:p>')
 end
 
+-- An answer box: a table of one cell, as many blank lines as asked (an empty paragraph would be left out by
+-- pandoc: a box one line high in Word and LibreOffice, whatever the question asks for).
 local function answer_table(lines)
   local paras = {}
-  for _ = 1, lines do paras[#paras + 1] = pandoc.Para({}) end
+  for _ = 1, lines do paras[#paras + 1] = pandoc.Para({ pandoc.Str("\u{00A0}") }) end
   local cell = pandoc.Cell(paras)
   local row = pandoc.Row({ cell })
   local body = { body = { row }, head = {}, attr = pandoc.Attr(), row_head_columns = 0 }

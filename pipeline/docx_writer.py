@@ -174,7 +174,8 @@ class _Writer:
             lines = attributes.get("lines") or "3"
             if not lines.isdigit():
                 raise Unwritten("answer lines")
-            cell = [["", [], []], {"t": "AlignDefault"}, 1, 1, [{"t": "Para", "c": []} for _ in range(int(lines))]]
+            line = {"t": "Para", "c": [{"t": "Str", "c": "\u00a0"}]}  # a blank line to write on
+            cell = [["", [], []], {"t": "AlignDefault"}, 1, 1, [line] * int(lines)]
             return [{"t": "Table", "c": [["", [], [["custom-style", "AnswerBox"]]], [None, []],
                                          [[{"t": "AlignDefault"}, {"t": "ColWidth", "c": 1.0}]],
                                          [["", [], []], []], [[["", [], []], 0, [], [[["", [], []], [cell]]]]],
@@ -227,6 +228,7 @@ class _Writer:
                 raise Unwritten("column")
             widths.append(width["c"])
         head_rows = head[1]
+        self.first = True  # a table's first paragraph is a first paragraph
         look = TABLE_LOOK.format(first=1 if head_rows else 0, val="0020" if head_rows else "0000")
         out = [f'<w:tbl><w:tblPr><w:tblStyle w:val="{escape(style)}" /><w:tblW w:type="pct" w:w="5000" />'
                f'<w:tblLayout w:type="fixed" />{look}</w:tblPr><w:tblGrid>']
@@ -249,15 +251,18 @@ class _Writer:
             if rows != 1 or cols != 1 or align["t"] != "AlignDefault" or cell_attr[1] or cell_attr[2]:
                 raise Unwritten("cell")
             out.append("<w:tc><w:tcPr />")
+            if not blocks:
+                out.append('<w:p><w:pPr><w:pStyle w:val="Compact" /></w:pPr></w:p>')
             written = []
             for block in blocks:
                 if block["t"] == "Plain":
                     written.append(self.paragraph(block["c"], "Compact"))
-                elif block["t"] != "Para" or block["c"]:
+                elif block["t"] == "Para" and block["c"]:
+                    written.append(self.paragraph(block["c"], "FirstParagraph" if self.first else "BodyText"))
+                elif block["t"] != "Para":
                     raise Unwritten("cell content")
-                else:  # an empty paragraph is left out, and the next one is a first paragraph
-                    self.first = True
-            out.append("".join(written) or "<w:p />")
+            if blocks:  # (an empty paragraph is left out)
+                out.append("".join(written) or "<w:p />")
             out.append("</w:tc>")
         out.append("</w:tr>")
         return "".join(out)

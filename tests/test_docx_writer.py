@@ -39,6 +39,14 @@ Un texte en japonais : 日本語のテキスト, et un trait d'union con\u00addi
 2. second
 
 *Un paragraphe en italique* et **un en gras**.
+
+::: {.table widths="1,2"}
+| Case | Vide |
+|---|---|
+| pleine | |
+:::
+
+Après un tableau dont la dernière case est vide.
 {% endif %}
 """
 
@@ -85,6 +93,20 @@ def test_what_the_writer_does_not_know_is_written_by_pandoc(project, monkeypatch
     assert 'w:name="ancre-rgpd"' in body
     body = zipfile.ZipFile(io.BytesIO(ours["programmes/excel-perfectionnement"])).read("word/document.xml").decode()
     assert "日本語" in body and "<w:softHyphen />" in body
+
+
+def test_an_answer_box_has_the_lines_the_question_asks_for(project, monkeypatch):
+    """Pandoc leaves empty paragraphs out: an answer box was one line high in Word and LibreOffice, whatever
+    the template asked; it now holds as many blank lines (as the PDF's box is as high)."""
+    ours = rendered(project, True, monkeypatch)
+    path = "positionnement/excel-perfectionnement"
+    catalogue = load_catalogue(project.content, project.root)
+    document = next(d for d in plan_project(project, catalogue, load_history(project.content)) if d.path == path)
+    text = render.Renderer(project, catalogue).markdown(document)
+    asked = [int(n) for n in re.findall(r'\{\.answer lines="(\d+)"\}', text)]
+    boxes = [t for t in docx.Document(io.BytesIO(ours[path])).tables if t.style.name == "AnswerBox"]
+    assert len(asked) >= 3 and [len(box.cell(0, 0).paragraphs) for box in boxes] == asked
+    assert all(p.text == "\u00a0" for box in boxes for p in box.cell(0, 0).paragraphs)
 
 
 def test_the_writer_leaves_to_pandoc_what_it_does_not_write():
