@@ -675,18 +675,17 @@ class Renderer:
     def _docx_parts_by_pandoc(self, stage: Path, index: int, outcomes: _Outcomes) -> None:
         """A large document's DOCX written from its parts by a pandoc of its own (docx_parts.py)."""
         try:
-            _, data, event = self.alone(f"d{index}.md", parts=True)
+            _, _, event = self.alone(f"d{index}.md", parts=True)
         except PandocFailed as e:
             outcomes.fail(index, f"pandoc : {e}")
             return
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
             outcomes.fail(index, f"échec de la finition du DOCX : {e}")
             return
-        (stage / f"d{index}-python.docx").write_bytes(data)
-        if "parts" in event:
-            self._docx_in_parts(stage, f"d{index}-python.docx", index, event["parts"], outcomes)
+        if "parts" in event:  # (the DOCX pandoc wrote is in the stage: event["file"])
+            self._docx_in_parts(stage, event["file"], index, event["parts"], outcomes)
         else:  # a part holds comments: written whole
-            self._docx_group(stage, f"d{index}-python.docx", [index], outcomes)
+            self._docx_group(stage, event["file"], [index], outcomes)
 
     def _docx_in_parts(self, stage: Path, file: str, index: int, needs: list[str], outcomes: _Outcomes) -> None:
         """A large document's DOCX that pandoc wrote from all its parts: keep each part's content, join them."""
