@@ -45,8 +45,10 @@ publish: bytecode
 	$(BIN)/qualidoc publish $(ARGS)
 
 # The installable package (wheel) in dist/, for organisations that install qualidoc with pip.
+# setuptools leaves build/lib and build/bdist.* behind; build/ is the documents' folder, so they go.
 wheel: $(VENV)/.installed
 	$(BIN)/python -m build --wheel --no-isolation --outdir dist .
+	rm -rf build/lib build/bdist.*
 
 git-setup: $(VENV)/.installed
 	$(BIN)/qualidoc git-setup

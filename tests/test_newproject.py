@@ -34,8 +34,15 @@ def test_the_wheel_installs_and_builds_a_new_project(tmp_path):
     test environment's site-packages (a path, not its `.pth` files: this checkout's editable install stays out),
     so the test needs no network. The project has no templates/: every document comes from the wheel's own.
     """
+    # Built from a copy of the sources: setuptools writes build/lib and *.egg-info next to them, and this
+    # checkout's build/ holds the sample's documents.
+    source = tmp_path / "source"
+    for name in ("pipeline", "templates"):
+        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
     wheels = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(wheels), str(REPO)],
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(wheels), str(source)],
                    check=True, capture_output=True, cwd=tmp_path)
     [wheel] = wheels.glob("qualidoc-*.whl")
     venv = tmp_path / "venv"
