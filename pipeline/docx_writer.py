@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from pipeline.docx_split import ABSTRACT_REF, DOCUMENT, FIRST_ID, NUMBERING, RELS, TYPES, _Lists
-from pipeline.project import image_kind, png_size
+from pipeline.project import pixel_size
 
 BETWEEN_BLOCKS = "\n    "  # how pandoc writes the blocks of a body
 # What convert.lua's filter makes of some blocks (its `docx_filter`): the same raw WordprocessingML.
@@ -26,6 +26,7 @@ PAGE_BREAK = '<w:p><w:r><w:br w:type="page"/></w:r></w:p>'
 SECTION_END = '<w:p><w:pPr><w:sectPr w:rsidR="QD{kind}"/></w:pPr></w:p>'
 INCH_PER_MM, EMU_PER_INCH = 0.0393700787, 914400  # (an image's size as pandoc rounds it)
 MAX_WIDTH = 127 * 36000
+MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg"}  # a logo's, by the suffix image_suffix gives it
 IMAGE_RELATION = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/image"
 # The frame: a document pandoc writes once per reference DOCX (and logo) with every element written here;
 # its bullet list, then its numbered list, give the numbering definitions. Unless this module writes the
@@ -367,7 +368,7 @@ def checked_frame(parts: dict[str, bytes], tree: dict[str, Any], logo: tuple[str
 def write(tree: dict[str, Any], frame: Frame, logo: tuple[str, bytes] | None) -> dict[str, bytes] | None:
     """The parts (name → bytes, in zip order) of a document's DOCX, as pandoc and docx_split give them;
     None if pandoc must write it. `logo`: the image file a document may show (its name, its bytes)."""
-    size = png_size(logo[1]) if logo and image_kind(logo[1]) == ".png" else None
+    size = pixel_size(logo[1]) if logo else None
     writer = _Writer((logo[0], *size) if logo and size else None)
     try:
         body = BETWEEN_BLOCKS.join(writer.blocks(tree["blocks"]))
@@ -393,7 +394,7 @@ def write(tree: dict[str, Any], frame: Frame, logo: tuple[str, bytes] | None) ->
             rels = rels.replace("</Relationships>", f'<Relationship Type="{IMAGE_RELATION}" Id="rId{relation}" '
                                 f'Target="media/rId{relation}{suffix}" /></Relationships>')
             types = types.replace("</Types>", f'<Override PartName="/word/media/rId{relation}{suffix}" '
-                                  f'ContentType="image/png" /></Types>')
+                                  f'ContentType="{MEDIA_TYPES[suffix]}" /></Types>')
             parts[f"word/media/rId{relation}{suffix}"] = logo[1]
         parts[RELS], parts[TYPES] = rels.encode(), types.encode()
     return parts

@@ -151,7 +151,7 @@ def _image_problem(data: bytes) -> str | None:
     if kind == ".svg":
         return "est un SVG qui renvoie à d'autres fichiers, à des scripts ou à des entités : exportez-le sans eux" \
             if SVG_REFUSED.search(data) else None
-    size = png_size(data) if kind == ".png" else _jpeg_size(data)
+    size = pixel_size(data)
     if size is None:
         return f"est une image {kind[1:].upper()} endommagée"
     if max(size) > MAX_IMAGE_PIXELS or min(size) < 1:
@@ -172,6 +172,12 @@ def image_kind(data: bytes) -> str | None:
 
 def image_suffix(path: Path) -> str:
     return image_kind(path.read_bytes()) or path.suffix
+
+
+def pixel_size(data: bytes) -> tuple[int, int] | None:
+    """A PNG's or a JPEG's width and height in pixels (None if damaged, or of another kind)."""
+    kind = image_kind(data)
+    return png_size(data) if kind == ".png" else _jpeg_size(data) if kind == ".jpg" else None
 
 
 def png_size(data: bytes) -> tuple[int, int] | None:

@@ -758,12 +758,12 @@ class Renderer:
     def _start_frame(self, stage: Path) -> None:
         """The frame the small documents' DOCX are written in (docx_writer.py), kept in the user cache, else
         written by a pandoc of its own while the first documents' Markdown is rendered (0.1 s); None if
-        pandoc writes every DOCX (a logo other than PNG, another pandoc or reference DOCX it does not fit)."""
+        pandoc writes every DOCX (an SVG logo, another pandoc or reference DOCX it does not fit)."""
         self.frame, self.python_docx = Future(), set()  # (a renderer may render more than once)
         logo = self.catalogue.logo
         name = f"logo{image_suffix(logo)}" if logo else ""
         data = (stage / name).read_bytes() if logo else b""
-        if not PYTHON_DOCX or (logo and image_kind(data) != ".png"):
+        if not PYTHON_DOCX or (logo and image_kind(data) not in (".png", ".jpg")):
             self.frame.set_result(None)
             return
         self.frame_logo = (name, data) if logo else None

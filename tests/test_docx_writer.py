@@ -50,6 +50,21 @@ Après un tableau dont la dernière case est vide.
 {% endif %}
 """
 
+# A 64×20 JPEG (pdftoppm of a programme's header), as an organisation's logo may be.
+JPEG_LOGO = b64decode(
+    "/9j/4AAQSkZJRgABAQEAKAAoAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19i"
+    "Z2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2Nj"
+    "Y2NjY2NjY2P/wAARCAAUAEADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUF"
+    "BAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVW"
+    "V1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi"
+    "4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAEC"
+    "AxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVm"
+    "Z2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq"
+    "8vP09fb3+Pn6/9oADAMBAAIRAxEAPwD0Cq87FZch5F+XosbMP0qxRQBR3y/8/EuMf8+x/wAKUySc4nl5HH+jtx+lXaKAKjSEklZJ"
+    "Vz/0wY/0pu9yV3TSkAgkC3YZ/SrtFAFBixGBNOP+2L+uf/rVKJR5OwtMW243CF/z6VaooAK5XxlqV3aNbwW0zRK6lmKHDH8aKKun"
+    "8SIn8Jy/9raj/wBBC6/7/N/jQNW1IH/kIXX/AH+b/GiiuqyOa7O+8OXk19o0M1w26TJUtjrg4rUoorjluzrWwUUUUhn/2Q=="
+)
+
 
 def rendered(project: Project, python: bool, monkeypatch: pytest.MonkeyPatch, calls: list | None = None
              ) -> dict[str, bytes]:
@@ -164,6 +179,20 @@ def test_a_logo_other_than_png_leaves_every_docx_to_pandoc(project, monkeypatch)
     assert ours == rendered(project, False, monkeypatch)
     names = zipfile.ZipFile(io.BytesIO(ours["programmes/rgpd-essentiel"])).namelist()
     assert any(name.startswith("word/media/") and name.endswith(".svg") for name in names)
+
+
+def test_a_jpeg_logo_is_written_as_pandoc_writes_it(project, monkeypatch):
+    (project.content / "assets/logo.jpg").write_bytes(JPEG_LOGO)
+    edit(project.content / "organisation.yaml", "logo: content/assets/logo-formavenir.png",
+         "logo: content/assets/logo.jpg")
+    written: list[str] = []
+    ours = rendered(project, True, monkeypatch, written)
+    assert sorted(written) == sorted(ours)
+    assert ours == rendered(project, False, monkeypatch)
+    archive = zipfile.ZipFile(io.BytesIO(ours["programmes/rgpd-essentiel"]))
+    [media] = [name for name in archive.namelist() if name.startswith("word/media/")]
+    assert archive.read(media) == JPEG_LOGO and media.endswith(".jpg")
+    assert 'ContentType="image/jpeg"' in archive.read("[Content_Types].xml").decode()
 
 
 def test_the_writer_gives_the_parts_docx_split_gives(project, monkeypatch):
