@@ -64,6 +64,8 @@ Texte [\ue000QDCHECKBOX\ue000]{{.checkbox}} coché.
 
 Fin.
 """
+# Text pandoc writes its own way (runs of their own for CJK scripts, w:softHyphen…), or control characters.
+WRITTEN_OTHERWISE = re.compile("[^\x20-\x7e\xa0-\u2e7f\ue000-\uf8ff]|\u00ad")
 MEDIA_ENTRY = re.compile(r"<(?:Relationship|Override) [^>]*media/[^>]*/>")
 TABLE_LOOK = ('<w:tblLook w:firstRow="{first}" w:lastRow="0" w:firstColumn="0" w:lastColumn="0" w:noHBand="0" '
               'w:noVBand="0" w:val="{val}" />')
@@ -308,11 +310,8 @@ class _Writer:
 
     @staticmethod
     def run(text: str, properties: str) -> str:
-        if text.isascii() and not text.isprintable():
-            raise Unwritten("control character")
-        if not text.isascii() and any(not (0x20 <= ord(c) < 0x2E80 or 0xE000 <= ord(c) <= 0xF8FF) or c == "\u00ad"
-                                      for c in text):
-            raise Unwritten("text pandoc writes its own way")  # CJK scripts, soft hyphens: other runs
+        if WRITTEN_OTHERWISE.search(text):
+            raise Unwritten("text pandoc writes its own way")
         rpr = f"<w:rPr>{properties}</w:rPr>" if properties else ""
         return f'<w:r>{rpr}<w:t xml:space="preserve">{escape(text)}</w:t></w:r>'
 
