@@ -25,6 +25,9 @@ from pipeline.yamlfile import ParseCache, save_held
 
 log = logging.getLogger(__name__)
 SETTLE_SECONDS = 0.05  # an editor's save (write, rename, chmod) takes a few milliseconds
+# A file closed after writing, or renamed into place, is saved: the wait is shorter then, for what may follow
+# (vim removing its backup, the next file of a `git checkout`). 30 ms of each edit's latency.
+SAVED_SECONDS = 0.02
 RELEVANT_SUFFIXES = {".yaml", ".yml", ".j2", ".typ", ".docx", ".png", ".jpg", ".jpeg", ".svg", ".otf", ".ttf", ".css"}
 
 
@@ -51,20 +54,26 @@ class _Collector(FileSystemEventHandler):
         self.changed: set[Path] = set()
         self.lock = threading.Lock()
         self.arrived = threading.Event()
+        self.saved = False  # the last event finished a save (see SAVED_SECONDS)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
-        for raw in (event.src_path, getattr(event, "dest_path", "")):
-            if raw:
-                self._note(Path(raw if isinstance(raw, str) else raw.decode()))
-
-    def _note(self, path: Path) -> None:
-        if path.is_relative_to(self.project.out) or not is_relevant(path):
+        source, destination = (self._relevant(raw) for raw in (event.src_path, getattr(event, "dest_path", "")))
+        if source is None and destination is None:
             return
         with self.lock:
-            self.changed.add(path)
+            self.changed.update(path for path in (source, destination) if path is not None)
+            # a file renamed away (vim's backup dance), created or being written may be halfway through its save
+            self.saved = (event.event_type == "closed" and source is not None
+                          or event.event_type == "moved" and destination is not None)
         self.arrived.set()
+
+    def _relevant(self, raw: str | bytes) -> Path | None:
+        if not raw:
+            return None
+        path = Path(raw if isinstance(raw, str) else raw.decode())
+        return None if path.is_relative_to(self.project.out) or not is_relevant(path) else path
 
     def take(self) -> list[Path]:
         with self.lock:
@@ -77,8 +86,9 @@ class Watcher:
     """Rebuild a project on every change until stopped."""
 
     def __init__(self, project: Project, poll: bool = False, jobs: int = 0,
-                 on_rebuild: Callable[[Rebuild], None] | None = None, settle: float = SETTLE_SECONDS):
-        self.project, self.poll, self.jobs, self.settle = project, poll, jobs, settle
+                 on_rebuild: Callable[[Rebuild], None] | None = None, settle: float = SETTLE_SECONDS,
+                 saved: float = SAVED_SECONDS):
+        self.project, self.poll, self.jobs, self.settle, self.saved = project, poll, jobs, settle, saved
         self.on_rebuild = on_rebuild or (lambda rebuild: None)
         self.ready = threading.Event()
         self.warmed = threading.Event()  # the large documents laid out once, ahead of the first edit
@@ -120,7 +130,7 @@ class Watcher:
         """Let a burst of events (a save, a `git checkout`) finish before building."""
         while not stop.is_set():
             collector.arrived.clear()
-            if not collector.arrived.wait(timeout=self.settle):
+            if not collector.arrived.wait(timeout=min(self.saved, self.settle) if collector.saved else self.settle):
                 return
 
     def _rebuild(self, changed: list[Path]) -> BuildReport | None:

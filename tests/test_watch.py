@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.build import build
 from pipeline.project import Project
-from pipeline.watch import Rebuild, Watcher, is_relevant
+from pipeline.watch import SAVED_SECONDS, SETTLE_SECONDS, Rebuild, Watcher, _Collector, is_relevant
 from tests.helpers import copy_project, pdf_text
 
 COURSE = "courses/rgpd-essentiel.yaml"
@@ -22,7 +22,8 @@ class Session:
         self.project = project
         self.rebuilds: queue.Queue[Rebuild] = queue.Queue()
         self.stop = threading.Event()
-        self.watcher = Watcher(project, poll=poll, on_rebuild=self.rebuilds.put, settle=0.3 if poll else 0.15)
+        self.watcher = Watcher(project, poll=poll, on_rebuild=self.rebuilds.put, settle=0.3 if poll else 0.15,
+                               saved=0.1)
         self.thread = threading.Thread(target=self.watcher.run, args=(self.stop,), daemon=True)
 
     def __enter__(self) -> Session:
@@ -155,6 +156,38 @@ def test_polling_mode(project):
         (project.content / COURSE).write_text(changed_text(project), encoding="utf-8")
         rebuild = session.next()
         assert "programmes/rgpd-essentiel" in rebuild.report.rebuilt
+
+
+def test_a_finished_save_is_built_sooner_than_a_save_halfway(project):
+    """A file closed after writing, or renamed into place, is saved: watch waits SAVED_SECONDS for what may
+    follow; after any other event (vim renaming the file away, a write under way) it waits SETTLE_SECONDS."""
+    import watchdog.events as events
+
+    course = str(project.content / COURSE)
+    backup, temporary = f"{course}~", str(project.content / "courses/.rgpd-essentiel.yaml.tmp-1")
+    waits: list[float] = []
+
+    class Arrived(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout or 0)
+            return False
+
+    collector = _Collector(project)
+    collector.arrived = Arrived()
+    watcher = Watcher(project)
+    for event, saved in [(events.FileMovedEvent(course, backup), False),  # vim: the file renamed away
+                         (events.FileCreatedEvent(course), False),
+                         (events.FileModifiedEvent(course), False),
+                         (events.FileClosedEvent(course), True),  # written, closed
+                         (events.FileDeletedEvent(backup), True),  # (not content: changes nothing)
+                         (events.FileClosedEvent(temporary), True),
+                         (events.FileMovedEvent(temporary, course), True),  # renamed into place
+                         (events.FileDeletedEvent(course), False)]:
+        collector.on_any_event(event)
+        watcher._wait_until_quiet(collector, threading.Event())
+        assert collector.saved is saved, event
+        assert waits.pop() == (SAVED_SECONDS if saved else SETTLE_SECONDS), event
+    assert SAVED_SECONDS < SETTLE_SECONDS and collector.take() == [Path(course)]
 
 
 @pytest.mark.parametrize("name, relevant", [("x.yaml", True), ("style.typ", True), ("programme.md.j2", True),
