@@ -48,14 +48,13 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
     """The PDF of the document whose source is `head`, the bodies, `tail`; `salt`: what else its layout
     depends on (fonts, date, PDF options); `cache`: the folder where its pieces' PDFs are kept;
     `remember`: this process lays the document out again after the next edit (watch: see pdf_merge);
-    `side`: a second compiler, with which the pieces are laid out two at a time in their last pass;
+    `side`: a compiler in another process (watch: typst_worker.py), with which the pieces are laid out two
+    at a time, those that changed and those told other numbers;
     `ahead`: where the pieces are laid out with other numbers while watch waits for the next edit."""
     kept = _Kept(cache)
-    # One compile at a time on each compiler (typst's binding refuses a second one: "Already borrowed");
-    # it releases the GIL while it compiles, so two compilers in two threads use two cores (1.65x alone).
-    # When a new log entry adds a page, every piece is laid out again for its footer's total: in watch at
-    # N = 100 on 2 cores, where pandoc writes the DOCX meanwhile, 14 pieces took 0.59-0.81 s instead of
-    # 0.72-0.89 s (3 runs each): the gain grows with the cores.
+    # One compile at a time on each compiler (typst's binding refuses a second one: "Already borrowed").
+    # Two compilers in two threads of one process barely go faster than one (typst's caches are the
+    # process's: 1.1-1.3x on 2 cores, for half as much processor time more); in two processes, twice as fast.
     free: queue.SimpleQueue[Compile] = queue.SimpleQueue()
     for compiler in (compile_source, side) if side else (compile_source,):
         free.put(compiler)
@@ -87,8 +86,19 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
     # The pieces whose counts are not known are laid out first, the longest last: the numbers it is told
     # are then right, and it is not laid out again (the others may be, faster: they are shorter).
     unknown = sorted((i for i, count in enumerate(known) if count is None), key=lambda i: len(bodies[i]))
-    for index in unknown:
-        counts[index] = page_count(lay_out_piece(index))
+    if side is not None and before and len(unknown) > 1:
+        # After an edit, the pieces that changed are told the counts of the last layout, all alike: laid out
+        # two at a time, the longest first (a course's title changes 3 pieces of the skills matrix: 135 ms of
+        # layout one after the other, the other core waiting). If some grow, their neighbours are laid out
+        # again below (as after a sequential layout, one compile more at most per piece, two at a time).
+        longest_first = unknown[::-1]
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="qualidoc-piece") as pool:
+            found = list(pool.map(lambda index: page_count(lay_out_piece(index)), longest_first))
+        for index, count in zip(longest_first, found, strict=True):
+            counts[index] = count
+    else:
+        for index in unknown:
+            counts[index] = page_count(lay_out_piece(index))
     for _ in range(2):  # once more if a piece's count changed with its numbers (no known case)
         if side is not None and len(bodies) > 1:
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="qualidoc-piece") as pool:

@@ -55,7 +55,7 @@ class LayoutFailed(Exception):
         self.message, self.diagnostic = message, diagnostic
 
 
-class _Worker:
+class LayoutProcess:
     """A typst_worker.py process, which lays out one large document (and keeps its layout in watch mode)."""
 
     COMMAND = [sys.executable, "-m", "pipeline.typst_worker"]
@@ -117,7 +117,7 @@ class _Compilers:
 
     def __init__(self) -> None:
         self._free: dict[tuple, list[typst.Compiler]] = {}
-        self._workers: dict[tuple, _Worker] = {}
+        self._workers: dict[tuple, LayoutProcess] = {}
         self._lock = threading.Lock()
         # In a full build, large documents are laid out one at a time: typst takes about 1 MB of memory
         # per page while it lays a document out (after an edit, they go side by side).
@@ -155,7 +155,7 @@ class _Compilers:
         with self._one_large if alone else contextlib.nullcontext():
             return worker.compile(request, payload)
 
-    def _worker(self, fonts: Path, fonts_key: tuple, name: str) -> _Worker:
+    def _worker(self, fonts: Path, fonts_key: tuple, name: str) -> LayoutProcess:
         key = (*fonts_key, name)
         with self._lock:
             worker = self._workers.get(key)
@@ -163,7 +163,7 @@ class _Compilers:
                 for stale in [k for k in self._workers if k[-1] == name]:  # other fonts, or ended
                     self._workers.pop(stale).close()
                 try:
-                    worker = self._workers[key] = _Worker(fonts)
+                    worker = self._workers[key] = LayoutProcess(fonts)
                 except OSError as e:
                     raise LayoutFailed("impossible de lancer la mise en page des longs documents : "
                                        f"{e.strerror}") from e

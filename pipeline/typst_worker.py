@@ -14,11 +14,13 @@ line, {"size": n} followed by n bytes of PDF, or {"error": message, "diagnostic"
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -26,18 +28,21 @@ import typst
 
 if TYPE_CHECKING:
     from pipeline import pieces
+    from pipeline.typst_adapter import LayoutProcess
 
 
 def main() -> None:
     from pipeline import pieces
-    from pipeline.typst_adapter import new_compiler
+    from pipeline.typst_adapter import LayoutProcess, new_compiler
 
-    # Two compilers: the pieces of a document are laid out two at a time (pieces.lay_out); typst's
-    # memoisation is the process's, shared by both (a second compiler: 7 ms, 1 MB). In watch, a third lays
-    # the pieces out ahead of the next edit with other page numbers (pieces.Ahead).
+    # One compiler; in watch, a second lays the pieces out ahead of the next edit with other page numbers
+    # (pieces.Ahead), and a process of its own lays the pieces out beside this one, two at a time. Not a
+    # second compiler here: two compilers in one process share typst's caches, and barely go faster than
+    # one (1.1-1.3x on 2 cores, their processor time up by half); two processes go twice as fast.
     fonts = Path(sys.argv[1])
-    compilers: tuple[typst.Compiler, ...] = (new_compiler(fonts), new_compiler(fonts))
+    compilers: tuple[typst.Compiler, ...] = (new_compiler(fonts),)
     ahead: pieces.Ahead | None = None
+    beside: LayoutProcess | None = None
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     try:
         for line in requests:
@@ -48,29 +53,36 @@ def main() -> None:
                 # Its own copy of what typst reads from the build's folder (removed when the build ends).
                 ahead = pieces.Ahead(root=Path(tempfile.mkdtemp(prefix="qualidoc-ahead-")))
                 compilers = (*compilers, new_compiler(fonts))
-            _answer(compilers, request, requests, replies, ahead)
+                with contextlib.suppress(Exception):  # (none: the pieces are laid out one at a time)
+                    beside = LayoutProcess(fonts)
+            _answer(compilers, request, requests, replies, ahead, beside)
     except (KeyboardInterrupt, BrokenPipeError):  # Ctrl-C in watch, or the build has gone: nothing to say
         pass
     finally:
         if ahead is not None:
             ahead.stop()
             shutil.rmtree(ahead.root, ignore_errors=True)
+        if beside is not None:
+            beside.close()
 
 
 def _answer(compilers: tuple[typst.Compiler, ...], request: dict, requests: BinaryIO, replies: BinaryIO,
-            ahead: pieces.Ahead | None = None) -> None:
-    """Answer one request; with `ahead` and a third compiler (watch), lay pieces out ahead of the next edit."""
+            ahead: pieces.Ahead | None = None, beside: LayoutProcess | None = None) -> None:
+    """Answer one request; with `ahead` and a second compiler (watch), lay pieces out ahead of the next edit;
+    with `beside` (watch), lay the pieces out two at a time, with that process."""
     from pipeline import pieces
     from pipeline.typst_adapter import compiling
 
     def with_compiler(compiler: typst.Compiler, root: str = request["root"]) -> pieces.Compile:
         return compiling(compiler, root, dt.datetime.fromisoformat(request["timestamp"]), request["pdf_standards"])
 
-    compile_source, side = (with_compiler(compiler) for compiler in compilers[:2])
+    compile_source, side = with_compiler(compilers[0]), None
+    if beside is not None and request.get("remember"):
+        compile_source, side = _with_process(beside, request, compile_source)
     try:
-        if ahead is not None and len(compilers) > 2 and request.get("remember"):
+        if ahead is not None and len(compilers) > 1 and request.get("remember"):
             ahead.mirror(Path(request["root"]))
-            ahead.compile_source = with_compiler(compilers[2], str(ahead.root))
+            ahead.compile_source = with_compiler(compilers[1], str(ahead.root))
         else:
             ahead = None
     except OSError:  # its folder cannot be written: nothing laid out ahead, the layout itself goes on
@@ -92,6 +104,28 @@ def _answer(compilers: tuple[typst.Compiler, ...], request: dict, requests: Bina
     else:
         replies.write(json.dumps({"size": len(pdf)}).encode() + b"\n" + pdf)
     replies.flush()
+
+
+def _with_process(beside: LayoutProcess, request: dict, here: pieces.Compile
+                  ) -> tuple[pieces.Compile, pieces.Compile]:
+    """`here` (this process's compiler, one compile at a time) and a compile by the process `beside`, which
+    compiles here if that process fails: its typst error is then said from here, and a process that has
+    stopped is not started again."""
+    from pipeline.typst_adapter import LayoutFailed
+
+    options = {key: request[key] for key in ("root", "timestamp", "pdf_standards")}
+    lock = threading.Lock()
+
+    def compile_here(source: bytes) -> bytes:
+        with lock:
+            return here(source)
+
+    def compile_beside(source: bytes) -> bytes:
+        try:
+            return beside.compile({**options, "size": len(source)}, source)
+        except LayoutFailed:
+            return compile_here(source)
+    return compile_here, compile_beside
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import pytest
 from pipeline import render, typst_worker
 from pipeline.build import build
 from pipeline.project import Project
-from pipeline.typst_adapter import COMPILERS, LayoutFailed, _Worker, new_compiler
+from pipeline.typst_adapter import COMPILERS, LayoutFailed, LayoutProcess, new_compiler
 from tests.helpers import copy_project
 from tests.test_chunks import LOG, grow_the_log, sha
 
@@ -51,9 +51,9 @@ def build_in_a_thread(*args: str) -> list[int]:
 
 
 def test_a_large_document_is_laid_out_apart_into_the_same_pdf(large, monkeypatch):
-    laid_out: list[_Worker] = []
-    real = _Worker.compile
-    monkeypatch.setattr(_Worker, "compile", lambda self, *a: (laid_out.append(self), real(self, *a))[1])
+    laid_out: list[LayoutProcess] = []
+    real = LayoutProcess.compile
+    monkeypatch.setattr(LayoutProcess, "compile", lambda self, *a: (laid_out.append(self), real(self, *a))[1])
     assert not build(large).failed
     assert laid_out, "the log is laid out by a process of its own"
     assert all(worker.process.returncode is not None for worker in laid_out), "and the process ends with the build"
@@ -81,7 +81,7 @@ def test_a_layout_process_that_stops_fails_its_document_alone_and_keeps_its_last
     (large.root / "content/improvements/copie-001.yaml").write_text(
         (large.root / "content/improvements/copie-001.yaml").read_text(encoding="utf-8").replace(
             "Constat numéro 1.", "Constat numéro un."), encoding="utf-8")
-    monkeypatch.setattr(_Worker, "COMMAND", [sys.executable, "-c", "import sys; sys.exit(3)"])
+    monkeypatch.setattr(LayoutProcess, "COMMAND", [sys.executable, "-c", "import sys; sys.exit(3)"])
     monkeypatch.setattr(render, "HERE_PIECES", 0)  # an edit's layout goes to a layout process all the same
     report = build(large)
     assert set(report.failed) == {LOG}, report.failed
@@ -100,9 +100,9 @@ def test_after_an_edit_a_document_of_few_pieces_is_laid_out_by_the_build_into_th
     entry = large.root / "content/improvements/copie-001.yaml"
     entry.write_text(entry.read_text(encoding="utf-8").replace("Constat numéro 1.", "Constat numéro un."),
                      encoding="utf-8")
-    started: list[_Worker] = []
-    real = _Worker.__init__
-    monkeypatch.setattr(_Worker, "__init__", lambda self, fonts: (started.append(self), real(self, fonts))[1])
+    started: list[LayoutProcess] = []
+    real = LayoutProcess.__init__
+    monkeypatch.setattr(LayoutProcess, "__init__", lambda self, fonts: (started.append(self), real(self, fonts))[1])
     report = build(large)
     assert LOG in report.rebuilt and not report.failed
     assert started == [], "no layout process: its start would cost more than the pieces that changed"
@@ -122,7 +122,7 @@ def test_after_an_edit_a_document_of_few_pieces_is_laid_out_by_the_build_into_th
 
 
 def test_a_layout_process_that_cannot_start_fails_its_document(large, monkeypatch):
-    monkeypatch.setattr(_Worker, "COMMAND", [str(large.root / "no-such-python")])
+    monkeypatch.setattr(LayoutProcess, "COMMAND", [str(large.root / "no-such-python")])
     report = build(large)
     assert set(report.failed) == {LOG}, report.failed
     assert "impossible de lancer la mise en page" in report.failed[LOG]
@@ -130,7 +130,7 @@ def test_a_layout_process_that_cannot_start_fails_its_document(large, monkeypatc
 
 def test_typst_errors_come_back_from_the_layout_process(tmp_path):
     fonts = Project.at(copy_project(tmp_path)).template("fonts")
-    worker = _Worker(fonts)
+    worker = LayoutProcess(fonts)
     request = {"root": str(tmp_path), "timestamp": dt.datetime(2026, 1, 1, tzinfo=dt.UTC).isoformat(),
                "pdf_standards": []}
     try:

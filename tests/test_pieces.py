@@ -18,7 +18,7 @@ import yaml
 from pipeline import chunks, pdf_merge, pieces, typst_worker
 from pipeline.build import build
 from pipeline.project import Project
-from pipeline.typst_adapter import new_compiler, source_frame
+from pipeline.typst_adapter import LayoutProcess, new_compiler, source_frame
 from tests.helpers import REPO, copy_project, edit
 from tests.test_chunks import LOG, MATRIX, grow_the_log
 
@@ -185,6 +185,7 @@ def lay_out(tmp_path):
         return pypdf.PdfReader(io.BytesIO(pdf))
 
     run.compiled = compiled  # type: ignore[attr-defined]
+    run.cache = lambda kept: tmp_path / kept  # type: ignore[attr-defined]
     run.whole = lambda bodies: pypdf.PdfReader(io.BytesIO(compile_source(  # type: ignore[attr-defined]
         pieces.whole(*source_frame(META, pieces=True), bodies))))
     return run
@@ -327,6 +328,33 @@ def test_two_compilers_side_by_side_give_the_bytes_of_one(lay_out):
     assert all(f"Page {n} / {len(texts)}" in text for n, text in enumerate(texts, start=1))
 
 
+def test_the_pieces_that_changed_are_laid_out_two_at_a_time(lay_out):
+    """After an edit, with a second compiler (in watch, another process: typst_worker.py), the pieces that
+    changed are laid out side by side, each told the counts of the last layout: each compiled once if none
+    grows, again if the others did; the same PDF, byte for byte, as piece after piece."""
+    bodies = synthetic(6)
+    lay_out(bodies, two=True, kept="two")
+    lay_out(bodies, kept="alone")
+    for k in (1, 3, 4):
+        bodies[k] = bodies[k].replace(f"Fiche {k - 1}-2", f"Fiche {k - 1}-2 modifiée")
+    lay_out.compiled.clear()
+    edited = pdf_of(lay_out, bodies, two=True, kept="two")
+    assert sorted(lay_out.compiled) == sorted(pieces.source(*source_frame(META, pieces=True), bodies[k],
+                                                            *numbers) for k, numbers in
+                                              [(k, (sum(counts[:k]), sum(counts[k + 1:])))
+                                               for counts in [pieces.kept_order(lay_out.cache("two"))]
+                                               for k in (1, 3, 4)])
+    assert edited == pdf_of(lay_out, bodies, kept="alone")
+    for k in (2, 5):
+        bodies[k] += "\n#pagebreak()\nUne page de plus.\n"
+    lay_out.compiled.clear()
+    grown = pdf_of(lay_out, bodies, two=True, kept="two")
+    assert grown == pdf_of(lay_out, bodies, kept="alone")
+    texts = [p.extract_text() for p in pypdf.PdfReader(io.BytesIO(grown)).pages]
+    assert "Fiche 2-2 modifiée" in "".join(texts) and texts[-1].startswith("Une page de plus") is False
+    assert all(f"Page {n} / {len(texts)}" in text for n, text in enumerate(texts, start=1))
+
+
 def pdf_of(lay_out, bodies: list[str], **options) -> bytes:
     lay_out(bodies, **options)
     return lay_out.pdf
@@ -383,6 +411,59 @@ class Recording:
         return self.compiler.compile(input=input, **options)
 
 
+def test_in_watch_a_process_beside_lays_out_pieces_too(tmp_path):
+    """In watch, the worker lays out the pieces that changed two at a time, with a process of its own beside
+    it (typst_worker.py: two compilers in one process barely go faster than one); the same PDF as alone. A
+    process beside that has stopped leaves every piece to the worker, which says any typst error."""
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    shutil.copyfile(STAGE_STYLE, stage / "style.typ")
+    laid: list[bytes] = []
+    beside = LayoutProcess(REPO / "templates/fonts")
+
+    def answer(bodies: list[str], kept: str, with_beside: LayoutProcess | None) -> bytes:
+        head, tail = source_frame(META, pieces=True)
+        request = {"root": str(stage), "timestamp": "2026-09-18T00:00:00+00:00", "pdf_standards": [],
+                   "head": head, "tail": tail, "salt": "s", "cache": str(tmp_path / kept), "remember": True,
+                   "sizes": [len(body.encode()) for body in bodies]}
+        replies = io.BytesIO()
+        typst_worker._answer((Recording(laid),), request, io.BytesIO("".join(bodies).encode()), replies,
+                             beside=with_beside)
+        line, pdf = replies.getvalue().split(b"\n", 1)
+        assert json.loads(line) == {"size": len(pdf)}, line
+        return pdf
+
+    try:
+        bodies = synthetic(5)
+        answer(bodies, "kept", beside)
+        for k in (1, 2, 4):
+            bodies[k] = bodies[k].replace(f"Fiche {k - 1}-3", f"Fiche {k - 1}-3 modifiée")
+        laid.clear()
+        edited = answer(bodies, "kept", beside)
+        assert 1 <= len(laid) <= 2, "the others were laid out beside"
+        assert edited == answer(bodies, "alone", None)
+        beside.process.kill()
+        beside.process.wait()
+        bodies[3] = bodies[3].replace("Fiche 2-1", "Fiche 2-1 modifiée")
+        bodies[4] += "\n#pagebreak()\nUne page de plus.\n"
+        laid.clear()
+        again, here = answer(bodies, "kept", beside), list(laid)
+        assert again == answer(bodies, "alone-2", None)
+        assert any(b"Fiche 2-1 modifi" in source for source in here) and any(b"Une page de plus" in source
+                                                                              for source in here)
+        bodies[2] += "\n#text(fill: nulle-part)[?]\n"
+        replies = io.BytesIO()
+        head, tail = source_frame(META, pieces=True)
+        typst_worker._answer((Recording(laid),), {
+            "root": str(stage), "timestamp": "2026-09-18T00:00:00+00:00", "pdf_standards": [], "head": head,
+            "tail": tail, "salt": "s", "cache": str(tmp_path / "kept"), "remember": True,
+            "sizes": [len(body.encode()) for body in bodies]}, io.BytesIO("".join(bodies).encode()), replies,
+            beside=beside)
+        assert "nulle-part" in json.loads(replies.getvalue().split(b"\n", 1)[0])["error"]
+    finally:
+        beside.close()
+
+
 def test_in_watch_the_pieces_are_laid_out_ahead_for_a_page_more(tmp_path):
     """A new log entry that adds a page changes every other piece's footer (the total): in watch, the worker
     has laid them out ahead, with one page more before or after them, while it waited for the edit. The
@@ -391,7 +472,7 @@ def test_in_watch_the_pieces_are_laid_out_ahead_for_a_page_more(tmp_path):
     stage.mkdir()
     shutil.copyfile(STAGE_STYLE, stage / "style.typ")
     laid, ahead_laid = [], []
-    compilers = (Recording(laid), Recording(laid), Recording(ahead_laid))
+    compilers = (Recording(laid), Recording(ahead_laid))
     ahead = pieces.Ahead(root=tmp_path / "ahead")
     ahead.root.mkdir()
 
