@@ -53,7 +53,7 @@ def main() -> None:
                 # Its own copy of what typst reads from the build's folder (removed when the build ends).
                 ahead = pieces.Ahead(root=Path(tempfile.mkdtemp(prefix="qualidoc-ahead-")))
                 compilers = (*compilers, new_compiler(fonts))
-                with contextlib.suppress(Exception):  # (none: the pieces are laid out one at a time)
+                with contextlib.suppress(OSError):  # (none: the pieces are laid out one at a time)
                     beside = LayoutProcess(fonts)
             _answer(compilers, request, requests, replies, ahead, beside)
     except (KeyboardInterrupt, BrokenPipeError):  # Ctrl-C in watch, or the build has gone: nothing to say
