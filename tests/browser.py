@@ -37,7 +37,8 @@ class Browser:
              "--disable-extensions", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--metrics-recording-only", "--no-proxy-server", "--remote-debugging-port=0",
              f"--user-data-dir={self.profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            # its temporary files (/tmp/org.chromium.Chromium.*, one a run) go with the profile
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": self.profile})
         try:
             self._connect()
         except BaseException:
