@@ -251,7 +251,11 @@ def convert_alone(stage: Path, lua: Path, settings: dict, name: str, parts: bool
                     if event["event"] != "tree":
                         raise PandocFailed(f"événement inattendu de pandoc : {line.strip()[:200]}")
             finally:
-                if process.poll() is None:
+                # Its input is closed: it ends once its job is done. Killed, it would leave its temporary
+                # file behind (/tmp/pandoc-hist<pid>-0), one a document it writes alone.
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
                     process.kill()
         stderr = log_path.read_text(encoding="utf-8", errors="replace").strip()
     except (OSError, ValueError, KeyError, TypeError) as e:

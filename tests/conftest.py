@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,8 +12,12 @@ from pipeline.content import load_catalogue
 from pipeline.project import Project
 from tests.helpers import REPO, copy_project
 
-# Caches that only save time live in a per-user folder: the tests use their own.
-os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="qualidoc-test-cache-")
+# Caches that only save time live in a per-user folder: the tests use their own, removed when they end.
+TEST_CACHE = os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="qualidoc-test-cache-")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(TEST_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from pipeline import build as build_module
+from pipeline import pandoc_adapter, render
 from pipeline.build import build, build_lock
 from pipeline.cli import main
 from pipeline.content import load_catalogue
@@ -175,6 +176,27 @@ def test_typst_compilers_leave_nothing_in_the_temporary_folder(project, tmp_path
     monkeypatch.setenv("TMPDIR", str(temporary))
     compiler = new_compiler(project.templates / "fonts")
     assert compiler.compile(input=b"Bonjour", format="pdf").startswith(b"%PDF")
+    assert list(temporary.iterdir()) == []
+
+
+def test_pandoc_leaves_nothing_in_the_temporary_folder(project, tmp_path, monkeypatch):
+    """A pandoc of its own (the DOCX frame, a document the build does not write itself: here a heading with
+    an anchor) was killed once it had answered, and left /tmp/pandoc-hist<pid>-0 behind: it is let end."""
+    import tempfile
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    template = project.templates / "programme.md.j2"
+    template.write_text(template.read_text(encoding="utf-8") + "\n## Ancre {% raw %}{#ancre-tmp}{% endraw %}\n",
+                        encoding="utf-8")
+    calls: list[str] = []
+    real = pandoc_adapter.convert_alone
+    monkeypatch.setattr(pandoc_adapter, "convert_alone", lambda *a, **k: (calls.append(a[3]), real(*a, **k))[1])
+    monkeypatch.setattr(render, "convert_alone", pandoc_adapter.convert_alone)
+    report = build(project)
+    assert not report.failed and len(calls) >= 5  # one a programme
     assert list(temporary.iterdir()) == []
 
 
