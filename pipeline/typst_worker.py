@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -39,6 +40,10 @@ def main() -> None:
     # (pieces.Ahead), and a process of its own lays the pieces out beside this one, two at a time. Not a
     # second compiler here: two compilers in one process share typst's caches, and barely go faster than
     # one (1.1-1.3x on 2 cores, their processor time up by half); two processes go twice as fast.
+    # Terminated, or its terminal closed (watch's process group): as for Ctrl-C, what it made goes with it
+    # (pieces.Ahead's folder in /tmp, the process beside); killed by either, it left them behind.
+    for name in ("SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), signal.default_int_handler)
     fonts = Path(sys.argv[1])
     compilers: tuple[typst.Compiler, ...] = (new_compiler(fonts),)
     ahead: pieces.Ahead | None = None

@@ -143,6 +143,42 @@ def test_typst_errors_come_back_from_the_layout_process(tmp_path):
     assert worker.process.returncode == 0
 
 
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_a_layout_process_terminated_removes_what_it_made(tmp_path, monkeypatch, signal_name):
+    """In watch, a layout process makes a folder in /tmp (what it lays out ahead reads) and a process beside
+    it; terminated with watch's process group (`kill`, the terminal closed), it left both behind."""
+    import os
+    import signal
+
+    from pipeline.typst_adapter import source_frame
+    from tests.test_pieces import META, STAGE_STYLE, synthetic
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    shutil.copyfile(STAGE_STYLE, stage / "style.typ")
+    worker = LayoutProcess(Project.at(copy_project(tmp_path / "p")).template("fonts"))
+    head, tail = source_frame(META, pieces=True)
+    bodies = synthetic(3)
+    request = {"root": str(stage), "timestamp": "2026-09-18T00:00:00+00:00", "pdf_standards": [], "head": head,
+               "tail": tail, "salt": "s", "cache": str(tmp_path / "kept"), "remember": True,
+               "sizes": [len(body.encode()) for body in bodies]}
+    try:
+        assert worker.compile(request, "".join(bodies).encode()).startswith(b"%PDF")
+        assert [path.name[:15] for path in temporary.iterdir()] == ["qualidoc-ahead-"]
+        pid = worker.process.pid
+        [beside] = map(int, open(f"/proc/{pid}/task/{pid}/children").read().split())
+        worker.process.send_signal(getattr(signal, signal_name))
+        worker.process.wait(timeout=20)
+    finally:
+        worker.close()
+    assert list(temporary.iterdir()) == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(beside, 0)
+
+
 def test_a_pandoc_that_stops_fails_its_documents_with_a_message_in_french(tmp_path, monkeypatch, capsys):
     from pipeline.cli import main
 
