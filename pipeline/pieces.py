@@ -24,7 +24,7 @@ import queue
 import re
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -92,17 +92,14 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
         # layout one after the other, the other core waiting). If some grow, their neighbours are laid out
         # again below (as after a sequential layout, one compile more at most per piece, two at a time).
         longest_first = unknown[::-1]
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="qualidoc-piece") as pool:
-            found = list(pool.map(lambda index: page_count(lay_out_piece(index)), longest_first))
-        for index, count in zip(longest_first, found, strict=True):
-            counts[index] = count
+        for index, pdf in zip(longest_first, two_at_a_time(lay_out_piece, longest_first), strict=True):
+            counts[index] = page_count(pdf)
     else:
         for index in unknown:
             counts[index] = page_count(lay_out_piece(index))
     for _ in range(2):  # once more if a piece's count changed with its numbers (no known case)
         if side is not None and len(bodies) > 1:
-            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="qualidoc-piece") as pool:
-                pdfs = list(pool.map(lay_out_piece, range(len(bodies))))
+            pdfs = two_at_a_time(lay_out_piece, range(len(bodies)))
         else:
             pdfs = [lay_out_piece(index) for index in range(len(bodies))]
         found = [page_count(pdf) for pdf in pdfs]
@@ -119,6 +116,12 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
                      for more in MORE_PAGES for i in range(len(bodies))
                      for offset, after in _with_more_pages(counts, i, *more)])
     return pdf
+
+
+def two_at_a_time(lay_out_piece: Callable[[int], bytes], indices: Iterable[int]) -> list[bytes]:
+    """The PDFs of these pieces, laid out two at a time (one on each compiler of lay_out)."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="qualidoc-piece") as pool:
+        return list(pool.map(lay_out_piece, indices))
 
 
 def lay_out_or_whole(compile_source: Compile, head: str, tail: str, bodies: list[str], salt: str,

@@ -53,7 +53,7 @@ from pipeline.pandoc_adapter import (
     index_of,
 )
 from pipeline.pdf_finish import display_doc_title
-from pipeline.project import Project, image_kind, image_suffix
+from pipeline.project import Project, image_suffix, pixel_size
 from pipeline.state import write_atomic
 from pipeline.templating import Md, environment, escape
 from pipeline.tools import tool_versions
@@ -763,7 +763,7 @@ class Renderer:
         logo = self.catalogue.logo
         name = f"logo{image_suffix(logo)}" if logo else ""
         data = (stage / name).read_bytes() if logo else b""
-        if not PYTHON_DOCX or (logo and image_kind(data) not in (".png", ".jpg")):
+        if not PYTHON_DOCX or (logo and pixel_size(data) is None):  # (the writer's images: PNG, JPEG)
             self.frame.set_result(None)
             return
         self.frame_logo = (name, data) if logo else None
