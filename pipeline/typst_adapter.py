@@ -93,10 +93,14 @@ class LayoutProcess:
         raise LayoutFailed("le processus qui met en page les longs documents s'est arrêté (mémoire insuffisante ?) "
                            f"; code de sortie {self.process.returncode}")
 
-    def close(self) -> None:
+    def end_input(self) -> None:
+        """Tell the process there is no more to lay out: it ends (close() waits for it)."""
         if self.process.stdin:
             with contextlib.suppress(OSError):
                 self.process.stdin.close()
+
+    def close(self) -> None:
+        self.end_input()
         try:
             self.process.wait(5)
         except subprocess.TimeoutExpired:
@@ -175,6 +179,8 @@ class _Compilers:
             return
         with self._lock:
             workers, self._workers = list(self._workers.values()), {}
+        for worker in workers:  # all told to end first: they end side by side
+            worker.end_input()
         for worker in workers:
             worker.close()
 
