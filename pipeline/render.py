@@ -44,6 +44,7 @@ from pipeline.inputs import CatalogueView, Reads, recording
 from pipeline.pandoc_adapter import (
     DOCS_PER_PANDOC,
     DOCX_GROUP,
+    FULL_BUILD_NICENESS,
     LARGE,
     READER,
     Dispatcher,
@@ -295,6 +296,8 @@ class Renderer:
 
             def spawn() -> Pandoc:
                 converters.append(Pandoc(stage, lua, len(converters), settings, on_event, outcomes, dispatch.refill))
+                if not few:  # the build's own work first (see FULL_BUILD_NICENESS)
+                    converters[-1].yield_cores(FULL_BUILD_NICENESS)
                 return converters[-1]
 
             for _ in range(count):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -102,6 +103,31 @@ def test_after_an_edit_in_watch_every_pdf_is_written_before_the_first_docx(proje
     kinds = [kind for _, kind in written]
     assert sorted(written) == sorted((path, kind) for path in report.rebuilt for kind in ("docx", "pdf"))
     assert kinds == ["pdf"] * 5 + ["docx"] * 5, written
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="priorités de processus : Unix seulement")
+def test_in_a_full_build_pandoc_leaves_the_cores_to_the_build_and_after_an_edit_it_does_not(project, monkeypatch):
+    """A full build's pandoc processes run at the lowest priority: the build's own work (the Markdown they
+    wait for, the PDFs and DOCX of their trees) comes first. After an edit, their reading of a few documents
+    is what the PDFs wait for: they keep the build's priority."""
+    from pipeline import pandoc_adapter
+
+    seen: list[int] = []
+    real_write = pandoc_adapter.Pandoc._write
+
+    def write(converter, job):  # type: ignore[no-untyped-def]
+        seen.append(os.getpriority(os.PRIO_PROCESS, converter.process.pid))  # alive: it has a job coming
+        return real_write(converter, job)
+
+    monkeypatch.setattr(pandoc_adapter.Pandoc, "_write", write)
+    report = build(project, force=True)
+    assert len(report.rebuilt) == ALL and not report.failed
+    assert seen and set(seen) == {pandoc_adapter.FULL_BUILD_NICENESS}, seen
+    seen.clear()
+    edit(project.content / "courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
+    report = build(project)
+    assert sorted(report.rebuilt) == ["conformite/matrice-conformite", "programmes/rgpd-essentiel"]
+    assert seen and set(seen) == {os.getpriority(os.PRIO_PROCESS, 0)}, seen
 
 
 def test_editing_a_trainer_rebuilds_matrix_and_what_shows_it(project):
