@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run qualidoc with command-line arguments; return the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
+    # force: the resident builder runs commands one after the other, each with its own -v
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s", force=True)
     try:
         return args.run(args)
     except ContentError as e:
@@ -103,14 +104,28 @@ def run() -> None:
     every object again and again: a tenth of a second, for cycles freed at exit anyway); `watch` keeps
     it. Tearing down the interpreter (freeing the content model, the typst compilers' caches, the
     modules) takes another tenth of a second and serves nothing: every file is written and closed by then.
+    A build is handed to this folder's resident builder when there is one, and leaves one when run from
+    a terminal (resident.py).
     """
-    if "watch" not in sys.argv[1:] and "serve" not in sys.argv[1:]:
+    from pipeline import handover
+
+    argv, environ = sys.argv[1:], dict(os.environ)
+    building = handover.is_build(argv)
+    code = handover.hand_over(argv) if building else None  # the resident builder of this folder, if any
+    if code is not None:
+        os._exit(code)
+    if "watch" not in argv and "serve" not in argv:
         gc.disable()
     try:
         code = main()
         sys.stdout.flush()
     except BrokenPipeError:  # `qualidoc fields course | head`: the reader has what it wanted
         code = EXIT_OK
+    if building and code in (EXIT_OK, EXIT_CONTENT) and handover.wanted() and handover.start(argv, environ):
+        minutes = handover.idle_seconds() / 60
+        shown = f"{minutes:.0f} min" if minutes >= 1 else f"{minutes * 60:.0f} s"
+        print(f"(qualidoc reste prêt {shown} en arrière-plan : la prochaine construction de ce dossier sera "
+              "plus rapide ; QUALIDOC_RESIDENT=0 pour s'en passer)", file=sys.stderr)
     try:
         sys.stderr.flush()
     except BrokenPipeError:

@@ -14,6 +14,8 @@ from tests.helpers import REPO, copy_project
 
 # Caches that only save time live in a per-user folder: the tests use their own, removed when they end.
 TEST_CACHE = os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="qualidoc-test-cache-")
+# No resident builder left behind by a command a test runs on a terminal; test_resident.py asks for them.
+os.environ["QUALIDOC_RESIDENT"] = "0"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

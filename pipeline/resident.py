@@ -1,0 +1,280 @@
+"""The resident builder: a build command started from a terminal leaves a process ready for the next one.
+
+A build in a fresh process pays, every time, for what watch pays once: Python's start and the imports
+(0.17 s at N = 100), the content read and planned, and the layout processes of the long documents (the log,
+the skills matrix) started cold, so that an edit that reaches them re-renders them whole. The resident keeps
+all of that between two commands, exactly as watch keeps it between two saves: `qualidoc build` hands its
+work to it (its arguments, folder and environment, and its terminal, passed over a Unix socket) and prints
+what the resident's build prints, with the same exit code.
+
+It is started by a build run from a terminal (never in CI, nor from a script or a test, unless
+QUALIDOC_RESIDENT=1 asks for it; QUALIDOC_RESIDENT=0 turns it off), serves only the project folder it was
+started in, and ends after 10 minutes without a build (QUALIDOC_RESIDENT_SECONDS), when qualidoc or its
+installed packages change, when the environment of a command differs from its own, or on SIGTERM. A
+resident that cannot serve (busy elsewhere, gone, refusing) costs a fresh build, never a wrong one: its
+builds are watch's (`build()`, which checks every recorded input). The socket lives in the user's cache
+folder, which only its owner can enter.
+
+The command's side (hand the build over, start a resident) is handover.py, which the command imports first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import io
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from pathlib import Path
+
+from pipeline.handover import code_key, environment, idle_seconds, is_build, socket_path
+
+CHECK_SECONDS = 2.0  # how often an idle resident looks whether its folder, socket and code are still there
+REFUSALS = {"request": "demande illisible", "user": "commande d'un autre utilisateur",
+            "folder": "autre dossier ou autre commande que build",
+            "code": "qualidoc ou ses paquets ont changé depuis son démarrage ; fin",
+            "environment": "la commande n'a pas le même environnement ; fin"}
+
+
+class Resident:
+    """The process that builds for the commands of one folder, keeping what watch keeps between builds."""
+
+    def __init__(self, argv: list[str], path: Path):
+        self.argv, self.path = argv, path
+        self.cwd, self.code, self.env = os.getcwd(), code_key(), environment()
+        self.idle = idle_seconds()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def run(self) -> None:
+        """Listen, warm up, then serve builds until idle, stale or told to stop."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # left by a resident that was killed: this process holds the lock now
+        self.listener.bind(str(self.path))
+        self.listener.listen(8)
+        started = time.monotonic()
+        self._warm_up()  # a command arriving meanwhile waits in the listener's queue
+        self.path.with_suffix(".pid").write_text(f"{os.getpid()}\n")  # ready: what `make bench` waits for
+        seconds = f"{time.monotonic() - started:.1f}".replace(".", ",")
+        print(f"{time.strftime('%H:%M:%S')} prêt (préparation : {seconds} s)", flush=True)
+        last = time.monotonic()
+        self.listener.settimeout(CHECK_SECONDS)
+        while time.monotonic() - last < self.idle and self._still_here():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                if not self._serve(connection):
+                    return
+            last = time.monotonic()
+
+    def _warm_up(self) -> None:
+        """Lay out the long documents as watch does before the first edit; nothing is built or written: an
+        edit saved meanwhile is the next command's to build, and to report."""
+        from pipeline.build import warm
+        from pipeline.cli import _parser, _project
+        from pipeline.errors import QualidocError
+        from pipeline.typst_adapter import COMPILERS
+        from pipeline.yamlfile import ParseCache
+
+        COMPILERS.keep_workers = True
+        try:
+            args = _parser().parse_args(self.argv)
+            warm(_project(args), jobs=args.jobs)
+        except (QualidocError, SystemExit) as e:  # the content has problems, or a build runs: the next one says
+            print(f"préparation abandonnée : {e}", flush=True)
+        ParseCache.held = True
+        gc.collect()
+
+    def _still_here(self) -> bool:
+        try:
+            return os.path.samefile(self.cwd, ".") and self.path.exists() and code_key() == self.code
+        except OSError:
+            return False
+
+    def _serve(self, connection: socket.socket) -> bool:
+        """Run one command's build on its terminal; whether to go on serving."""
+        request, fds = _receive(connection)
+        try:
+            refusal = self._refusal(connection, request, fds)
+            if refusal:
+                print(f"{time.strftime('%H:%M:%S')} refusé : {REFUSALS[refusal]}", flush=True)
+                connection.sendall(json.dumps({"refused": refusal}).encode() + b"\n")
+                return refusal not in ("code", "environment")  # a stale resident ends; a stranger is refused
+            code, interrupted = self._build(connection, request["argv"], fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        with contextlib.suppress(OSError):
+            connection.sendall(json.dumps({"code": code}).encode() + b"\n")
+        print(f"{time.strftime('%H:%M:%S')} qualidoc {' '.join(request['argv'])} : code {code}", flush=True)
+        gc.enable()
+        gc.collect()
+        return not interrupted
+
+    def _refusal(self, connection: socket.socket, request: dict, fds: list[int]) -> str | None:
+        """Why this request is not this resident's to serve (another user, folder, code or environment)."""
+        if len(fds) != 3 or not isinstance(request, dict):
+            return "request"
+        if hasattr(socket, "SO_PEERCRED"):
+            _, uid, _ = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+            if uid != os.getuid():
+                return "user"
+        if request.get("cwd") != self.cwd or not is_build(request.get("argv") or []):
+            return "folder"
+        if request.get("code") != self.code:
+            return "code"
+        if request.get("env") != self.env:
+            other: dict = request["env"] if isinstance(request.get("env"), dict) else {}
+            keys = sorted(k for k in {*other, *self.env} if other.get(k) != self.env.get(k))
+            print(f"variables qui diffèrent : {', '.join(keys)}", flush=True)
+            return "environment"
+        return None
+
+    def _build(self, connection: socket.socket, argv: list[str], fds: list[int]) -> tuple[int, bool]:
+        """Run `qualidoc ARGV` here, its output on the command's terminal; (exit code, interrupted)."""
+        from pipeline.cli import main
+
+        print(f"{time.strftime('%H:%M:%S')} qualidoc {' '.join(argv)} …", flush=True)
+        saved = [os.dup(fd) for fd in (0, 1, 2)]
+        for fd, target in zip(fds, (0, 1, 2), strict=True):
+            os.dup2(fd, target)
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, io.TextIOWrapper):
+                stream.reconfigure(line_buffering=stream.isatty())
+        watcher = _Hangup(connection)
+        gc.disable()
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse: --help, or a usage error it has printed
+            code = e.code if isinstance(e.code, int) else 0 if e.code is None else 2
+        except KeyboardInterrupt:
+            code = 130
+        except BrokenPipeError:  # `qualidoc build | head -1`: the reader has what it wanted (cli.run)
+            code = 0
+        except Exception:  # -v asked for the details: main re-raised
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        finally:
+            interrupted = watcher.stop()
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError):
+                    stream.flush()
+            for fd, target in zip(saved, (0, 1, 2), strict=True):
+                os.dup2(fd, target)
+                os.close(fd)
+        return code, interrupted or code == 130
+
+    def close(self) -> None:
+        """Write what the builds kept in memory, end the layout processes, and remove the socket."""
+        for suffix in (".sock", ".pid"):
+            with contextlib.suppress(OSError):
+                self.path.with_suffix(suffix).unlink()
+        self.listener.close()
+        if "pipeline.yamlfile" in sys.modules:
+            from pipeline.typst_adapter import COMPILERS
+            from pipeline.yamlfile import ParseCache, save_held
+
+            ParseCache.held = False
+            save_held()
+            COMPILERS.keep_workers = False
+            COMPILERS.release()
+
+
+class _Hangup:
+    """Interrupt the build (as Ctrl-C would) when the command that asked for it goes away."""
+
+    def __init__(self, connection: socket.socket):
+        self.connection, self.lock, self.done, self.hung_up = connection, threading.Lock(), False, False
+        self.main = threading.main_thread().ident
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        try:
+            gone = not self.connection.recv(1)
+        except OSError:
+            gone = True
+        with self.lock:
+            if gone and not self.done and self.main is not None:
+                self.hung_up = True
+                signal.pthread_kill(self.main, signal.SIGINT)
+
+    def stop(self) -> bool:
+        """Stop watching; whether the command went away meanwhile."""
+        with self.lock:
+            self.done = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RD)
+        self.thread.join(timeout=1)
+        return self.hung_up
+
+
+def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
+    """A command's request (length, JSON) and its standard input, output and error."""
+    connection.settimeout(10)
+    data, fds, _, _ = socket.recv_fds(connection, 1 << 16, 3)
+    while len(data) < 4 or len(data) < 4 + struct.unpack("!I", data[:4])[0]:
+        more = connection.recv(1 << 16)
+        if not more:
+            return {}, fds
+        data += more
+    connection.settimeout(None)
+    try:
+        return json.loads(data[4:4 + struct.unpack("!I", data[:4])[0]]), fds
+    except ValueError:
+        return {}, fds
+
+
+class _Stopped(BaseException):
+    """SIGTERM: not an error of a build, which lets it through (main catches Exception and KeyboardInterrupt)."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+def main() -> None:
+    """`python -m pipeline.resident BUILD-ARGUMENTS`: become this folder's resident, unless one is already."""
+    path = socket_path()
+    if path is None:
+        return
+    lock = open(path.with_suffix(".lock"), "w")  # noqa: SIM115 - held for the process's life
+    for _ in range(40):  # a resident that refused a command and is ending: wait for it
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            time.sleep(0.05)
+    else:
+        return  # another resident serves this folder
+    with contextlib.suppress(OSError):
+        os.ftruncate(1, 0)  # its log: what the previous resident of this folder wrote goes
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    resident = Resident(sys.argv[1:], path)
+    try:
+        resident.run()
+    except _Stopped:
+        pass
+    except BaseException:  # noqa: BLE001 - in the resident's log; a command waiting builds by itself
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        resident.close()
+        sys.stdout.flush()
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
