@@ -6,9 +6,11 @@ the user cache, ~/.cache/qualidoc, which `make clean` keeps), no-op rebuild, reb
 course's summary (its programme, the conformity matrix, its web page) and one course's title (also the
 log and the skills matrix, which name it); watch latency from a file write to the updated PDF on disk
 (and to its DOCX, which may come after), for those two edits and for a new log entry; peak RSS; and the
-naive route (one pandoc process per conversion) on the same documents. Each time is the median of several
-runs (3 up to N=100, 1 above; 3 for watch): this machine's speed varies by 20 %. Prints each figure beside
-its target (issue 17) and writes the results to bench/results.json.
+naive route (one pandoc process per conversion) on the same documents. Then the no-op and the two edits
+again, handed to the resident builder that a build from a terminal leaves (pipeline/resident.py), and
+that resident's peak RSS with its layout processes'; the other figures are fresh processes'. Each time is
+the median of several runs (3 up to N=100, 1 above; 3 for watch): this machine's speed varies by 20 %.
+Prints each figure beside its target (issue 17) and writes the results to bench/results.json.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,7 +45,12 @@ LABELS = {"cold_s": "cold build (make clean)", "cold_empty_cache_s": "cold build
           "watch_title_all_s": "  … every PDF it changes", "watch_title_all_docx_s": "  … every DOCX",
           "watch_log_entry_s": "watch: new log entry → PDF", "watch_log_entry_docx_s": "  … and its DOCX",
           "watch_log_entry_all_s": "  … every PDF it changes", "watch_log_entry_all_docx_s": "  … every DOCX",
-          "peak_rss_mb": "peak RSS (MB)"}
+          "peak_rss_mb": "peak RSS (MB)",
+          "resident_noop_s": "no-op", "resident_summary_edit_s": "edit one course's summary",
+          "resident_title_edit_s": "edit one course's title", "resident_rss_mb": "peak RSS, with its layout processes"}
+# The same commands handed to the resident builder a first build leaves (pipeline/resident.py), same targets
+RESIDENT_TARGETS = {"resident_noop_s": "noop_s", "resident_summary_edit_s": "summary_edit_s",
+                    "resident_title_edit_s": "title_edit_s", "resident_rss_mb": "peak_rss_mb"}
 
 
 def make_catalogue(root: Path, n: int) -> None:
@@ -197,6 +205,63 @@ def watch_latencies(root: Path, rounds: int = 3, env: dict[str, str] | None = No
         process.wait(10)
 
 
+def resident_measures(root: Path, env: dict[str, str], repeat: int) -> dict[str, float]:
+    """The same commands, from the second on, handed to the resident builder the first one leaves (as in a
+    terminal); its peak RSS with its layout processes'. The resident is stopped at the end."""
+    from pipeline import handover
+
+    run_command(root, "build", env=env)  # leaves the resident, which gets ready (then writes its pid file)
+    path = handover.socket_path(root, env)
+    assert path is not None
+    pid_file = path.with_suffix(".pid")
+    deadline = time.monotonic() + 300
+    while not pid_file.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no resident builder got ready; its log:\n{path.with_suffix('.log').read_text()}")
+        time.sleep(0.05)
+    pid = int(pid_file.read_text())
+    try:
+        noops = [run_command(root, "build", env=env)[0] for _ in range(repeat)]
+        summaries, titles = [], []
+        for k in range(repeat):
+            edit_course(root, 1, k, "summary")
+            summaries.append(run_command(root, "build", env=env)[0])
+            edit_course(root, 1, k, "title")
+            titles.append(run_command(root, "build", env=env)[0])
+        rss = sum(_peak_rss_mb(p) for p in [pid, *_children(pid)])
+        log = path.with_suffix(".log").read_text()
+        if log.count(": code 0") != 3 * repeat:
+            raise SystemExit(f"the resident builder did not serve every command; its log:\n{log}")
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        while Path(f"/proc/{pid}").exists() and "zombie" not in _status(pid):
+            time.sleep(0.05)
+    return {"resident_noop_s": _median(noops), "resident_summary_edit_s": _median(summaries),
+            "resident_title_edit_s": _median(titles), "resident_rss_mb": rss}
+
+
+def _status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return ""
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """A running process's peak resident memory (VmHWM) in MB; 0 where it has ended."""
+    for line in _status(pid).splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def _document_files(root: Path) -> dict[str, tuple[int, int]]:
     """Each document's PDF and DOCX (not the web pages), with its inode and modification time."""
     found = {}
@@ -251,7 +316,8 @@ def measure(n: int, naive: bool, repeat: int, watch: bool = True) -> dict[str, f
         root = Path(tmp)
         make_catalogue(root, n)
         # The user cache of this catalogue (~/.cache/qualidoc on a user's machine), not left behind.
-        env = {"XDG_CACHE_HOME": cache}
+        # Every command in a fresh process: no resident builder (pipeline/resident.py) left or used.
+        env = {"XDG_CACHE_HOME": cache, "QUALIDOC_RESIDENT": "0"}
         colds, empties = [], []
         for _ in range(repeat):
             # With no user cache at all (a first build on this machine): nothing parsed, no part kept.
@@ -283,6 +349,7 @@ def measure(n: int, naive: bool, repeat: int, watch: bool = True) -> dict[str, f
                   "runs": repeat}
         if watch:
             result.update(watch_latencies(root, env=env))
+        result.update(resident_measures(root, {**env, "QUALIDOC_RESIDENT": "1"}, repeat))
         if naive:
             naive_seconds, _ = naive_route(root)
             result["naive_s"] = naive_seconds
@@ -309,7 +376,7 @@ def main() -> None:
         targets = TARGETS if n == 100 else TARGETS_N1000 if n == 1000 else {}
         print(f"N = {n}: {r['documents']} documents, {r['content_files']} content files")
         for key in [*LABELS, "naive_s"]:
-            if key not in r:
+            if key not in r or key in RESIDENT_TARGETS:
                 continue
             value = r[key]
             target = targets.get(key)
@@ -319,6 +386,13 @@ def main() -> None:
             if key.endswith("_all_s"):
                 label += f" ({r[key.removesuffix('_all_s') + '_documents']})"
             print(f"  {label:<32} {shown}{verdict}", flush=True)
+        if "resident_noop_s" in r:
+            print("  the same commands handed to the resident builder (from a terminal):")
+            for key, target_key in RESIDENT_TARGETS.items():
+                value, target = r[key], targets.get(target_key)
+                verdict = "" if target is None else f"  target ≤ {target:g}  {'met' if value <= target else 'MISSED'}"
+                shown = f"{value:>8.0f} MB" if key.endswith("_mb") else f"{value:>8.2f} s "
+                print(f"    {LABELS[key]:<30} {shown}{verdict}", flush=True)
         if "peak_rss_cold_mb" in r:
             rss = f"{r['peak_rss_cold_mb']:.0f} / {r['peak_rss_title_mb']:.0f}"
             print(f"  {'peak RSS cold / title edit (MB)':<32} {rss:>8}")
