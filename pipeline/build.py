@@ -118,12 +118,15 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
     return report
 
 
-def warm(project: Project, done: Iterable[str] = (), jobs: int = 0) -> None:
+def warm(project: Project, done: Iterable[str] = (), jobs: int = 0, here: bool = False) -> None:
     """Watch, once its first build is done: have the large documents (the log, the skills matrix) laid out by
     the processes that keep their layout (typst_worker.py), so that the first edit finds what the next ones
     find: their pieces read, and laid out ahead with other page numbers (pieces.Ahead). Only the documents
     whose parts the user cache holds and that build did not render (`done`); nothing is written to build/,
-    and a problem is the next build's to report."""
+    and a problem is the next build's to report.
+
+    `here` (the resident builder, which keeps no layout process): only those that an edit's build lays out in
+    this process (Renderer.fits_here), with its compilers, which then have the fonts and pieces read."""
     from pipeline.content import load_catalogue
     from pipeline.history import load_history
     from pipeline.plan import plan_project
@@ -133,7 +136,9 @@ def warm(project: Project, done: Iterable[str] = (), jobs: int = 0) -> None:
         catalogue = load_catalogue(project.content, project.root, cache=project.cache_dir / "parsed.json")
         documents = plan_project(project, catalogue, load_history(project.content))
         renderer, skip = Renderer(project, catalogue, jobs), set(done)
-        for _ in renderer.render([d for d in documents if d.path not in skip and renderer.has_parts(d)]):
+        chosen = [d for d in documents if d.path not in skip and renderer.has_parts(d)
+                  and (not here or renderer.fits_here(d))]
+        for _ in renderer.render(chosen) if chosen else ():
             pass  # its files are those of build/ (same inputs): only the layout kept in memory counts
 
 

@@ -547,6 +547,10 @@ class Renderer:
         Watch keeps its layout processes, warm, with the last layout in memory (pieces.Ahead)."""
         if not self.few or not self.in_pieces or COMPILERS.keep_workers:
             return False
+        return self.fits_here(document)
+
+    def fits_here(self, document: Document) -> bool:
+        """Whether a large document has few enough pieces kept to be laid out by this process after an edit."""
         return 0 < len(pieces.kept_order(self._parts_cache(document).with_suffix(""))) <= HERE_PIECES
 
     def _parts(self, index: int, document: Document, text: str) -> list[str] | None:

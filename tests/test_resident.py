@@ -103,6 +103,8 @@ def test_the_next_build_is_done_by_the_resident_the_first_one_left(root: Path) -
     assert STARTED not in second.stderr  # handed over: no other resident started
     assert "qualidoc build : code 0" in log(root)
     assert alive(pid)
+    # it keeps no layout process between builds (its own compilers lay out the long documents after an edit)
+    assert Path(f"/proc/{pid}/task/{pid}/children").read_text().split() == []
     for suffix in ("pdf", "docx"):
         sheet = root / f"build/programmes/excel-perfectionnement.{suffix}"
         text = pdf_text(sheet) if suffix == "pdf" else docx_text(sheet)
