@@ -8,7 +8,7 @@ log and the skills matrix, which name it); watch latency from a file write to th
 (and to its DOCX, which may come after), for those two edits and for a new log entry; peak RSS; and the
 naive route (one pandoc process per conversion) on the same documents. Then the no-op and the two edits
 again, handed to the resident builder that a build from a terminal leaves (pipeline/resident.py), and
-that resident's peak RSS with its layout processes'; the other figures are fresh processes'. Each time is
+that resident's peak RSS (with its layout processes', if any); the other figures are fresh processes'. Each time is
 the median of several runs (3 up to N=100, 1 above; 3 for watch): this machine's speed varies by 20 %.
 Prints each figure beside its target (issue 17) and writes the results to bench/results.json.
 """
@@ -47,7 +47,7 @@ LABELS = {"cold_s": "cold build (make clean)", "cold_empty_cache_s": "cold build
           "watch_log_entry_all_s": "  … every PDF it changes", "watch_log_entry_all_docx_s": "  … every DOCX",
           "peak_rss_mb": "peak RSS (MB)",
           "resident_noop_s": "no-op", "resident_summary_edit_s": "edit one course's summary",
-          "resident_title_edit_s": "edit one course's title", "resident_rss_mb": "peak RSS, with its layout processes"}
+          "resident_title_edit_s": "edit one course's title", "resident_rss_mb": "peak RSS of the resident"}
 # The same commands handed to the resident builder a first build leaves (pipeline/resident.py), same targets
 RESIDENT_TARGETS = {"resident_noop_s": "noop_s", "resident_summary_edit_s": "summary_edit_s",
                     "resident_title_edit_s": "title_edit_s", "resident_rss_mb": "peak_rss_mb"}
@@ -207,7 +207,7 @@ def watch_latencies(root: Path, rounds: int = 3, env: dict[str, str] | None = No
 
 def resident_measures(root: Path, env: dict[str, str], repeat: int) -> dict[str, float]:
     """The same commands, from the second on, handed to the resident builder the first one leaves (as in a
-    terminal); its peak RSS with its layout processes'. The resident is stopped at the end."""
+    terminal); its peak RSS, with its layout processes' if any. The resident is stopped at the end."""
     from pipeline import handover
 
     run_command(root, "build", env=env)  # leaves the resident, which gets ready (then writes its pid file)
