@@ -170,8 +170,8 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
     for page in later:
         copies.setdefault(page.copy.removeprefix("output:").rsplit(".", 1)[0], []).append(page)
     site = _SiteBuilder(project, catalogue, state, inputs, force, report)
-    files = _Files(project)
     renderer = Renderer(project, catalogue, jobs, reuse=not force)
+    files = _Files(project, renderer.kept_file)
 
     def meanwhile() -> None:
         site.build(early)
@@ -183,7 +183,7 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
     # Their DOCX are finished once every PDF is written: the PDF is what the user looks at (watch's target).
     first = renderer.pdfs_first = documents_first and len(stale) <= FEW
     for outcome in renderer.render(stale, progress, meanwhile=None if first else meanwhile, write=files.write):
-        _write(outcome, state, inputs, project, report)
+        _write(outcome, state, inputs, project, report, files)
         if not isinstance(outcome, Ready):
             site.build(copies.get(outcome.document.path, []))
     meanwhile()  # if no document was rendered
@@ -230,8 +230,9 @@ class _SiteBuilder:
             if page.make is not None:
                 (project.out / page.path).unlink(missing_ok=True)
             return
+        linked = self.renderer.sources.pop(page.path, None)  # a document's copy: a link to its file
         try:
-            write_atomic(project.out / page.path, data, durable=False)
+            write_atomic(project.out / page.path, data, durable=False, same_as=linked)
         except OSError as e:
             report.failed[page.path] = f"impossible d'écrire {e.filename or project.out} : {e.strerror}"
             state.forget(page.path)
@@ -282,7 +283,7 @@ def _stale_documents(documents: list[Document], state: BuildState, inputs: Input
 
 
 def _write(outcome: Rendered | Ready | Failed, state: BuildState, inputs: InputHasher, project: Project,
-           report: BuildReport) -> None:
+           report: BuildReport, files: _Files) -> None:
     """Write a rendered document atomically and record it; a failed one keeps its last good files.
 
     A PDF done before its DOCX (Ready) is written at once; the document is recorded once both are written.
@@ -296,11 +297,11 @@ def _write(outcome: Rendered | Ready | Failed, state: BuildState, inputs: InputH
         return
     if document.path in report.failed:  # its PDF could not be written
         return
-    if outcome.written is None:  # not written yet (the renderer was given no `write`)
+    if outcome.written is None and not outcome.error:  # not written yet (the renderer was given no `write`)
         ready = {"pdf": outcome.data} if isinstance(outcome, Ready) else {
             kind: data for kind, data in (("docx", outcome.docx), ("pdf", outcome.pdf)) if kind not in outcome.early}
         try:
-            outcome.written = _Files(project).write(document, ready)
+            outcome.written = files.write(document, ready)
         except OSError as e:
             outcome.error = f"impossible d'écrire {e.filename or project.out} : {e.strerror}"
     if outcome.error:
@@ -325,9 +326,10 @@ def _write(outcome: Rendered | Ready | Failed, state: BuildState, inputs: InputH
 class _Files:
     """Write documents' files atomically, from the threads that render them (see Renderer.render)."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project: Project, kept: Callable[[str, str, str], Any] = lambda *_: None):
         self.out = project.out
         self.failed: set[str] = set()  # a document whose PDF could not be written keeps its last DOCX too
+        self.kept = kept  # its copy in the user cache, if it has these bytes: linked to (Renderer.kept_file)
 
     def write(self, document: Document, files: dict[str, bytes]) -> dict[str, str]:
         if document.path in self.failed:
@@ -336,8 +338,8 @@ class _Files:
         try:
             for kind, data in files.items():
                 name = f"{document.path}.{kind}"
-                write_atomic(self.out / name, data, durable=False)
                 hashes[name] = hashlib.sha256(data).hexdigest()
+                write_atomic(self.out / name, data, durable=False, same_as=self.kept(document.path, kind, hashes[name]))
         except OSError:
             self.failed.add(document.path)
             raise

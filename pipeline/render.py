@@ -55,7 +55,7 @@ from pipeline.pandoc_adapter import (
 )
 from pipeline.pdf_finish import display_doc_title
 from pipeline.project import Project, image_suffix, pixel_size
-from pipeline.state import write_atomic
+from pipeline.state import read_with_identity, write_atomic
 from pipeline.templating import Md, environment, escape
 from pipeline.tools import tool_versions
 from pipeline.typst_adapter import (
@@ -126,9 +126,11 @@ class Renderer:
         # `reuse`: a document whose Markdown and texts are those of its files kept in the user cache takes
         # them (see _from_kept); `build --force` renders every document again.
         self.reuse = reuse
-        self.output_keys: dict[int, tuple[str, Path]] = {}  # what a document's files are kept under, and where
+        self.output_keys: dict[int, tuple[str, Path, str]] = {}  # what a document's files are kept under, where, whose
         self.kept_digests: dict[int, dict[str, str]] = {}
         self.kept_lock = threading.Lock()
+        # (document path, kind) → its file in the user cache and that file's SHA-256: build/ links to it
+        self.kept_files: dict[tuple[str, str], tuple[Path, str, tuple[int, int, int, int]]] = {}
         self.jobs = jobs or os.cpu_count() or 1
         self.env = environment(project.template_folders, project.cache_dir / "templates")
         self.style_functions: set[str] = set()  # the `style-<Name>` functions style.typ offers
@@ -490,15 +492,19 @@ class Renderer:
         folder = self._kept_folder(document)
         try:
             kept = json.loads((folder / "files.json").read_bytes()) if self.reuse else None
-            files = {kind: (folder / kind).read_bytes() for kind in ("pdf", "docx")} \
+            read = {kind: read_with_identity(folder / kind) for kind in ("pdf", "docx")} \
                 if isinstance(kept, dict) and kept.get("key") == key else {}
+            files = {kind: data for kind, (data, _) in read.items()}
         except (OSError, ValueError):
             files = {}
         # (a file damaged, or replaced by half: its digest differs, the document is rendered and kept again)
         if not files or not isinstance(kept, dict) or any(
                 hashlib.sha256(data).hexdigest() != kept.get(kind) for kind, data in files.items()):
-            self.output_keys[index] = (key, folder)
+            self.output_keys[index] = (key, folder, document.path)
             return False
+        with self.kept_lock:
+            for kind, (_, identity) in read.items():
+                self.kept_files[document.path, kind] = (folder / kind, kept[kind], identity)
         outcomes.add(index, "pdf", files["pdf"])
         outcomes.add(index, "docx", files["docx"])
         return True
@@ -506,21 +512,30 @@ class Renderer:
     def _kept_folder(self, document: Document) -> Path:
         return self.project.cache_dir / "files" / hashlib.sha256(document.path.encode()).hexdigest()[:16]
 
+    def kept_file(self, document: str, kind: str, sha256: str) -> tuple[Path, tuple[int, int, int, int]] | None:
+        """The copy of a document's file in the user cache, with its identity, if it was written or read with
+        these bytes (`sha256`): what build/'s file can be a hard link to (state.write_atomic)."""
+        with self.kept_lock:
+            path, digest, identity = self.kept_files.get((document, kind), (None, "", None))
+        return (path, identity) if path is not None and identity is not None and digest == sha256 else None
+
     def _keep_file(self, index: int, kind: str, data: bytes) -> None:
         """Keep a document's new file in the user cache; once both are kept, say what they were made from.
         One version per document: the cache holds what build/ holds (a cache: a failure costs a render)."""
         if index not in self.output_keys or not data:
             return
-        key, document_path = self.output_keys[index]
+        key, document_path, name = self.output_keys[index]
         try:
             document_path.mkdir(parents=True, exist_ok=True)
             with self.kept_lock:
                 digests = self.kept_digests.setdefault(index, {})
                 if not digests:
                     (document_path / "files.json").unlink(missing_ok=True)  # no key for a pair half replaced
-            write_atomic(document_path / kind, data, durable=False)
+            identity = write_atomic(document_path / kind, data, durable=False)
+            digest = hashlib.sha256(data).hexdigest()
             with self.kept_lock:
-                digests[kind] = hashlib.sha256(data).hexdigest()
+                digests[kind] = digest
+                self.kept_files[name, kind] = (document_path / kind, digest, identity)
                 both = len(digests) == 2
             if both:
                 write_atomic(document_path / "files.json", json.dumps({"key": key, **digests}).encode(),
@@ -975,3 +990,4 @@ def template_error(error: jinja2.TemplateError) -> str:
     if isinstance(error, jinja2.TemplateSyntaxError):
         return f"modèle {error.filename or error.name}:{error.lineno} : {error.message}"
     return f"erreur dans un modèle : {error}"
+

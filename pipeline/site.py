@@ -27,6 +27,7 @@ from pipeline.inputs import CatalogueView, Reads, recording
 from pipeline.mentions import sheet_context
 from pipeline.project import Project
 from pipeline.referential import referential_for
+from pipeline.state import read_with_identity
 from pipeline.templating import (
     FrenchLoader,
     RecordingEnvironment,
@@ -243,6 +244,7 @@ class SiteRenderer:
     def __init__(self, project: Project, catalogue: Catalogue):
         self.project, self.catalogue = project, catalogue
         self.env = html_environment(project.template_folders, project.cache_dir / "site-templates")
+        self.sources: dict[str, tuple[Path, tuple[int, int, int, int]]] = {}  # a copy's file in build/
 
     def render(self, page: Page) -> tuple[bytes | None, Reads]:
         """A page's bytes and what it read; None for a copy whose source is missing (a failed document)."""
@@ -251,7 +253,14 @@ class SiteRenderer:
             reads.names.add(page.copy)
             kind, _, name = page.copy.partition(":")
             source = self.project.template(name) if kind == "template" else self.project.out / name
-            return (source.read_bytes() if source.is_file() else None), reads
+            if kind == "template":  # never linked to: a template may be edited in place
+                return (source.read_bytes() if source.is_file() else None), reads
+            try:
+                data, identity = read_with_identity(source)
+            except (FileNotFoundError, IsADirectoryError):
+                return None, reads
+            self.sources[page.path] = (source, identity)  # what its copy can be a hard link to
+            return data, reads
         with recording(reads):
             view = CatalogueView(self.catalogue, reads)
             if page.make is not None:

@@ -291,8 +291,26 @@ def _stat_record(path: Path, sha256: str | None = None) -> dict[str, object]:
 TEMPORARY = ".qualidoc-tmp"  # the end of the name of every temporary file qualidoc writes
 
 
-def write_atomic(path: Path, data: bytes | Iterable[bytes], durable: bool = True) -> None:
+def identity(stat: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells one file from another, and from itself rewritten: device, inode, size, date."""
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def read_with_identity(path: Path) -> tuple[bytes, tuple[int, int, int, int]]:
+    """A file's bytes, and the identity of the very file they were read from."""
+    with path.open("rb") as handle:
+        return handle.read(), identity(os.fstat(handle.fileno()))
+
+
+def write_atomic(path: Path, data: bytes | Iterable[bytes], durable: bool = True,
+                 same_as: tuple[Path, tuple[int, int, int, int]] | None = None) -> tuple[int, int, int, int]:
     """Write a file through a temporary file and a rename: readers see the old or the new file, never half.
+    Returns the identity of the file written.
+
+    `same_as`: a file that holds these very bytes, with the identity it had then (a document's copy in the
+    user cache, or in build/ for the site): the new file is a hard link to it, not a second copy (a full build
+    writes 600 such files at N = 100). Bytes are written when the link cannot be made (across file systems,
+    on one without links) or is not to that very file any more (replaced since by another process).
 
     `durable`: the data is on the disk before the rename, so that a power cut cannot leave an empty file.
     The files of build/ are written without (a build writes hundreds: 0.1 s here, seconds on a laptop's
@@ -304,14 +322,32 @@ def write_atomic(path: Path, data: bytes | Iterable[bytes], durable: bool = True
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY}")
     try:
+        if same_as is not None and not durable and _linked(same_as, temporary):
+            os.replace(temporary, path)
+            return same_as[1]
         with open(temporary, "wb") as handle:
             if isinstance(data, bytes):
                 handle.write(data)
             else:
                 handle.writelines(data)
+            handle.flush()
             if durable:
-                handle.flush()
                 os.fsync(handle.fileno())
+            written = identity(os.fstat(handle.fileno()))
         os.replace(temporary, path)
+        return written
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _linked(same_as: tuple[Path, tuple[int, int, int, int]], temporary: Path) -> bool:
+    """Make `temporary` a hard link to a file if it is still the file it was."""
+    source, expected = same_as
+    try:
+        os.link(source, temporary)
+        if identity(os.stat(temporary)) == expected:
+            return True
+        temporary.unlink()
+    except OSError:
+        pass
+    return False

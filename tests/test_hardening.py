@@ -305,10 +305,10 @@ def test_full_disk_is_reported_and_keeps_documents(project, monkeypatch, capsys)
     edit(project.root / "content/courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
     real = build_module.write_atomic
 
-    def full(path: Path, data: bytes, durable: bool = True) -> None:
+    def full(path: Path, data: bytes, durable: bool = True, same_as: object = None) -> object:
         if path.suffix == ".pdf":
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(path, data, durable)
+        return real(path, data, durable, same_as)
 
     monkeypatch.setattr(build_module, "write_atomic", full)
     monkeypatch.chdir(project.root)
@@ -404,10 +404,10 @@ def test_a_full_disk_at_any_point_is_a_message_and_loses_nothing(project, monkey
     edit(project.root / "content/courses/rgpd-essentiel.yaml", "amount: 390", "amount: 420")
     real_write, real_mkdtemp = state_module.write_atomic, render_module.tempfile.mkdtemp
 
-    def full(path: Path, data: bytes, durable: bool = True) -> None:
+    def full(path: Path, data: bytes, durable: bool = True, same_as: object = None) -> object:
         if str(path).endswith(point):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real_write(path, data, durable)
+        return real_write(path, data, durable, same_as)
 
     def no_stage(*args: object, **kwargs: object) -> str:
         if point == "stage":

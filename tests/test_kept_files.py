@@ -207,3 +207,53 @@ def test_a_user_cache_removed_between_two_builds_of_one_process_is_made_again(tm
     assert not report.failed, report.failed
     assert any(path.startswith("programmes/") for path in report.rebuilt)
     assert any((tmp_path / "cache/templates").glob("__jinja2_*")), "the compiled templates are kept again"
+
+
+def test_build_files_are_links_to_their_kept_copies_and_the_site_copies_to_them(tmp_path):
+    root = copy_project(tmp_path / "p")
+    project = replace(Project.at(root), cache=tmp_path / "cache")
+    assert not build(project).failed
+    for kind in ("pdf", "docx"):
+        written = project.out / f"{PROGRAMME}.{kind}"
+        copy = kept(project.cache_dir, PROGRAMME) / kind
+        assert written.stat().st_ino == copy.stat().st_ino and written.read_bytes() == copy.read_bytes()
+        site = project.out / f"site/documents/excel-perfectionnement.{kind}"
+        assert site.stat().st_ino == written.stat().st_ino
+    # after `make clean`, taken from the cache: links again, not copies
+    shutil.rmtree(project.out)
+    assert not build(project).failed
+    taken = kept(project.cache_dir, PROGRAMME) / "pdf"
+    assert (project.out / f"{PROGRAMME}.pdf").stat().st_ino == taken.stat().st_ino
+    # a copy in build/ changed by hand in place (so is its kept copy): both are made again, the same as before
+    before = files_of(project.out)
+    with (project.out / f"{PROGRAMME}.pdf").open("r+b") as handle:
+        handle.write(b"%PDF-damaged")
+    report = build(project)
+    assert PROGRAMME in report.rebuilt and files_of(project.out) == before
+    assert (kept(project.cache_dir, PROGRAMME) / "pdf").read_bytes() == (project.out / f"{PROGRAMME}.pdf").read_bytes()
+
+
+def test_a_link_is_made_only_to_the_very_file_it_was_and_else_the_bytes_are_written(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from pipeline.state import write_atomic
+
+    source = tmp_path / "kept"
+    identity = write_atomic(source, b"contenu", durable=False)
+    write_atomic(tmp_path / "a", b"contenu", durable=False, same_as=(source, identity))
+    assert (tmp_path / "a").stat().st_ino == source.stat().st_ino
+    # replaced since (another process kept other bytes there): not linked, the bytes are written
+    write_atomic(source, b"autre contenu", durable=False)
+    write_atomic(tmp_path / "b", b"contenu", durable=False, same_as=(source, identity))
+    assert (tmp_path / "b").read_bytes() == b"contenu" and (tmp_path / "b").stat().st_ino != source.stat().st_ino
+    # another file system (or one without links): the bytes are written
+    identity = write_atomic(source, b"contenu", durable=False)
+
+    def no_link(*args: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_link)
+    write_atomic(tmp_path / "c", b"contenu", durable=False, same_as=(source, identity))
+    assert (tmp_path / "c").read_bytes() == b"contenu" and (tmp_path / "c").stat().st_nlink == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c", "kept"]  # no temporary file left
