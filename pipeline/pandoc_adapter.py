@@ -52,11 +52,13 @@ class Pandoc:
         self.reader.start()
 
     def send(self, index: int, size: int, alone: bool = False, parts: bool = False, background: bool = False,
-             unless_fits: dict | None = None, group: int | None = None, python: bool = False) -> None:
+             unless_fits: dict | None = None, group: int | None = None, python: bool = False, shared: bool = False
+             ) -> None:
         """Hand a document over; a large one, or any when they are few (an edit), has its DOCX written at once,
         while typst lays out its PDF, rather than with a group once every document is read. `parts`: its
         Markdown holds the markers of its parts (chunks.py). `python`: its DOCX is written by the build from
-        its tree if it can be (docx_writer.py; its tree event then says `python`)."""
+        its tree if it can be (docx_writer.py; its tree event then says `python`). `shared`: its Markdown holds
+        the markers of its parts, and a part this process has read twice is not read again (a full build)."""
         self.sent.append(index)
         self.load += size
         if background:
@@ -68,6 +70,8 @@ class Pandoc:
             job["group"] = group
         if python:
             job["python"] = True
+        if shared:
+            job["shared"] = True
         self._write(job)
 
     def send_part(self, name: str, size: int, keep: bool = False, python: bool = False) -> None:
@@ -230,15 +234,16 @@ class PandocFailed(Exception):
     """Pandoc could not convert a document: its message."""
 
 
-def convert_alone(stage: Path, lua: Path, settings: dict, name: str, parts: bool = False
+def convert_alone(stage: Path, lua: Path, settings: dict, name: str, parts: bool = False, shared: bool = False
                   ) -> tuple[bytes, bytes, dict]:
     """Have a pandoc process of its own read one Markdown file of the stage (`name`) and write its DOCX alone,
     as a group of one (docx_split.py), or from its parts (`parts`: docx_parts.py): return its tree's JSON, that
     DOCX and pandoc's event about it. For a document the build could not write from its tree (docx_writer.py),
-    and for the frame the build writes them in."""
+    and for the frame the build writes them in. `shared`: the file holds the markers of its parts (Pandoc.send)."""
     tag = name.removesuffix(".md")
     (stage / f"settings-{tag}.json").write_text(json.dumps({**settings, "prefix": f"{tag}-alone-"}))
-    job = json.dumps({"markdown": name, "tree": f"{tag}-alone.json", "alone": True, "parts": parts}) + "\n"
+    job = json.dumps({"markdown": name, "tree": f"{tag}-alone.json", "alone": True, "parts": parts,
+                      "shared": shared}) + "\n"
     command = [pandoc_path(), *PANDOC_RTS, "lua", str(lua), f"settings-{tag}.json"]
     env = {**os.environ, "SOURCE_DATE_EPOCH": "0"}
     log_path = stage / f"pandoc-{tag}.log"  # a file, not a pipe: many warnings cannot block pandoc

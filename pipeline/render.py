@@ -80,6 +80,8 @@ HERE_PIECES = 16  # pieces at most of a large document laid out by the build's p
 # the same bytes: pandoc's DOCX writer and the split of its groups were 2.6 s of CPU of a full build at 100
 # courses. False: pandoc writes every DOCX (the tests compare both).
 PYTHON_DOCX = True
+# In a full build, a small document's parts met before in its pandoc process are not read again (convert.lua)
+SHARED_READS = True
 FEW = 10  # documents: a build of no more is an edit's, scheduled for the first PDF on disk (see _render_in)
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 
@@ -160,6 +162,7 @@ class Renderer:
         self.parts_salt = f"{READER} {tool_versions()['tool:qualidoc']} {tool_versions()['tool:pandoc']}"
         # The small documents whose DOCX is written here from their tree (docx_writer.py), in this frame.
         self.python_docx: set[int] = set()
+        self.shared: set[int] = set()  # the documents whose Markdown on the stage is marked in parts (convert.lua)
         self.frame: Future[Frame | None] = Future()
         self.frame_logo: tuple[str, bytes] | None = None
         self.later: Callable[..., None] = lambda task, *args: task(*args)  # the DOCX, after the PDFs in watch
@@ -348,7 +351,13 @@ class Renderer:
                         pool.submit(outcomes.guarded(self._docx_fits), index, outcomes)
                         dispatch.skip()
                         continue
-                    (stage / f"d{index}.md").write_text(chunks.marked(parts) if parts else text, encoding="utf-8")
+                    # In a full build, a small document is read by parts, those met before in its process
+                    # not read again (convert.lua: the same contacts, the same questionnaire sections…).
+                    shared = None if large or few or not SHARED_READS else chunks.split(text)
+                    if shared:
+                        self.shared.add(index)
+                    marked = parts or shared
+                    (stage / f"d{index}.md").write_text(chunks.marked(marked) if marked else text, encoding="utf-8")
                     if large and len(converters) < self.jobs:
                         spawn()
                     # After an edit, a large document whose PDF comes from its parts may have its DOCX joined
@@ -375,7 +384,7 @@ class Renderer:
                                                                        parts=bool(parts), background=background,
                                                                        python=python)
                         else:
-                            dispatch.add(index, len(text), parts=bool(parts), python=python)
+                            dispatch.add(index, len(text), parts=bool(parts), python=python, shared=bool(shared))
                 for index, size, check in unless_fits:
                     helper(index).send(index, size, alone=True, parts=True, unless_fits=check)
             except BaseException:
@@ -827,7 +836,7 @@ class Renderer:
             frame = self.frame.result()
             parts = write_docx(tree, frame, self.frame_logo) if frame else None
             if parts is None:
-                parts = split_docx(self.alone(f"d{index}.md")[1], 1)[0]
+                parts = split_docx(self.alone(f"d{index}.md", shared=index in self.shared)[1], 1)[0]
             docx = finish_parts(parts, self.page_texts[document.path], document.title,
                                 self.catalogue.organisation.name, document.version)
         except PandocFailed as e:

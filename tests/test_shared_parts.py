@@ -1,0 +1,122 @@
+"""A full build reads a part met before in the same pandoc process only once (convert.lua, read_shared): the
+tree, the PDF and the DOCX are those of the whole text read at once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from pipeline import chunks, render
+from pipeline.content import load_catalogue
+from pipeline.history import load_history
+from pipeline.pandoc_adapter import PANDOC_RTS, READER
+from pipeline.plan import plan_project
+from pipeline.project import Project
+from pipeline.tools import pandoc_path
+
+CONTACTS = "## Contacts\n\n- **Référente handicap** : Anne Moreau\n- **Accueil** : 01 23 45 67 89\n"
+EVALUATION = ('## Évaluation\n\n::: {.table widths="1,3"}\n| Moment | Modalité |\n|---|---|\n'
+              "| À l'entrée | Questionnaire de positionnement |\n| À la sortie | Mise en situation |\n:::\n")
+
+
+def course(title: str, *, tail: str = "") -> str:
+    return (f"# {title}\n\nUn paragraphe *propre* à {title}.\n\n- une liste\n- serrée\n\n"
+            f"{CONTACTS}\n{EVALUATION}\n## Fin\n\nDernier paragraphe de {title}.{tail}")
+
+
+LANDSCAPE_FIRST = "::: landscape\n| A | B |\n|---|---|\n| 1 | 2 |\n:::\n\n" + CONTACTS
+
+
+def read(stage: Path, texts: dict[str, str], shared: bool) -> dict[str, dict]:
+    """Have one `pandoc lua convert.lua` process read these documents, in this order, as a full build sends them
+    (marked in parts, `shared`) or whole: each one's tree and its tree event."""
+    stage.mkdir()
+    (stage / "settings.json").write_text(json.dumps({"reader": READER, "prefix": "t-", "group": 20}))
+    jobs = []
+    for name, text in texts.items():
+        parts = chunks.split(text) if shared else None
+        (stage / f"{name}.md").write_text(chunks.marked(parts) if parts else text, encoding="utf-8")
+        jobs.append(json.dumps({"markdown": f"{name}.md", "tree": f"{name}.json", "python": True,
+                                "shared": bool(parts), "alone": True}))
+    with resources.as_file(resources.files("pipeline").joinpath("convert.lua")) as lua:
+        done = subprocess.run([pandoc_path(), *PANDOC_RTS, "lua", str(lua), "settings.json"], cwd=stage,
+                              input="\n".join(jobs) + "\n", capture_output=True, text=True, check=True)
+    events = {event["markdown"].removesuffix(".md"): event
+              for event in map(json.loads, done.stdout.splitlines()) if event["event"] == "tree"}
+    return {name: {"tree": json.loads((stage / f"{name}.json").read_bytes()), "event": events[name]}
+            for name in texts}
+
+
+def test_parts_met_before_are_not_read_again_and_the_trees_are_those_of_the_whole_text(tmp_path):
+    texts = {"a": course("Excel"), "b": course("Word"), "c": course("Access"),
+             "twice": course("PowerPoint", tail="\n\n" + CONTACTS), "landscape": LANDSCAPE_FIRST}
+    whole = read(tmp_path / "whole", texts, shared=False)
+    shared = read(tmp_path / "shared", texts, shared=True)
+    for name in texts:
+        assert shared[name]["tree"] == whole[name]["tree"], name
+        assert shared[name]["event"]["python"] is True
+    # the contacts and the evaluation table: read in a (met once) and in b (met twice: held), taken in c
+    assert shared["a"]["event"]["reused"] == 0 and shared["b"]["event"]["reused"] == 0
+    assert shared["c"]["event"]["reused"] == 2
+    assert shared["twice"]["event"]["reused"] == 3  # the contacts twice, the evaluation once
+    # a document whose first block turns the page is read whole: the build is told it is the first
+    first = shared["landscape"]["tree"]["blocks"][0]
+    assert first["t"] == "Div" and ["first", "true"] in first["c"][0][2]
+    assert "reused" not in shared["landscape"]["event"]
+    # whole, nothing is said to be reused
+    assert all("reused" not in whole[name]["event"] for name in texts)
+
+
+def test_a_marker_that_is_not_between_two_blocks_has_the_document_read_whole(tmp_path):
+    # a part whose fenced div is never closed swallows the marker after it: never cut like that by chunks.py,
+    # but convert.lua checks, and reads the text whole rather than splice a wrong tree
+    text = "## Un\n\n::: encadre\nTexte\n\n## Deux\n\nSuite.\n"
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    (stage / "settings.json").write_text(json.dumps({"reader": READER, "prefix": "t-", "group": 20}))
+    parts = ["## Un\n\n::: encadre\nTexte\n", "## Deux\n\nSuite.\n"]
+    assert "\n".join(parts) == text
+    (stage / "d.md").write_text(chunks.marked(parts), encoding="utf-8")
+    (stage / "w.md").write_text(text, encoding="utf-8")
+    jobs = [{"markdown": "d.md", "tree": "d.json", "python": True, "shared": True, "alone": True},
+            {"markdown": "w.md", "tree": "w.json", "python": True, "alone": True}]
+    with resources.as_file(resources.files("pipeline").joinpath("convert.lua")) as lua:
+        done = subprocess.run([pandoc_path(), *PANDOC_RTS, "lua", str(lua), "settings.json"], cwd=stage,
+                              input="".join(json.dumps(job) + "\n" for job in jobs), capture_output=True,
+                              text=True, check=True)
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert json.loads((stage / "d.json").read_bytes()) == json.loads((stage / "w.json").read_bytes())
+    assert chunks.MARKER not in (stage / "d.json").read_text(encoding="utf-8")
+    assert [event for event in events if event["event"] == "tree"][0] == {"event": "tree", "markdown": "d.md",
+                                                                          "python": True}  # read whole
+
+
+def rendered(project: Project, shared: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """Every file of a full render of the project: `programmes/x.pdf` → its bytes."""
+    monkeypatch.setattr(render, "SHARED_READS", shared)
+    catalogue = load_catalogue(project.content, project.root)
+    documents = plan_project(project, catalogue, load_history(project.content))
+    files: dict[str, bytes] = {}
+    for outcome in render.Renderer(project, catalogue, reuse=False).render(documents):
+        assert not isinstance(outcome, render.Failed), outcome
+        if isinstance(outcome, render.Ready):  # a PDF done before its DOCX
+            files[f"{outcome.document.path}.pdf"] = outcome.data
+        else:
+            files[f"{outcome.document.path}.docx"] = outcome.docx
+            files.update({f"{outcome.document.path}.pdf": outcome.pdf} if outcome.pdf else {})
+    return files
+
+
+def test_a_full_build_of_the_sample_reads_its_shared_parts_once_and_writes_the_same_bytes(project, monkeypatch):
+    sent: list[dict] = []
+    real = render.Pandoc.send
+    monkeypatch.setattr(render.Pandoc, "send", lambda self, *args, **kw: (sent.append(kw), real(self, *args, **kw))[1])
+    shared = rendered(project, True, monkeypatch)
+    assert any(kw.get("shared") for kw in sent)
+    assert shared == rendered(project, False, monkeypatch)
+    assert len(shared) == 2 * (2 * len(list((project.content / "courses").glob("*.yaml"))) + 3)
+    assert all(data for data in shared.values())
