@@ -240,9 +240,9 @@ end
 -- has only the parts this process has not met twice read, in one read with a marker paragraph between them
 -- (a read costs 0.6 ms before its first character); a part met again (a course's contacts or evaluation
 -- table, a questionnaire's fixed sections: the same in every document of its kind) takes the JSON of its
--- blocks from the first read. A part cannot depend on what comes before it (chunks.py): the tree is the one
--- the whole text gives, written as the same JSON. Held: the JSON of each part met twice, the text of each
--- part met once (to know it again). N = 100, the 200 programmes and questionnaires: 1.4-1.7 s -> 0.7 s.
+-- blocks from the first read. A part cannot depend on what comes before it (chunks.py): its blocks joined are
+-- the tree the whole text gives. Held: the JSON of each part met twice, the text of each part met once (to
+-- know it again). N = 100, the 200 programmes and questionnaires: 1.4-1.7 s -> 0.7 s.
 local EMPTY = pandoc.write(pandoc.Pandoc({}), "json")
 local HEAD, TAIL = EMPTY:sub(1, #EMPTY - 2), "]}"  -- `{…,"blocks":[` and `]}`
 
@@ -259,9 +259,10 @@ local function is_part_marker(block)
     and block.content[1].text == PART
 end
 
--- The JSON tree of a document marked in parts and how many of its parts were not read, or nil where it must
--- be read whole (its first block turns the page, whose Div the build is told about; a marker not between two
--- blocks).
+-- The JSON tree of a document marked in parts, one line per part (each a document of the part's blocks,
+-- as a large document's: the build parses a part met twice once), and how many of its parts were not read;
+-- or nil where it must be read whole (its first block turns the page, whose Div the build is told about; a
+-- marker not between two blocks).
 local function read_shared(marked)
   local separator = "\n" .. PART .. "\n\n"
   local parts, start = {}, 1
@@ -300,10 +301,15 @@ local function read_shared(marked)
     if not held[part] then
       if met[part] then held[part], met[part] = piece, nil else met[part] = true end
     end
-    if piece ~= "" then pieces[#pieces + 1] = piece end
+    pieces[#pieces + 1] = piece
   end
-  if pieces[1] and pieces[1]:sub(1, 10) == '{"t":"Div"' then return nil end
-  return HEAD .. table.concat(pieces, ",") .. TAIL, reused
+  for _, piece in ipairs(pieces) do
+    if piece ~= "" then
+      if piece:sub(1, 10) == '{"t":"Div"' then return nil end
+      break
+    end
+  end
+  return HEAD .. table.concat(pieces, TAIL .. "\n" .. HEAD) .. TAIL, reused
 end
 
 local function needs_of(needs)

@@ -163,6 +163,9 @@ class Renderer:
         # The small documents whose DOCX is written here from their tree (docx_writer.py), in this frame.
         self.python_docx: set[int] = set()
         self.shared: set[int] = set()  # the documents whose Markdown on the stage is marked in parts (convert.lua)
+        # a small document's parts (_small_tree): those met once, by digest, and those met twice, parsed
+        self.met_parts: set[bytes] = set()
+        self.parsed_parts: dict[bytes, tuple[list[dict], str]] = {}
         self.frame: Future[Frame | None] = Future()
         self.frame_logo: tuple[str, bytes] | None = None
         self.later: Callable[..., None] = lambda task, *args: task(*args)  # the DOCX, after the PDFs in watch
@@ -432,12 +435,11 @@ class Renderer:
                         ("footer_left", "QD_FOOTER_LEFT"))}}
             body: str | None
             if index in self.python_docx and index not in self.large:  # its DOCX from this tree
-                tree = json.loads((stage / f"d{index}.json").read_bytes())
+                tree, body = self._small_tree(stage, index)
                 if self.pdfs_first and self.few:  # watch: once every PDF is written
                     self.later(self._docx_from_tree, index, tree, outcomes)
                 else:  # at once: a tree waiting in the pool's queue for its DOCX is memory (1 GB at N = 1000)
                     self._docx_from_tree(index, tree, outcomes)
-                body = write_typst(tree)
                 del tree
             else:
                 body = self._body(stage, index)
@@ -627,6 +629,28 @@ class Renderer:
             if docx:  # once every tree is written: no layout waits behind their DOCX, written in one call
                 helper().send_parts_docx([f"p{index}-{number}.md" for number in numbers],
                                          first=f"p{index}-0.md" if 0 in numbers else None)
+
+    def _small_tree(self, stage: Path, index: int) -> tuple[dict, str]:
+        """A small document's tree and typst body. Its tree file has one part per line when pandoc read it in
+        parts (convert.lua, read_shared), else one line: a part met twice in this build is parsed once (its
+        JSON is 9 MB for the 200 programmes and questionnaires at N = 100, 0.45 s to parse), and its markup
+        written once; the parts' markup is joined as write_typst joins blocks (chunks.join)."""
+        blocks: list[dict] = []
+        fragments: list[str] = []
+        for line in (stage / f"d{index}.json").read_bytes().splitlines():
+            part = self.parsed_parts.get(line)
+            if part is None:
+                tree = json.loads(line)
+                part = (tree["blocks"], write_part(tree))
+                seen = hashlib.blake2b(line, digest_size=16).digest()
+                with self.kept_lock:  # only the parts met twice are held: not the whole catalogue's trees
+                    if seen in self.met_parts:
+                        self.parsed_parts[line] = part
+                    else:
+                        self.met_parts.add(seen)
+            blocks.extend(part[0])
+            fragments.append(part[1])
+        return {"blocks": blocks}, chunks.join(fragments)
 
     def _body(self, stage: Path, index: int) -> str | None:
         """A document's typst body: from its tree, or from its parts' markup; None if another thread has it."""

@@ -47,8 +47,14 @@ def read(stage: Path, texts: dict[str, str], shared: bool) -> dict[str, dict]:
                               input="\n".join(jobs) + "\n", capture_output=True, text=True, check=True)
     events = {event["markdown"].removesuffix(".md"): event
               for event in map(json.loads, done.stdout.splitlines()) if event["event"] == "tree"}
-    return {name: {"tree": json.loads((stage / f"{name}.json").read_bytes()), "event": events[name]}
-            for name in texts}
+    return {name: {"tree": tree_of(stage / f"{name}.json"), "event": events[name]} for name in texts}
+
+
+def tree_of(path: Path) -> dict:
+    """A document's tree from its file: one document per line, one per part when read in parts."""
+    lines = [json.loads(line) for line in path.read_bytes().splitlines()]
+    assert all(line.keys() == {"pandoc-api-version", "meta", "blocks"} for line in lines)
+    return {**lines[0], "blocks": [block for line in lines for block in line["blocks"]], "lines": len(lines)}
 
 
 def test_parts_met_before_are_not_read_again_and_the_trees_are_those_of_the_whole_text(tmp_path):
@@ -57,8 +63,9 @@ def test_parts_met_before_are_not_read_again_and_the_trees_are_those_of_the_whol
     whole = read(tmp_path / "whole", texts, shared=False)
     shared = read(tmp_path / "shared", texts, shared=True)
     for name in texts:
-        assert shared[name]["tree"] == whole[name]["tree"], name
+        assert {**shared[name]["tree"], "lines": 1} == whole[name]["tree"], name
         assert shared[name]["event"]["python"] is True
+    assert whole["a"]["tree"]["lines"] == 1 and shared["a"]["tree"]["lines"] == 4  # one line per part
     # the contacts and the evaluation table: read in a (met once) and in b (met twice: held), taken in c
     assert shared["a"]["event"]["reused"] == 0 and shared["b"]["event"]["reused"] == 0
     assert shared["c"]["event"]["reused"] == 2
@@ -89,25 +96,30 @@ def test_a_marker_that_is_not_between_two_blocks_has_the_document_read_whole(tmp
                               input="".join(json.dumps(job) + "\n" for job in jobs), capture_output=True,
                               text=True, check=True)
     events = [json.loads(line) for line in done.stdout.splitlines()]
-    assert json.loads((stage / "d.json").read_bytes()) == json.loads((stage / "w.json").read_bytes())
+    assert tree_of(stage / "d.json") == tree_of(stage / "w.json")
     assert chunks.MARKER not in (stage / "d.json").read_text(encoding="utf-8")
     assert [event for event in events if event["event"] == "tree"][0] == {"event": "tree", "markdown": "d.md",
                                                                           "python": True}  # read whole
 
 
-def rendered(project: Project, shared: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
-    """Every file of a full render of the project: `programmes/x.pdf` → its bytes."""
+def rendered(project: Project, shared: bool, monkeypatch: pytest.MonkeyPatch, held: list | None = None
+             ) -> dict[str, bytes]:
+    """Every file of a full render of the project: `programmes/x.pdf` → its bytes; `held`: the parts the build
+    parsed once for several documents."""
     monkeypatch.setattr(render, "SHARED_READS", shared)
     catalogue = load_catalogue(project.content, project.root)
     documents = plan_project(project, catalogue, load_history(project.content))
     files: dict[str, bytes] = {}
-    for outcome in render.Renderer(project, catalogue, reuse=False).render(documents):
+    renderer = render.Renderer(project, catalogue, reuse=False)
+    for outcome in renderer.render(documents):
         assert not isinstance(outcome, render.Failed), outcome
         if isinstance(outcome, render.Ready):  # a PDF done before its DOCX
             files[f"{outcome.document.path}.pdf"] = outcome.data
         else:
             files[f"{outcome.document.path}.docx"] = outcome.docx
             files.update({f"{outcome.document.path}.pdf": outcome.pdf} if outcome.pdf else {})
+    if held is not None:
+        held.extend(renderer.parsed_parts)
     return files
 
 
@@ -115,8 +127,12 @@ def test_a_full_build_of_the_sample_reads_its_shared_parts_once_and_writes_the_s
     sent: list[dict] = []
     real = render.Pandoc.send
     monkeypatch.setattr(render.Pandoc, "send", lambda self, *args, **kw: (sent.append(kw), real(self, *args, **kw))[1])
-    shared = rendered(project, True, monkeypatch)
+    held: list[bytes] = []
+    shared = rendered(project, True, monkeypatch, held)
     assert any(kw.get("shared") for kw in sent)
-    assert shared == rendered(project, False, monkeypatch)
+    assert held  # parsed once, taken by the other documents that hold them
+    alone: list[bytes] = []
+    assert shared == rendered(project, False, monkeypatch, alone)
+    assert not alone
     assert len(shared) == 2 * (2 * len(list((project.content / "courses").glob("*.yaml"))) + 3)
     assert all(data for data in shared.values())
