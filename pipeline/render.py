@@ -171,12 +171,17 @@ class Renderer:
         self.later: Callable[..., None] = lambda task, *args: task(*args)  # the DOCX, after the PDFs in watch
         self.alone: Callable[..., tuple[bytes, bytes, dict]]  # a document's DOCX by a pandoc of its own
 
+    @functools.cached_property
+    def logo_suffix(self) -> str:
+        """The logo's file suffix by its content (read once: every document's Markdown names it)."""
+        return image_suffix(self.catalogue.logo) if self.catalogue.logo else ""
+
     def markdown(self, document: Document) -> str:
         """Render a document's template to the Markdown handed to pandoc, recording what it reads."""
         reads = Reads()
         with recording(reads):
             view = CatalogueView(self.catalogue, reads)
-            logo = Md(f"![Logo de {escape(view.organisation.name)}](logo{image_suffix(self.catalogue.logo)})"
+            logo = Md(f"![Logo de {escape(view.organisation.name)}](logo{self.logo_suffix})"
                       "{height=15mm}") if self.catalogue.logo else None
             template = self.env.get_template(document.template)
             text = template.render(org=view.organisation, doc=document, logo=logo, **document.context(view, document))
@@ -414,7 +419,7 @@ class Renderer:
         self.style_functions = set(STYLE_FUNCTION.findall(style))
         logo = b""
         if self.catalogue.logo:
-            shutil.copyfile(self.catalogue.logo, stage / f"logo{image_suffix(self.catalogue.logo)}")
+            shutil.copyfile(self.catalogue.logo, stage / f"logo{self.logo_suffix}")
             logo = self.catalogue.logo.read_bytes()
         # The large documents are laid out in pieces (pieces.py) if the style gives their footers the page
         # total it is told (an older style.typ counts each piece's pages: the documents are laid out whole),
