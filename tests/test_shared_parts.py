@@ -59,7 +59,8 @@ def tree_of(path: Path) -> dict:
 
 def test_parts_met_before_are_not_read_again_and_the_trees_are_those_of_the_whole_text(tmp_path):
     texts = {"a": course("Excel"), "b": course("Word"), "c": course("Access"),
-             "twice": course("PowerPoint", tail="\n\n" + CONTACTS), "landscape": LANDSCAPE_FIRST}
+             "twice": course("PowerPoint", tail="\n\n" + CONTACTS), "landscape": LANDSCAPE_FIRST,
+             "inside": "# Suivi\n\n" + LANDSCAPE_FIRST, "again": LANDSCAPE_FIRST}
     whole = read(tmp_path / "whole", texts, shared=False)
     shared = read(tmp_path / "shared", texts, shared=True)
     for name in texts:
@@ -70,10 +71,15 @@ def test_parts_met_before_are_not_read_again_and_the_trees_are_those_of_the_whol
     assert shared["a"]["event"]["reused"] == 0 and shared["b"]["event"]["reused"] == 0
     assert shared["c"]["event"]["reused"] == 2
     assert shared["twice"]["event"]["reused"] == 3  # the contacts twice, the evaluation once
-    # a document whose first block turns the page is read whole: the build is told it is the first
+    # a document whose first block turns the page: the build is told it is the first, as when read whole
     first = shared["landscape"]["tree"]["blocks"][0]
     assert first["t"] == "Div" and ["first", "true"] in first["c"][0][2]
-    assert "reused" not in shared["landscape"]["event"]
+    assert shared["landscape"]["event"]["reused"] == 1  # its contacts
+    # the same section inside another document is not (what is held is the part as read), and first again it is
+    inside = shared["inside"]["tree"]["blocks"][1]
+    assert inside["t"] == "Div" and inside["c"][0][2] == []
+    assert ["first", "true"] in shared["again"]["tree"]["blocks"][0]["c"][0][2]
+    assert shared["again"]["event"]["reused"] == 2
     # whole, nothing is said to be reused
     assert all("reused" not in whole[name]["event"] for name in texts)
 
@@ -136,3 +142,35 @@ def test_a_full_build_of_the_sample_reads_its_shared_parts_once_and_writes_the_s
     assert not alone
     assert len(shared) == 2 * (2 * len(list((project.content / "courses").glob("*.yaml"))) + 3)
     assert all(data for data in shared.values())
+
+
+def test_a_large_document_s_parts_are_read_by_batches_and_give_the_lines_they_give_one_by_one(tmp_path):
+    # the skills matrix's shape: a section that turns the page first, then a part per trainer
+    trainers = "".join(f"## Intervenant {n}\n\nUn CV *court* numéro {n}, {'avec du texte ' * 40}.\n\n- un diplôme\n"
+                       f"- une expérience\n\n" for n in range(60))
+    texts = {"matrix": LANDSCAPE_FIRST + "\n" + trainers, "log": "# Registre\n\nIntroduction.\n\n" + trainers}
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    (stage / "settings.json").write_text(json.dumps({"reader": READER, "prefix": "t-", "group": 20}))
+    jobs, counts = [], {}
+    for name, text in texts.items():
+        parts = chunks.split(text)
+        assert parts is not None and len(parts) > 60
+        counts[name] = len(parts)
+        (stage / f"{name}.md").write_text(chunks.marked(parts), encoding="utf-8")
+        for way, python in (("batches", True), ("one-by-one", False)):  # without python: read_in_parts
+            jobs.append({"markdown": f"{name}.md", "tree": f"{name}-{way}.json", "parts": True, "python": python,
+                         "alone": True})
+    with resources.as_file(resources.files("pipeline").joinpath("convert.lua")) as lua:
+        done = subprocess.run([pandoc_path(), *PANDOC_RTS, "lua", str(lua), "settings.json"], cwd=stage,
+                              input="".join(json.dumps(job) + "\n" for job in jobs), capture_output=True,
+                              text=True, check=True)
+    trees = [json.loads(line) for line in done.stdout.splitlines() if json.loads(line)["event"] == "tree"]
+    for name in texts:
+        batched = (stage / f"{name}-batches.json").read_bytes()
+        assert batched == (stage / f"{name}-one-by-one.json").read_bytes()
+        assert len(batched.splitlines()) == counts[name]
+        event = next(t for t in trees if t["markdown"] == f"{name}.md" and t.get("python"))
+        assert 1 <= event["reads"] < counts[name] / 4
+    first = json.loads((stage / "matrix-batches.json").read_bytes().splitlines()[0])["blocks"][0]
+    assert first["t"] == "Div" and ["first", "true"] in first["c"][0][2]
