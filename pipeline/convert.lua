@@ -215,25 +215,33 @@ end
 -- Its DOCX is written from its parts, a marker between them (see docx_parts.py), unless one part holds
 -- comments (numbered in a part of their own): then whole, alone.
 local PART = "\u{E000}QDCHUNK\u{E000}"
+local SEPARATOR = "\n" .. PART .. "\n\n"  -- between two parts (chunks.marked)
+
+local function marked_parts(marked)  -- the parts of a text marked by chunks.marked
+  local parts, start = {}, 1
+  while true do
+    local at = marked:find(SEPARATOR, start, true)
+    parts[#parts + 1] = marked:sub(start, at and at - 1 or #marked)
+    if not at then break end
+    start = at + #SEPARATOR
+  end
+  return parts
+end
 
 -- A large document's parts (marked by chunks.marked), each read on its own as after an edit (a part cannot
 -- depend on what comes before it: chunks.py), rather than the whole text then cut at its markers: the same
 -- tree, written one part per line, and the same DOCX, in two thirds of the time, and the tree is not held
 -- several times over (at N = 1000, the log: 10.0 -> 6.7 s, 618 -> 491 MB).
 local function read_in_parts(text)
-  local separator = "\n" .. PART .. "\n\n"
-  local parts, lines, start = {}, {}, 1
-  while true do
-    local at = text:find(separator, start, true)
-    local part = pandoc.read(text:sub(start, at and at - 1 or #text), reader)
+  local parts, lines = {}, {}
+  for _, markdown in ipairs(marked_parts(text)) do
+    local part = pandoc.read(markdown, reader)
     local first = part.blocks[1]
     if #parts == 0 and first and first.t == "Div" and first.classes:includes("landscape") then
       first.attributes["first"] = "true"
     end
     parts[#parts + 1] = part.blocks
     lines[#lines + 1] = pandoc.write(part, "json")
-    if not at then break end
-    start = at + #separator
   end
   return table.concat(lines, "\n"), parts
 end
@@ -261,22 +269,10 @@ local function is_part_marker(block)
     and block.content[1].text == PART
 end
 
-local function marked_parts(marked)  -- the parts of a text marked by chunks.marked
-  local separator = "\n" .. PART .. "\n\n"
-  local parts, start = {}, 1
-  while true do
-    local at = marked:find(separator, start, true)
-    parts[#parts + 1] = marked:sub(start, at and at - 1 or #marked)
-    if not at then break end
-    start = at + #separator
-  end
-  return parts
-end
-
 -- The JSON of each text's blocks (without brackets), the texts read in one read with a marker paragraph
 -- between them; nil if a marker is not between two blocks (never cut so by chunks.py, but checked).
 local function read_json_pieces(texts)
-  local doc = pandoc.read(table.concat(texts, "\n\n" .. PART .. "\n\n"), reader)
+  local doc = pandoc.read(table.concat(texts, "\n" .. SEPARATOR), reader)
   local markers = 0
   for _, block in ipairs(doc.blocks) do
     if is_part_marker(block) then markers = markers + 1 end
@@ -492,43 +488,33 @@ local function convert(job)
   local parts, inlines, reused, batches
   local ok, result = pcall(function()
     local text = read_file(job.markdown)
+    -- the markers of a document's parts (chunks.marked) change neither what it needs nor how it is written
     inlines = needs_inlines(text)
-    if job.parts then
-      if job.python and not inlines and not written_otherwise(text) then
-        local tree
-        tree, batches = read_parts_json(text)
-        if tree then
-          write_file(job.tree, tree)
-          return false
-        end
-        batches = nil
+    local python = job.python and not inlines and not written_otherwise(text)
+    if python and (job.parts or job.shared) then
+      local tree, count = (job.parts and read_parts_json or read_shared)(text)
+      if tree then
+        write_file(job.tree, tree)
+        if job.parts then batches = count else reused = count end
+        return false
       end
+    end
+    if job.parts then
       local tree
       tree, parts = read_in_parts(text)
       write_file(job.tree, tree)
-      if job.python and not inlines and not written_otherwise(text) then return false end
+      if python then return false end
       return nil
     end
     if job.shared then
-      local marked = text
-      text = marked:gsub("\n" .. PART .. "\n\n", "\n")
-      inlines = needs_inlines(text)
-      if job.python and not inlines and not written_otherwise(text) then
-        local tree
-        tree, reused = read_shared(marked)
-        if tree then
-          write_file(job.tree, tree)
-          return false
-        end
-        reused = nil
-      end
+      text = text:gsub(SEPARATOR, "\n")
     end
     local doc = pandoc.read(text, reader)
     if doc.blocks[1] and doc.blocks[1].t == "Div" and doc.blocks[1].classes:includes("landscape") then
       doc.blocks[1].attributes["first"] = "true"
     end
     write_file(job.tree, pandoc.write(doc, "json"))
-    if job.python and not inlines and not written_otherwise(text) then return false end
+    if python then return false end
     return doc:walk(docx_filter(needs, inlines)).blocks
   end)
   if not ok then
