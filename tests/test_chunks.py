@@ -163,6 +163,20 @@ def test_a_full_build_with_every_part_kept_gives_the_log_no_pandoc_and_the_same_
     assert {kind: sha(project.out / f"{LOG}.{kind}") for kind in ("pdf", "docx")} == from_scratch
 
 
+def test_parts_are_read_one_by_one_only_when_at_most_half_of_the_distinct_ones_are_missing(tmp_path):
+    """A document whose parts repeat themselves (the same entry, word for word) counts each text once: with
+    nothing kept, its PDF comes from the whole tree, not from its parts read one by one besides it."""
+    cache = tmp_path / "parts.json"
+    repeated = ["## Entrée A\n\nUn constat.", "## Entrée B\n\nUn autre."] * 10 + ["## Entrée C\n\nLe dernier."]
+    held = chunks.Parts.of(repeated, cache, salt="s")
+    assert len(held.keys) == 21 and len(held.missing) == 3
+    assert not held.from_parts  # 3 distinct parts to read, of 3
+    held.fragments = {key: "markup" for key in held.keys[:2]}  # A and B kept: only C to read
+    assert held.missing == [held.keys[-1]] and held.from_parts
+    held.fragments = {held.keys[0]: "markup"}  # A kept, B and C to read: 2 of 3
+    assert not held.from_parts
+
+
 def test_a_damaged_parts_cache_is_read_again(tmp_path):
     root = copy_project(tmp_path / "p")
     grow_the_log(root, 40)
