@@ -220,7 +220,7 @@ def plan_documents(catalogue: Catalogue, check: Check, history: History | None =
 
 def stamp(document: Document, catalogue: Catalogue, history: History) -> Document:
     """Date a document by the last commit of what dates it; say so when one of those files is not committed."""
-    files = sorted({catalogue.file_of(key).resolve() for key in document.dated_by})
+    files = sorted({history.canonical(catalogue.file_of(key)) for key in document.dated_by})
     commit, dirty = history.stamp(files)
     if dirty or commit is None:
         return replace(document, stamp="version de travail, non validée")

@@ -7,6 +7,7 @@ downloaded archive), every function answers None and the documents fall back to 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,24 @@ class History:
     top: Path
     last_commit: dict[Path, Commit] = field(default_factory=dict)
     dirty: set[Path] = field(default_factory=set)
+    known: dict[Path, Path] = field(default_factory=dict, repr=False)  # canonical() of each path met
+    folders: dict[Path, Path] = field(default_factory=dict, repr=False)  # each folder met, resolved
+
+    def canonical(self, path: Path) -> Path:
+        """`path.resolve()`, each folder resolved once: a file that is not a link keeps its name in its resolved
+        folder. A build met 1,600 paths of five folders (N = 100), each resolved component by component: 65 ms
+        before the first document, in every build, after every edit."""
+        found = self.known.get(path)
+        if found is None:
+            if path.name in ("", ".", "..") or os.path.islink(path):
+                found = path.resolve()
+            else:
+                folder = self.folders.get(path.parent)
+                if folder is None:
+                    folder = self.folders[path.parent] = path.parent.resolve()
+                found = folder / path.name
+            self.known[path] = found
+        return found
 
     def stamp(self, files: list[Path]) -> tuple[Commit | None, bool]:
         """Return the latest commit among files, and whether any of them has uncommitted changes."""
@@ -103,11 +122,11 @@ def load_history(content_dir: Path) -> History | None:
             commit = Commit(short, dt.date.fromisoformat(day), age)
             age += 1
         elif line and commit:
-            history.last_commit.setdefault((top / line).resolve(), commit)
+            history.last_commit.setdefault(history.canonical(top / line), commit)
     status = git(["status", "--porcelain", "--untracked-files=all", "--", str(content_dir)], top, check=False)
     for line in status.splitlines():
         name = line[3:].split(" -> ")[-1].strip('"')
-        history.dirty.add((top / name).resolve())
+        history.dirty.add(history.canonical(top / name))
     return history
 
 

@@ -137,6 +137,33 @@ def test_version_stamp_from_history(repo):
     assert (repo / "build/programmes/rgpd-essentiel.pdf").read_bytes() == first  # deterministic per commit
 
 
+def test_history_names_files_as_resolve_does_each_folder_resolved_once(tmp_path):
+    """History.canonical is Path.resolve(), a folder resolved once for all its files: through a linked
+    folder, a linked file (resolved whole: its target's name), `..`, a relative path, a missing file."""
+    from pipeline.history import History
+
+    (tmp_path / "real/courses").mkdir(parents=True)
+    (tmp_path / "real/courses/a.yaml").write_text("a")
+    (tmp_path / "real/elsewhere.yaml").write_text("b")
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    (tmp_path / "real/courses/b.yaml").symlink_to(tmp_path / "real/elsewhere.yaml")
+    history = History(tmp_path)
+    paths = [tmp_path / "linked/courses/a.yaml", tmp_path / "linked/courses/b.yaml", tmp_path / "linked/courses/..",
+             tmp_path / "linked/courses/missing.yaml", Path(os.path.relpath(tmp_path / "linked/courses/a.yaml"))]
+    for path in paths * 2:
+        assert history.canonical(path) == path.resolve()
+    assert history.canonical(paths[1]) == tmp_path.resolve() / "real/elsewhere.yaml"
+    assert set(history.folders) == {tmp_path / "linked/courses", paths[-1].parent}
+
+
+def test_a_content_file_reached_through_a_link_is_stamped_by_its_commit(repo):
+    """The project's content seen through a linked folder: documents still carry their file's commit."""
+    (repo.parent / "via").symlink_to(repo)
+    build(Project.at(repo.parent / "via"))
+    commit = git(repo, "rev-parse", "--short", "HEAD").stdout.strip()
+    assert header(repo, "programmes/rgpd-essentiel.docx").endswith(f"({commit})")
+
+
 def test_textconv_and_git_diff_of_documents(repo, capsys):
     assert main(["git-setup"]) == 0
     assert "crochet pre-commit" in capsys.readouterr().out
