@@ -149,21 +149,26 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _lines(text: str, limit: int = 50, count: int = 4) -> list[str]:
+def _lines(text: str, limit: int = 50, count: int = 4) -> tuple[str, ...]:
     """A text as address lines of at most `limit` characters (LHÉO's `ligne`), at most `count` of them."""
-    lines = textwrap.wrap(" ".join(str(text).split()), limit) or [""]
+    return _wrapped(" ".join(str(text).split()), limit, count)
+
+
+@functools.lru_cache(maxsize=1024)  # the same places come back in every course (N = 100: 400 wraps, 10 ms a build)
+def _wrapped(text: str, limit: int, count: int) -> tuple[str, ...]:
+    lines = textwrap.wrap(text, limit) or [""]
     if len(lines) > count:
         lines = [*lines[: count - 1], _clip(" ".join(lines[count - 1:]), limit)]
-    return lines
+    return tuple(lines)
 
 
-def _coordinates(parent: etree._Element, tag: str, name: str | None = None, lines: list[str] | None = None,
+def _coordinates(parent: etree._Element, tag: str, name: str | None = None, lines: tuple[str, ...] | None = None,
                  address: Any = None, phone: str | None = None, email: str | None = None,
                  web: str | None = None) -> etree._Element:
     element = _add(parent, tag)
     if name:
         _add(element, "nom", _clip(name, 50))
-    for line in (lines or [])[:3]:
+    for line in (lines or ())[:3]:
         _add(element, "ligne", line)
     if address is not None:
         _address(element, address)

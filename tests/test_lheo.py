@@ -159,3 +159,32 @@ def test_the_export_is_built_with_the_documents_and_only_when_it_changes(tmp_pat
     other = build(Project.at(root, out=tmp_path / "again"))
     assert not other.failed
     assert (tmp_path / "again/lheo/offre-lheo.xml").read_bytes() == export_file.read_bytes()
+
+
+def test_address_and_place_lines_are_cut_at_50_characters_the_same_in_every_course(tmp_path, official):
+    """LHÉO's `ligne`: at most 50 characters, 4 for an address, 3 for a place, the rest clipped with « … »;
+    spaces and line breaks of the content count as one space; a place shared by courses, the same lines."""
+    root = copy_project(tmp_path)
+    street = "Bâtiment C, " + "escalier 4, " * 20 + "18 rue Paul-Bert"
+    edit(root / "content/organisation.yaml", "  street: 18 rue Paul-Bert\n", f"  street: {street}\n")
+    place = "Formavenir,   18 rue Paul-Bert, 69003 Lyon, " + "salle de formation au rez-de-chaussée, " * 5
+    for name in ("excel-perfectionnement", "management-proximite"):
+        path = root / f"content/courses/{name}.yaml"
+        text = path.read_text(encoding="utf-8")
+        start = text.index("\nlocation: ") + 1
+        path.write_text(text[:start] + f"location: {place}\n" + text[text.index("\n", start) + 1:], encoding="utf-8")
+    data, _, _ = exported(root / "content", dt.date(2026, 12, 1))
+    document = etree.fromstring(data)
+    official.assertValid(document)
+    addresses = [[line.text for line in a.iter(f"{L}ligne")] for a in document.iter(f"{L}adresse")]
+    assert addresses and all(lines == addresses[0] for lines in addresses)
+    assert len(addresses[0]) == 4 and all(len(line) <= 50 for line in addresses[0])
+    assert addresses[0][0].startswith("Bâtiment C, escalier 4,") and addresses[0][-1].endswith("…")
+    places = {}
+    for formation in document.iter(f"{L}formation"):
+        where = formation.find(f".//{L}lieu-de-formation")
+        if where is not None:
+            places[formation.findtext(f"{L}intitule-formation")] = [line.text for line in where.iter(f"{L}ligne")]
+    shared = [lines for lines in places.values() if "salle de formation" in " ".join(lines)]
+    assert len(shared) == 2 and shared[0] == shared[1]
+    assert len(shared[0]) == 3 and all(len(line) <= 50 for line in shared[0]) and shared[0][-1].endswith("…")
