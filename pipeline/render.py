@@ -55,7 +55,7 @@ from pipeline.pandoc_adapter import (
 )
 from pipeline.pdf_finish import display_doc_title
 from pipeline.project import Project, image_suffix, pixel_size
-from pipeline.state import read_with_identity, write_atomic
+from pipeline.state import Copy, Identity, read_with_identity, write_atomic
 from pipeline.templating import Md, environment, escape
 from pipeline.tools import tool_versions
 from pipeline.typst_adapter import (
@@ -132,7 +132,7 @@ class Renderer:
         self.kept_digests: dict[int, dict[str, str]] = {}
         self.kept_lock = threading.Lock()
         # (document path, kind) → its file in the user cache and that file's SHA-256: build/ links to it
-        self.kept_files: dict[tuple[str, str], tuple[Path, str, tuple[int, int, int, int]]] = {}
+        self.kept_files: dict[tuple[str, str], tuple[Path, str, Identity]] = {}
         self.jobs = jobs or os.cpu_count() or 1
         self.env = environment(project.template_folders, project.cache_dir / "templates")
         self.style_functions: set[str] = set()  # the `style-<Name>` functions style.typ offers
@@ -528,7 +528,7 @@ class Renderer:
     def _kept_folder(self, document: Document) -> Path:
         return self.project.cache_dir / "files" / hashlib.sha256(document.path.encode()).hexdigest()[:16]
 
-    def kept_file(self, document: str, kind: str, sha256: str) -> tuple[Path, tuple[int, int, int, int]] | None:
+    def kept_file(self, document: str, kind: str, sha256: str) -> Copy | None:
         """The copy of a document's file in the user cache, with its identity, if it was written or read with
         these bytes (`sha256`): what build/'s file can be a hard link to (state.write_atomic)."""
         with self.kept_lock:
@@ -1028,4 +1028,3 @@ def template_error(error: jinja2.TemplateError) -> str:
     if isinstance(error, jinja2.TemplateSyntaxError):
         return f"modèle {error.filename or error.name}:{error.lineno} : {error.message}"
     return f"erreur dans un modèle : {error}"
-

@@ -27,7 +27,7 @@ from pipeline.inputs import CatalogueView, Reads, recording
 from pipeline.mentions import sheet_context
 from pipeline.project import Project
 from pipeline.referential import referential_for
-from pipeline.state import read_with_identity
+from pipeline.state import Copy, read_with_identity
 from pipeline.templating import (
     FrenchLoader,
     RecordingEnvironment,
@@ -244,7 +244,7 @@ class SiteRenderer:
     def __init__(self, project: Project, catalogue: Catalogue):
         self.project, self.catalogue = project, catalogue
         self.env = html_environment(project.template_folders, project.cache_dir / "site-templates")
-        self.sources: dict[str, tuple[Path, tuple[int, int, int, int]]] = {}  # a copy's file in build/
+        self.sources: dict[str, Copy] = {}  # a copy's file in build/
 
     def render(self, page: Page) -> tuple[bytes | None, Reads]:
         """A page's bytes and what it read; None for a copy whose source is missing (a failed document)."""

@@ -291,19 +291,23 @@ def _stat_record(path: Path, sha256: str | None = None) -> dict[str, object]:
 TEMPORARY = ".qualidoc-tmp"  # the end of the name of every temporary file qualidoc writes
 
 
-def identity(stat: os.stat_result) -> tuple[int, int, int, int]:
+Identity = tuple[int, int, int, int]  # device, inode, size, date: one file, as it was then
+Copy = tuple[Path, Identity]  # a file holding the very bytes to write, and its identity (write_atomic's same_as)
+
+
+def identity(stat: os.stat_result) -> Identity:
     """What tells one file from another, and from itself rewritten: device, inode, size, date."""
     return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-def read_with_identity(path: Path) -> tuple[bytes, tuple[int, int, int, int]]:
+def read_with_identity(path: Path) -> tuple[bytes, Identity]:
     """A file's bytes, and the identity of the very file they were read from."""
     with path.open("rb") as handle:
         return handle.read(), identity(os.fstat(handle.fileno()))
 
 
 def write_atomic(path: Path, data: bytes | Iterable[bytes], durable: bool = True,
-                 same_as: tuple[Path, tuple[int, int, int, int]] | None = None) -> tuple[int, int, int, int]:
+                 same_as: Copy | None = None) -> Identity:
     """Write a file through a temporary file and a rename: readers see the old or the new file, never half.
     Returns the identity of the file written.
 
@@ -340,7 +344,7 @@ def write_atomic(path: Path, data: bytes | Iterable[bytes], durable: bool = True
         temporary.unlink(missing_ok=True)
 
 
-def _linked(same_as: tuple[Path, tuple[int, int, int, int]], temporary: Path) -> bool:
+def _linked(same_as: Copy, temporary: Path) -> bool:
     """Make `temporary` a hard link to a file if it is still the file it was."""
     source, expected = same_as
     try:
