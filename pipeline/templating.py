@@ -189,13 +189,19 @@ def bullets(items: list[Any] | None, ordered: bool = False) -> Md:
     return Md("\n".join(lines))
 
 
-def table(header: list[str], rows: list[list[Any]], widths: list[int]) -> Md:
-    """Write a pipe table inside a div that gives its relative column widths."""
+def table(header: list[str], rows: list[list[Any]], widths: list[int], whole_rows: bool = False) -> Md:
+    """Write a pipe table inside a div that gives its relative column widths.
+
+    `whole_rows`: in the PDF, a row is not split across two pages (typst still splits a row taller than a
+    page); for a table of short rows laid out in blocks, whose last row would otherwise leave its tail
+    alone on a page before the next block.
+    """
     def cells(values: list[Any]) -> str:
         return "| " + " | ".join(finalize(v) if v not in (None, "") else "\u00a0" for v in values) + " |"
 
     separator = "|" + "|".join("---" for _ in widths) + "|"
-    lines = [f'::: {{.table widths="{",".join(str(w) for w in widths)}"}}', cells(header), separator,
+    whole = ' rows="whole"' if whole_rows else ""
+    lines = [f'::: {{.table widths="{",".join(str(w) for w in widths)}"{whole}}}', cells(header), separator,
              *(cells(row) for row in rows), ":::"]
     return Md("\n".join(lines))
 

@@ -6,9 +6,9 @@ is ours: every ASCII punctuation character of the text is backslash-escaped, so 
 the content is read as typst markup (`...`, `--`, `~`, `1.`, `//`, `#`, `$`, `<label>`, `@ref`…).
 
 The blocks and inlines are those the Markdown reader can produce, plus the classes the templates use:
-`.table` (column widths), `.pagebreak`, `.landscape`, `.answer`, `.signature`, `.checkbox` and
-`custom-style` (a typst function `style-<Name>` in style.typ). Anything else fails the document
-with the element's name.
+`.table` (column widths; `rows="whole"`: no row split across pages), `.pagebreak`, `.landscape`,
+`.answer`, `.signature`, `.checkbox` and `custom-style` (a typst function `style-<Name>` in style.typ).
+Anything else fails the document with the element's name.
 """
 
 from __future__ import annotations
@@ -130,6 +130,8 @@ def _div(attr: list[Any], blocks: list[dict[str, Any]]) -> str:
     attributes = dict(pairs)
     if "table" in classes and blocks and blocks[0]["t"] == "Table":
         widths = [int(w) for w in re.findall(r"\d+", attributes.get("widths", ""))]
+        if attributes.get("rows") == "whole":  # rows kept whole on a page (templating.table)
+            return f"#[\n#set table.cell(breakable: false)\n{_table(blocks[0], widths)}\n]"
         return _table(blocks[0], widths)
     if "pagebreak" in classes:
         return "#pagebreak(weak: true)"

@@ -123,3 +123,37 @@ def test_what_the_writer_does_not_know_fails_the_document():
         write_typst(tree("![](https://example.org/x.png)"))
     with pytest.raises(Unsupported, match="seules les images préparées par la construction"):
         write_typst(tree("![](../secret.png)"))
+
+
+def _rows_table(rows: list[list[str]], whole: bool) -> str:
+    from pipeline.templating import Md, table
+
+    return str(table(["Formation", "Preuves"], rows, [1, 3], whole_rows=whole)) if rows else str(Md(""))
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_rows_kept_whole_on_a_page_when_asked(tmp_path, whole):
+    # 40 rows of two to seven lines (as in the skills matrix's evidence table): some row meets a page's end.
+    rows = [[f"Formation {k}", f"debut{k}x " + " ".join(f"ligne{n}" + " mot" * 20 for n in range(2 + k % 6))
+             + f" fin{k}x"] for k in range(40)]
+    reader = pdf_of(write_typst(tree(_rows_table(rows, whole))), tmp_path)
+    pages = [normalise(page.extract_text()) for page in reader.pages]
+    split = [k for k in range(40)
+             if not any(f"debut{k}x" in page and f"fin{k}x" in page for page in pages)]
+    for k in range(40):  # nothing is lost either way
+        assert any(f"debut{k}x" in page for page in pages) and any(f"fin{k}x" in page for page in pages)
+    if whole:
+        assert split == [] and len(pages) > 2
+    else:
+        assert split  # typst splits rows by default: the case the attribute exists for
+
+
+def test_a_row_taller_than_a_page_is_still_split_and_nothing_is_lost(tmp_path):
+    long = " ".join(f"mot{n}" for n in range(3000))
+    reader = pdf_of(write_typst(tree(_rows_table([["Courte", "a"], ["Longue", long], ["Après", "b"]], True))),
+                    tmp_path)
+    shown = normalise(" ".join(page.extract_text() for page in reader.pages))
+    assert len(reader.pages) >= 2
+    for n in (0, 1500, 2999):
+        assert f"mot{n} " in shown + " "
+    assert "Après" in shown
