@@ -188,3 +188,49 @@ def test_address_and_place_lines_are_cut_at_50_characters_the_same_in_every_cour
     shared = [lines for lines in places.values() if "salle de formation" in " ".join(lines)]
     assert len(shared) == 2 and shared[0] == shared[1]
     assert len(shared[0]) == 3 and all(len(line) <= 50 for line in shared[0]) and shared[0][-1].endswith("…")
+
+
+def test_an_unchanged_course_is_not_written_again_and_its_reads_are_recorded_again(monkeypatch, official):
+    """Watch and the resident builder keep an unchanged file's object: its `formation` is the last export's,
+    the same bytes as written afresh, and the export records the same inputs as if it had been written."""
+    from pipeline import lheo
+    from pipeline.inputs import CatalogueView, Reads
+
+    catalogue = load_catalogue(REPO / "content", REPO)
+    as_of = dt.date(2026, 12, 1)
+    written: list[str] = []
+    original = lheo.formation
+    monkeypatch.setattr(lheo, "formation", lambda course, cid, *rest: written.append(cid) or original(course, cid, *rest))
+    monkeypatch.setattr(lheo, "_KEPT", {})
+
+    def run() -> tuple[bytes | None, set[str]]:
+        view = CatalogueView(catalogue, Reads())
+        data, _ = lheo.export(sorted(view.courses.items()), view.organisation, as_of, "https://example.org")
+        return data, set(view.reads.names)
+
+    first, first_reads = run()
+    exported = list(written)
+    assert len(exported) >= 3 and any(name.startswith("courses/") and "#" in name for name in first_reads)
+    written.clear()
+    again, again_reads = run()
+    assert written == [] and again == first and again_reads == first_reads
+    # One course edited (a new object, as after loading its changed file): only it is written again.
+    cid = exported[0]
+    course = catalogue.courses[cid]
+    catalogue.courses[cid] = course.model_copy(update={"title": course.title + " (nouvelle version)"})
+    edited, edited_reads = run()
+    assert written == [cid] and b"(nouvelle version)" in edited and edited_reads == first_reads
+    official.assertValid(etree.fromstring(edited))
+    lheo._KEPT.clear()
+    afresh, afresh_reads = run()
+    assert afresh == edited and afresh_reads == edited_reads
+    # A new organisation object (its file changed): every course is written again.
+    written.clear()
+    catalogue.organisation = catalogue.organisation.model_copy()
+    assert run()[0] == edited and sorted(written) == sorted(exported)
+    # Read without views (`qualidoc lheo`, tests), nothing is kept that a build could take without its reads.
+    written.clear()
+    plain, _ = lheo.export(sorted(catalogue.courses.items()), catalogue.organisation, as_of, "https://example.org")
+    assert plain == edited and sorted(written) == sorted(exported)
+    written.clear()
+    assert run()[1] == edited_reads and sorted(written) == sorted(exported)
