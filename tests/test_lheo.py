@@ -200,7 +200,8 @@ def test_an_unchanged_course_is_not_written_again_and_its_reads_are_recorded_aga
     as_of = dt.date(2026, 12, 1)
     written: list[str] = []
     original = lheo.formation
-    monkeypatch.setattr(lheo, "formation", lambda course, cid, *rest: written.append(cid) or original(course, cid, *rest))
+    monkeypatch.setattr(lheo, "formation",
+                        lambda course, cid, *rest: written.append(cid) or original(course, cid, *rest))
     monkeypatch.setattr(lheo, "_KEPT", {})
 
     def run() -> tuple[bytes | None, set[str]]:

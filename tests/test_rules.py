@@ -141,6 +141,11 @@ def test_ind8_positioning(project):
     found = only(findings(project), 8)
     assert any(f.file == EXCEL and f.field == "objectives[1]" and "ne reprend pas" in f.message for f in found)
     assert all(f.file != "content/courses/bilan-competences.yaml" for f in found)  # no indicator 8 for a bilan
+    # The answers are kept by what the questionnaire reads: the course's file edited, its gap is found again.
+    edit(project.root / EXCEL, "  - Construire des formules de recherche (RECHERCHEX, INDEX/EQUIV) pour croiser deux "
+                               "tables de données", "  - Construire")  # the first objective, now shown whole
+    assert not [f for f in findings(project) if f.indicator == 8 and f.file == EXCEL and f.field == "objectives[1]"]
+    assert any(f.field == "objectives[2]" for f in only(findings(project), 8) if f.file == EXCEL)
 
 
 def test_ind11_and_ind12(project):
