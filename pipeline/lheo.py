@@ -353,20 +353,20 @@ def _course_entry(cid: str, course: Any, org: Any, as_of: dt.date, base: str | N
     Read through content views (a build's page, inputs.py), it is kept with the names of what it read, and
     given again, those names recorded again, while the course and the organisation are the same objects.
     """
-    if not (isinstance(course, Watched) and isinstance(org, Watched)):
-        reasons = [message for _, message in course_gaps(course, as_of)]
-        element = formation(course, cid, org, as_of, base) if exported and not reasons else None
-        return _Entry(None, None, as_of, base, reasons, element, frozenset())  # nothing recorded: not given again
-    reads: Reads = course._reads
-    same, model, organisation = _KEPT.get(cid), course._object, org._object
-    if (same is not None and same.course is model and same.org is organisation and same.as_of == as_of
-            and same.base == base and (same.element is not None) == (exported and not same.reasons)):
-        reads.names |= same.reads
-        return same
-    own = Reads()
-    course, org = watch(model, course._key, own), watch(organisation, org._key, own)
+    watched = isinstance(course, Watched) and isinstance(org, Watched)
+    if watched:
+        reads: Reads = course._reads
+        same, model, organisation = _KEPT.get(cid), course._object, org._object
+        if (same is not None and same.course is model and same.org is organisation and same.as_of == as_of
+                and same.base == base and (same.element is not None) == (exported and not same.reasons)):
+            reads.names |= same.reads
+            return same
+        own = Reads()
+        course, org = watch(model, course._key, own), watch(organisation, org._key, own)
     reasons = [message for _, message in course_gaps(course, as_of)]
     element = formation(course, cid, org, as_of, base) if exported and not reasons else None
+    if not watched:  # nothing recorded: not given again
+        return _Entry(None, None, as_of, base, reasons, element, frozenset())
     reads.names |= own.names
     return _Entry(model, organisation, as_of, base, reasons, element, frozenset(own.names))
 
