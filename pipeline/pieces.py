@@ -24,7 +24,7 @@ import queue
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
             free.put(compiler)
 
     names = [hashlib.sha256(f"{salt}\0{head}\0{body}\0{tail}".encode()).hexdigest()[:32] for body in bodies]
+    compiled: set[int] = set()  # the pieces compiled in this layout (neither kept nor laid out ahead)
     known = [kept.pages.get(name) for name in names]
     # A piece that changed most likely has as many pages as the piece in its place had (if there are as
     # many pieces): it is laid out first, told the pages before and after it if that holds, so that the
@@ -79,8 +80,11 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
         key = _key(names[index], offset, after)
         pdf = kept.get(key)
         if pdf is None:
-            pdf = kept.put(key, ahead and ahead.take(key) or compile_one(source(head, tail, bodies[index],
-                                                                                offset, after)))
+            pdf = ahead.take(key) if ahead else None
+            if pdf is None:
+                compiled.add(index)
+                pdf = compile_one(source(head, tail, bodies[index], offset, after))
+            kept.put(key, pdf)
         return pdf
 
     # The pieces whose counts are not known are laid out first, the longest last: the numbers it is told
@@ -114,7 +118,9 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
     if ahead is not None:
         ahead.start([(_key(names[i], offset, after), functools.partial(source, head, tail, bodies[i], offset, after))
                      for more in MORE_PAGES for i in range(len(bodies))
-                     for offset, after in _with_more_pages(counts, i, *more)])
+                     for offset, after in _with_more_pages(counts, i, *more)],
+                    [functools.partial(source, head, tail, bodies[i], sum(counts[:i]), sum(counts[i + 1:]))
+                     for i in range(len(bodies))], sorted(compiled))
     return pdf
 
 
@@ -152,6 +158,9 @@ def source(head: str, tail: str, body: str, offset: int, after: int) -> bytes:
 # of the log adds a page to its piece, or to the last block of the tracking table (one more line), or to both.
 MORE_PAGES = ((0, 1), (1, 0), (1, 1), (0, 2))
 AHEAD_BYTES = 64 * 2**20  # at most, in memory (the N = 1000 log: some 130 pieces of 130 kB, 4 times)
+# After an edit that compiled at most this many pieces, their last versions are compiled again last
+# (Ahead.start); more (a first layout, a new style) say nothing of the next edit.
+REFRESHED = 4
 
 
 def _with_more_pages(counts: list[int], index: int, before: int, after: int) -> list[tuple[int, int]]:
@@ -171,6 +180,15 @@ class Ahead:
     pieces that changed. Laid out ahead, those pieces cost the next edit nothing; the work stops as soon as
     an edit comes (the compile under way ends on its own compiler) and runs on idle cores (lowest
     priority); only the last layout's pieces are kept, in memory (AHEAD_BYTES at most).
+
+    Then, on the same compiler, the pieces the edit changed as they were before it (their last versions), and
+    this compiler lays out the next edit (`warm`: typst_worker.py swaps the two). typst's memoisation keeps
+    what a compile used only for the next 10 compiles of the process, whatever the compiler, and is not
+    shared between compilers: laying out ahead left the last layout's compiler cold, and the piece of the
+    skills matrix that a course's title changes (a 40-row table) took 47 ms of processor after each save of
+    that course. Compiled again as it is, a piece only touches what typst keeps of the whole table (the
+    numbers laid out ahead had kept it), not of its cells, which the next edit needs; as it was before the
+    edit, its table is laid out again from its cells, and the next edit of one of them takes 15-18 ms.
     """
 
     def __init__(self, root: Path, compile_source: Compile | None = None):
@@ -179,6 +197,13 @@ class Ahead:
         self.pdfs: dict[str, bytes] = {}
         self.halt = threading.Event()
         self.thread: threading.Thread | None = None
+        self.done = threading.Event()  # the last start's work is all done, the pieces compiled again last
+        self.last: list[Callable[[], bytes]] = []  # the source of each piece of the last layout
+
+    @property
+    def warm(self) -> bool:
+        """Whether this compiler has compiled again the last layout's changed pieces, and is free."""
+        return self.done.is_set() and self.thread is not None and not self.thread.is_alive()
 
     def take(self, key: str) -> bytes | None:
         return self.pdfs.get(key)
@@ -203,38 +228,53 @@ class Ahead:
         """Lay nothing more out ahead: an edit has come."""
         self.halt.set()
 
-    def start(self, jobs: list[tuple[str, Callable[[], bytes]]]) -> None:
-        """Lay out, in the background, each piece (key, source) not laid out yet."""
+    def start(self, jobs: list[tuple[str, Callable[[], bytes]]], laid: Sequence[Callable[[], bytes]] = (),
+              compiled: Sequence[int] = ()) -> None:
+        """Lay out, in the background, each piece (key, source) not laid out yet; then compile again the last
+        versions of the pieces this layout compiled (`compiled`, indices in `laid`, the source of each of its
+        pieces): see the class."""
         self.stop()
+        again = [self.last[i] for i in compiled] if len(self.last) == len(laid) and len(compiled) <= REFRESHED else []
+        self.last = list(laid)
         wanted = {key for key, _ in jobs}
         self.pdfs = {key: pdf for key, pdf in self.pdfs.items() if key in wanted}
         todo = [(key, make) for key, make in jobs if key not in self.pdfs]
-        if not todo or self.compile_source is None:
+        self.done = threading.Event()
+        if not todo and not again or self.compile_source is None:
             return
         self.halt = threading.Event()
         # The last thread may still be in its last compile, slowly (lowest priority): the new one waits for it,
         # not the layout that has just been made, whose PDF is on its way (waiting here took it 40 ms).
         self.thread = threading.Thread(target=self._run, name="qualidoc-ahead", daemon=True,
-                                       args=(todo, self.compile_source, self.halt, self.pdfs, self.thread))
+                                       args=(todo, list(again), self.compile_source, self.halt, self.pdfs,
+                                             self.thread, self.done))
         self.thread.start()
 
     @staticmethod
-    def _run(todo: list[tuple[str, Callable[[], bytes]]], compile_source: Compile, halt: threading.Event,
-             pdfs: dict[str, bytes], last: threading.Thread | None) -> None:
+    def _run(todo: list[tuple[str, Callable[[], bytes]]], again: list[Callable[[], bytes]], compile_source: Compile,
+             halt: threading.Event, pdfs: dict[str, bytes], last: threading.Thread | None,
+             done: threading.Event) -> None:
         if sys.platform.startswith("linux"):  # this thread only (typst compiles in it): the idle cores' work
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         if last is not None:
             last.join()  # one compile at a time on this compiler
         size = sum(len(pdf) for pdf in pdfs.values())
-        for key, make in todo:
-            if halt.is_set() or size > AHEAD_BYTES:
-                return
-            try:
-                pdfs[key] = compile_source(make())
-                size += len(pdfs[key])
-            except Exception:  # noqa: BLE001 - only ahead of time: the next layout compiles it, and says why
-                return
+        try:
+            for key, make in todo:
+                if halt.is_set():
+                    return
+                if size <= AHEAD_BYTES:
+                    pdfs[key] = compile_source(make())
+                    size += len(pdfs[key])
+            for make in again:
+                if halt.is_set():
+                    return
+                compile_source(make())  # only what typst memoises is wanted, not the PDF
+        except Exception:  # noqa: BLE001 - only ahead of time: the next layout compiles it, and says why
+            return
+        if again:
+            done.set()
 
 
 def whole(head: str, tail: str, bodies: list[str]) -> bytes:

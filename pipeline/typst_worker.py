@@ -38,7 +38,8 @@ def main() -> None:
     from pipeline.typst_adapter import LayoutProcess, new_compiler
 
     # One compiler; in watch, a second lays the pieces out ahead of the next edit with other page numbers
-    # (pieces.Ahead), and a process of its own lays the pieces out beside this one, two at a time. Not a
+    # (pieces.Ahead), then the pieces the edit changed, and lays out the next edit, while the first one lays
+    # out ahead; and a process of its own lays the pieces out beside this one, two at a time. Not a
     # second compiler here: two compilers in one process share typst's caches, and barely go faster than
     # one (1.1-1.3x on 2 cores, their processor time up by half); two processes go twice as fast.
     # Terminated, or its terminal closed (watch's process group): as for Ctrl-C, what it made goes with it
@@ -53,6 +54,7 @@ def main() -> None:
     try:
         for line in requests:
             if ahead is not None:
+                compilers = _warm_first(compilers, ahead)
                 ahead.stop()  # an edit: what is laid out ahead stops taking a core
             request = json.loads(line)
             if request.get("remember") and ahead is None:
@@ -77,6 +79,12 @@ def main() -> None:
         with contextlib.suppress(OSError):
             stream.flush()
     os._exit(0)
+
+
+def _warm_first(compilers: tuple[typst.Compiler, ...], ahead: pieces.Ahead) -> tuple[typst.Compiler, ...]:
+    """The compilers for the next request, the first laying it out: the one that laid out ahead, if it has
+    compiled again the pieces the last edit changed and is done (pieces.Ahead.warm); the other lays out ahead."""
+    return (compilers[1], compilers[0]) if len(compilers) == 2 and ahead.warm else compilers
 
 
 def _answer(compilers: tuple[typst.Compiler, ...], request: dict, requests: BinaryIO, replies: BinaryIO,

@@ -495,10 +495,19 @@ def test_in_watch_the_pieces_are_laid_out_ahead_for_a_page_more(tmp_path):
     assert pieces.MORE_PAGES == ((0, 1), (1, 0), (1, 1), (0, 2))
     assert len(ahead.pdfs) == len(ahead_laid) == 4 * len(bodies) - 5
     assert (ahead.root / "style.typ").read_bytes() == STAGE_STYLE.read_bytes()
+    assert not ahead.warm and typst_worker._warm_first(compilers, ahead) == compilers, "a first layout: none again"
+    counts = pieces.kept_order(tmp_path / "kept")
+    previous, numbers = bodies[2], (sum(counts[:2]), sum(counts[3:]))
     bodies[2] += "\n#pagebreak()\nUne page de plus.\n"
     laid.clear()
     grown = answer(bodies, "kept", ahead)
     assert len(laid) == 1 and b"Une page de plus" in laid[0], "only the piece that changed is compiled"
+    # then, once laid out ahead, the piece that changed as it was before, with its numbers then: on the compiler
+    # that lays out the next edit, typst has what the piece's table is laid out from (pieces.Ahead)
+    ahead_laid.clear()
+    ahead.thread.join()
+    assert ahead.warm and typst_worker._warm_first(compilers, ahead) == compilers[::-1]
+    assert ahead_laid[-1] == pieces.source(*source_frame(META, pieces=True), previous, *numbers)
     assert grown == answer(bodies, "alone", None)
     texts = [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(grown)).pages]
     assert len(texts) == len(pypdf.PdfReader(io.BytesIO(first)).pages) + 1
