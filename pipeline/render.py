@@ -83,6 +83,9 @@ PYTHON_DOCX = True
 # In a full build, a small document's parts met before in its pandoc process are not read again (convert.lua)
 SHARED_READS = True
 FEW = 10  # documents: a build of no more is an edit's, scheduled for the first PDF on disk (see _render_in)
+# The Markdown that pandoc read again of each large document at the last edit of this process (watch, the
+# resident builder), in characters: the document that read the most goes first at the next edit (_render_in).
+LAST_READ: dict[str, int] = {}
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 
 
@@ -237,11 +240,16 @@ class Renderer:
         # threads that finish them (in a full build, this thread writes them between two Markdown renders).
         few = self.few = len(documents) <= FEW
         outcomes = _Outcomes(documents, self.reads, write if few else None, keep=self._keep_file)
-        # Then the large documents (those whose parts the last build kept), the longest first: its layout,
-        # the longest, starts while the others' Markdown is rendered.
+        # Then the large documents (those whose parts the last build kept), each started while the others'
+        # Markdown is rendered: first the one whose changed parts were the longest at the last edit of this
+        # process (LAST_READ: the same edit often comes again, a typo after a title), then the longest (its
+        # layout is the longest). A course's title is in a 40-row block of the skills matrix and in its legend
+        # (36 kB, that pandoc read in 130 ms) and in two sheets of the log (2 kB): with the log first, the
+        # matrix's parts waited for the log's Markdown (40 ms), and the matrix's PDF came last.
         kept = {i: self._kept_size(d) for i, d in enumerate(documents)} if few else {}
         order = sorted(range(len(documents)),
-                       key=lambda i: (documents[i].last, i in kept and kept[i] > 0, -kept.get(i, 0),
+                       key=lambda i: (documents[i].last, i in kept and kept[i] > 0,
+                                      -LAST_READ.get(documents[i].path, 0) if i in kept else 0, -kept.get(i, 0),
                                       (1 if few else -1) * len(documents[i].dated_by)))
         # A large document's layout runs in a process of its own (typst_worker.py): the thread that waits for
         # it is not one of the pool's, whose threads convert the other documents meanwhile (with the log's
@@ -376,6 +384,8 @@ class Renderer:
                         missing = held.missing
                         known = [held.docx[key]["needs"] for key in held.keys if key not in missing]
                         changed = [f"p{index}-{held.keys.index(key)}.md" for key in missing]
+                    if held and few:
+                        LAST_READ[documents[index].path] = sum(len(held.texts[key]) for key in held.missing)
                     if held:  # before the whole document, which must not go ahead of them in the helper
                         self._from_parts(stage, index, outcomes, functools.partial(helper, index),
                                          docx=in_parts)

@@ -284,13 +284,17 @@ def test_an_edit_whose_changed_parts_are_read_before_the_log_is_handed_over_buil
 
 
 def test_after_an_edit_the_large_documents_are_rendered_after_the_small_ones_the_longest_first(tmp_path, monkeypatch):
-    """The longest layout (the log's) starts while the other large documents' Markdown is rendered."""
+    """The longest layout (the log's) starts while the other large documents' Markdown is rendered; at the next
+    edit of the process (watch), the document whose changed parts were the longest goes first."""
     import pipeline.render
 
     root = copy_project(tmp_path / "p")
     grow_the_log(root, 12)
     texts = markdown_of_every_document(root)
-    monkeypatch.setattr(pipeline.render, "LARGE", min(len(texts[LOG]), len(texts[MATRIX])))  # both are large
+    # both are large, after the edits too (a shorter title); the conformity matrix is not
+    monkeypatch.setattr(pipeline.render, "LARGE", min(len(texts[LOG]), len(texts[MATRIX])) - 1000)
+    assert len(texts["conformite/matrice-conformite"]) < pipeline.render.LARGE
+    monkeypatch.setattr(pipeline.render, "LAST_READ", {})  # as in a new process
     project = replace(Project.at(root), cache=tmp_path / "cache")
     assert not build(project).failed
     calls = spy(monkeypatch, Renderer, "markdown")
@@ -306,3 +310,15 @@ def test_after_an_edit_the_large_documents_are_rendered_after_the_small_ones_the
     assert LOG in large and MATRIX in large, kept
     assert rendered[-len(large):] == large, (rendered, kept)  # after the small documents
     assert [kept[path] for path in large] == sorted((kept[path] for path in large), reverse=True)
+    # what pandoc read again of each (the parts that name the course), for the next edit
+    read = pipeline.render.LAST_READ
+    assert set(read) == {LOG, MATRIX} and all(read.values()), read
+    assert read[MATRIX] == sum(len(part) for part in set(chunks.split(markdown_of_every_document(root)[MATRIX]))
+                               if "Excel avancé \\:" in part)
+    shorter = min(large, key=kept.__getitem__)
+    read[shorter] = max(read.values()) + 1  # its changed parts were the longest: it goes first
+    calls.clear()
+    edit(root / "content/courses/excel-perfectionnement.yaml", "Excel avancé :", "Excel expert :")
+    assert not build(project).failed
+    rendered = [document.path for (document,) in calls]
+    assert [path for path in dict.fromkeys(rendered) if path in large] == [shorter, *(p for p in large if p != shorter)]
