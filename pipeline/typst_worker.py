@@ -38,10 +38,11 @@ def main() -> None:
     from pipeline.typst_adapter import LayoutProcess, new_compiler
 
     # One compiler; in watch, a second lays the pieces out ahead of the next edit with other page numbers
-    # (pieces.Ahead), then the pieces the edit changed, and lays out the next edit, while the first one lays
-    # out ahead; and a process of its own lays the pieces out beside this one, two at a time. Not a
-    # second compiler here: two compilers in one process share typst's caches, and barely go faster than
-    # one (1.1-1.3x on 2 cores, their processor time up by half); two processes go twice as fast.
+    # (pieces.Ahead), then the pieces the edit changed as they were, and lays out the next edit while the
+    # first one lays out ahead; and a process of its own lays the pieces out beside this one, two at a time.
+    # Not two compilers laying out at once here: in one process they barely go faster than one (1.1-1.3x on
+    # 2 cores, their processor time up by half: typst's caches are the process's, though neither finds what
+    # the other memoised); two processes go twice as fast.
     # Terminated, or its terminal closed (watch's process group): as for Ctrl-C, what it made goes with it
     # (pieces.Ahead's folder in /tmp, the process beside); killed by either, it left them behind.
     for name in ("SIGTERM", "SIGHUP"):
