@@ -40,8 +40,12 @@ def folded(text: str) -> str:
 
 
 def is_placeholder(text: str | None) -> bool:
-    """Say whether a text only stands in for information (« NC », « nous consulter », « - »…)."""
-    return text is None or folded(text) in PLACEHOLDERS or not folded(text)
+    """Say whether a text only stands in for information (« NC », « nous consulter », « - »…). A text in
+    another script (Greek, Cyrillic, Japanese…) is information: folded() keeps only Latin letters and digits."""
+    if text is None:
+        return True
+    key = folded(text)
+    return key in PLACEHOLDERS or not key and not any(c.isalnum() for c in text)
 
 
 def has_text(text: str | None) -> bool:

@@ -99,12 +99,15 @@ def test_a_course_with_every_mention_missing_builds_with_markers(tmp_path, capsy
 
 
 @pytest.mark.parametrize("text", ["NC", "n/c", "Nous consulter", "  -  ", "Non précisé.", "À définir", "voir CGV",
-                                  "sur demande", "Oui", "..."])
+                                  "sur demande", "Oui", "...", "…", "— ? —", "🎉"])
 def test_placeholders_are_not_mentions(text):
     assert is_placeholder(text)
 
 
 @pytest.mark.parametrize("text", ["Sur demande, sous 15 jours ouvrés", "2 semaines",
-                                  "Non-voyants : supports en braille"])
+                                  "Non-voyants : supports en braille",
+                                  # another script is information too (found by tests/test_property.py: a course's
+                                  # evaluation in Greek and Cyrillic was replaced by « À compléter »)
+                                  "ψ:", "Экзамен", "Τεστ", "筆記試験", "٣"])
 def test_real_information_is_not_a_placeholder(text):
     assert not is_placeholder(text)
