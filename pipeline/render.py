@@ -475,7 +475,7 @@ class Renderer:
                 piece_texts = held.pieces()
                 salt, cache = f"{self.pieces_salt} {timestamp.isoformat()}", self._parts_cache(document).with_suffix("")
                 if index in self.here:
-                    with COMPILERS.borrow(self.fonts, self.fonts_key) as compiler:
+                    with COMPILERS.borrow(self.fonts, self.fonts_key, affinity=document.path) as compiler:
                         pdf = pieces.lay_out_or_whole(compiling(compiler, str(stage), timestamp, self.pdf_standards),
                                                       head, tail, piece_texts, salt, cache, log.debug)
                 else:

@@ -18,7 +18,7 @@ from pipeline import render, typst_worker
 from pipeline.build import build
 from pipeline.project import Project
 from pipeline.typst_adapter import COMPILERS, LayoutFailed, LayoutProcess, new_compiler
-from tests.helpers import copy_project
+from tests.helpers import REPO, copy_project
 from tests.test_chunks import LOG, grow_the_log, sha
 
 
@@ -119,6 +119,56 @@ def test_after_an_edit_a_document_of_few_pieces_is_laid_out_by_the_build_into_th
                      encoding="utf-8")
     assert LOG in build(large).rebuilt
     assert len(started) == 2
+
+
+def test_a_large_document_laid_out_by_the_build_borrows_the_compiler_that_had_it_last(tmp_path):
+    """typst keeps what a compile used for the next 10 compiles only, and per compiler: after an edit, a large
+    document laid out by the build's process (the resident builder) takes the compiler that laid it out the
+    last time, if it is free, rather than the last one given back; otherwise any other."""
+    from pipeline.typst_adapter import _Compilers
+
+    compilers, fonts = _Compilers(), REPO / "templates/fonts"
+    key = compilers.key(fonts)
+    with compilers.borrow(fonts, key) as second, compilers.borrow(fonts, key, affinity="matrice") as first:
+        assert first is not second
+    # both given back, `second` last: without an affinity it comes first
+    with compilers.borrow(fonts, key) as any_one:
+        assert any_one is second
+    with compilers.borrow(fonts, key, affinity="matrice") as again:
+        assert again is first
+    with compilers.borrow(fonts, key) as busy, compilers.borrow(fonts, key, affinity="matrice") as other:
+        assert busy is first and other is second, "its compiler in use: another one"
+    with compilers.borrow(fonts, key, affinity="matrice") as now:
+        assert now is second, "the one that had it last"
+    with compilers.borrow(fonts, (*key, "autres polices"), affinity="matrice") as elsewhere:
+        assert elsewhere not in (first, second)
+    assert list(compilers._last) == [((*key, "autres polices"), "matrice")], "the other fonts' compiler forgotten"
+
+
+def test_a_large_document_waits_for_its_compiler_rather_than_make_a_cold_one():
+    """Its compiler in use by a programme's compile and none other free: the large document waits for it."""
+    from pipeline.typst_adapter import _Compilers
+
+    compilers, fonts = _Compilers(), REPO / "templates/fonts"
+    key = compilers.key(fonts)
+    with compilers.borrow(fonts, key, affinity="registre") as mine:
+        pass
+    holding, release = threading.Event(), threading.Event()
+
+    def programme() -> None:
+        with compilers.borrow(fonts, key) as compiler:
+            assert compiler is mine
+            holding.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=programme)
+    thread.start()
+    holding.wait(5)
+    threading.Timer(0.05, release.set).start()
+    with compilers.borrow(fonts, key, affinity="registre") as again:
+        assert again is mine
+    thread.join()
+    assert compilers._free[key] == [mine], "no other compiler made"
 
 
 def test_a_layout_process_that_cannot_start_fails_its_document(large, monkeypatch):
