@@ -68,6 +68,9 @@ class BuildReport:
         return f"{self.total} documents : {', '.join(parts)} ({_seconds(self.seconds)})"
 
 
+GIT_LOG = "git-log.json"  # the content's git log at the HEAD commit, in the user cache (history.load_history)
+
+
 def is_document(key: str) -> bool:
     """Tell a document's key (`programmes/x`) from a file of the site or the export (`site/index.html`)."""
     return "." not in key.rsplit("/", 1)[-1]
@@ -134,7 +137,7 @@ def warm(project: Project, done: Iterable[str] = (), jobs: int = 0, here: bool =
 
     with build_lock(project):
         catalogue = load_catalogue(project.content, project.root, cache=project.cache_dir / "parsed.json")
-        documents = plan_project(project, catalogue, load_history(project.content))
+        documents = plan_project(project, catalogue, load_history(project.content, project.cache_dir / GIT_LOG))
         renderer, skip = Renderer(project, catalogue, jobs), set(done)
         chosen = [d for d in documents if d.path not in skip and renderer.has_parts(d)
                   and (not here or renderer.fits_here(d))]
@@ -153,7 +156,7 @@ def _build_changed(project: Project, state: BuildState, force: bool, jobs: int,
     deferred: list[Callable[[], None]] = []  # the parsed content's cache, written while the documents are made
     catalogue = load_catalogue(project.content, project.root, cache=project.cache_dir / "parsed.json",
                                later=deferred)
-    documents = plan_project(project, catalogue, load_history(project.content))
+    documents = plan_project(project, catalogue, load_history(project.content, project.cache_dir / GIT_LOG))
     inputs = InputHasher(project, catalogue, state)
     report = BuildReport(total=len(documents), incomplete=[d.path for d in documents if d.incomplete])
     outside = (project.content, *project.template_folders)

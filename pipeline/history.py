@@ -6,7 +6,9 @@ downloaded archive), every function answers None and the documents fall back to 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -106,14 +108,49 @@ def repository_top(path: Path) -> Path | None:
     return Path(result.stdout.strip()).resolve() if result.returncode == 0 else None
 
 
-def load_history(content_dir: Path) -> History | None:
-    """Read the history of the content folder, or None outside a git repository."""
+# The `git log` of a content folder, by repository, folder and HEAD commit: a process that builds again (watch,
+# the resident builder) runs it once per commit.
+_LOGS: dict[tuple[str, str, str], str] = {}
+
+
+def load_history(content_dir: Path, cache: Path | None = None) -> History | None:
+    """Read the history of the content folder, or None outside a git repository.
+
+    `cache`: a file (the user cache) where the log is kept for the HEAD commit it was read at. The log of a
+    commit never changes, and `git log` reads every commit's objects: in a repository of 1,000 commits whose
+    objects are not packed yet (git packs them past 6,700), 0.19 s at every build after an edit, before the
+    first document. Only `git status` then runs (uncommitted changes)."""
     top = repository_top(content_dir)
     if top is None:
         return None
     history = History(top)
-    log = git(["log", "--format=%x00%h %cs", "--name-only", "--no-renames", "--", str(content_dir)], top,
-              check=False)
+    head = head_commit(top)
+    key = (str(top), str(content_dir), head)
+    kept = (_LOGS.get(key) or _kept_log(cache, key)) if head else None
+    try:
+        last_commit = _last_commits(history, kept) if kept is not None else None
+    except ValueError:  # a kept log that is not git's (a damaged cache): read it again
+        last_commit = None
+    if last_commit is None:
+        kept = git(["log", "--format=%x00%h %cs", "--name-only", "--no-renames", "--", str(content_dir)], top,
+                   check=False)
+        last_commit = _last_commits(history, kept)
+        if head:
+            _keep_log(cache, key, kept)
+    if head:
+        _LOGS.clear()  # one repository's, for the commit it is at
+        _LOGS[key] = kept  # type: ignore[assignment]
+    history.last_commit = last_commit
+    status = git(["status", "--porcelain", "--untracked-files=all", "--", str(content_dir)], top, check=False)
+    for line in status.splitlines():
+        name = line[3:].split(" -> ")[-1].strip('"')
+        history.dirty.add(history.canonical(top / name))
+    return history
+
+
+def _last_commits(history: History, log: str) -> dict[Path, Commit]:
+    """The last commit of each file named in `git log --name-only`'s output (newest first)."""
+    last_commit: dict[Path, Commit] = {}
     commit = None
     age = 0
     for line in log.splitlines():
@@ -122,12 +159,30 @@ def load_history(content_dir: Path) -> History | None:
             commit = Commit(short, dt.date.fromisoformat(day), age)
             age += 1
         elif line and commit:
-            history.last_commit.setdefault(history.canonical(top / line), commit)
-    status = git(["status", "--porcelain", "--untracked-files=all", "--", str(content_dir)], top, check=False)
-    for line in status.splitlines():
-        name = line[3:].split(" -> ")[-1].strip('"')
-        history.dirty.add(history.canonical(top / name))
-    return history
+            last_commit.setdefault(history.canonical(history.top / line), commit)
+    return last_commit
+
+
+def _kept_log(cache: Path | None, key: tuple[str, str, str]) -> str | None:
+    if cache is None:
+        return None
+    try:
+        kept = json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(kept, dict) and kept.get("key") == list(key) and isinstance(kept.get("log"), str):
+        return kept["log"]
+    return None
+
+
+def _keep_log(cache: Path | None, key: tuple[str, str, str], log: str) -> None:
+    if cache is None:
+        return
+    from pipeline.state import write_atomic
+
+    with contextlib.suppress(OSError):  # the next build runs git again
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(cache, json.dumps({"key": list(key), "log": log}).encode(), durable=False)
 
 
 def head_commit(root: Path) -> str:
