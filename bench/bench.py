@@ -8,8 +8,10 @@ log and the skills matrix, which name it); watch latency from a file write to th
 (and to its DOCX, which may come after), for those two edits and for a new log entry; peak RSS; and the
 naive route (one pandoc process per conversion) on the same documents. Then the no-op and the two edits
 again, handed to the resident builder that a build from a terminal leaves (pipeline/resident.py), and
-that resident's peak RSS (with its layout processes', if any); the other figures are fresh processes'. Each time is
-the median of several runs (3 up to N=100, 1 above; 3 for watch): this machine's speed varies by 20 %.
+that resident's peak RSS (with its layout processes', if any); the other figures are fresh processes'. Last, up
+to N=100, the project is made a git repository with 1000 commits of its content, not packed (as an organisation's
+repository is between two of git's packings), and the title edit is measured again, as a command and in watch.
+Each time is the median of several runs (3 up to N=100, 1 above; 3 for watch): this machine's speed varies by 20 %.
 Prints each figure beside its target (issue 17) and writes the results to bench/results.json.
 """
 
@@ -35,7 +37,9 @@ REPO = Path(__file__).resolve().parent.parent
 # The targets of the performance issue (17), at N = 100; N = 1000 has its own.
 TARGETS = {"cold_s": 5.0, "cold_empty_cache_s": 5.0, "noop_s": 0.15, "summary_edit_s": 0.5, "title_edit_s": 0.6,
            "watch_summary_s": 0.4, "watch_title_s": 0.4, "watch_log_entry_s": 0.4, "watch_summary_all_s": 0.4,
-           "watch_title_all_s": 0.4, "watch_log_entry_all_s": 0.4, "peak_rss_mb": 250.0}
+           "watch_title_all_s": 0.4, "watch_log_entry_all_s": 0.4, "peak_rss_mb": 250.0,
+           "git_title_edit_s": 0.6, "git_watch_title_all_s": 0.4}
+GIT_COMMITS = 1000  # the content's history of the repository measured last (git_history), objects not packed
 TARGETS_N1000 = {"cold_s": 60.0, "cold_empty_cache_s": 60.0, "peak_rss_mb": 600.0}
 LABELS = {"cold_s": "cold build (make clean)", "cold_empty_cache_s": "cold build, empty user cache",
           "noop_s": "no-op", "summary_edit_s": "edit one course's summary", "title_edit_s": "edit one course's title",
@@ -46,6 +50,8 @@ LABELS = {"cold_s": "cold build (make clean)", "cold_empty_cache_s": "cold build
           "watch_log_entry_s": "watch: new log entry → PDF", "watch_log_entry_docx_s": "  … and its DOCX",
           "watch_log_entry_all_s": "  … every PDF it changes", "watch_log_entry_all_docx_s": "  … every DOCX",
           "peak_rss_mb": "peak RSS (MB)",
+          "git_title_edit_s": f"title edit, git ({GIT_COMMITS} commits)",
+          "git_watch_title_all_s": "  … in watch, every PDF",
           "resident_noop_s": "no-op", "resident_summary_edit_s": "edit one course's summary",
           "resident_title_edit_s": "edit one course's title", "resident_rss_mb": "peak RSS of the resident"}
 # The same commands handed to the resident builder a first build leaves (pipeline/resident.py), same targets
@@ -81,6 +87,30 @@ def make_catalogue(root: Path, n: int) -> None:
         description = f"Constat n° {e} : {entry['description']}"
         data = {**entry, "courses": [f"formation-{e % n:03d}"], "description": description}
         _dump(root / f"content/improvements/entree-{e:04d}.yaml", data)
+
+
+def git_history(root: Path, commits: int) -> None:
+    """Make the project a git repository (build/ ignored) whose content has `commits` commits, their objects
+    not packed: as in an organisation's repository between two of git's own packings (at 6,700 loose objects,
+    some 1,300 commits of one file), which every build reads (the documents' version stamps, history.py)."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Banc", "GIT_AUTHOR_EMAIL": "banc@example.org",
+           "GIT_COMMITTER_NAME": "Banc", "GIT_COMMITTER_EMAIL": "banc@example.org"}
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
+
+    (root / ".gitignore").write_text("build/\n", encoding="utf-8")
+    git("init", "-q")
+    git("config", "gc.auto", "0")  # packed by nobody during the bench
+    git("add", "-A")
+    git("commit", "-qm", "Catalogue")
+    courses = sorted((root / "content/courses").glob("*.yaml"))
+    for k in range(commits):
+        path = courses[k % len(courses)]
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data["summary"] = f"{data['summary'].split(' – ')[0]} – révision {k}"
+        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        git("commit", "-qam", f"Révision {k}")
 
 
 def _dump(path: Path, data: dict) -> None:
@@ -350,6 +380,20 @@ def measure(n: int, naive: bool, repeat: int, watch: bool = True) -> dict[str, f
         if watch:
             result.update(watch_latencies(root, env=env))
         result.update(resident_measures(root, {**env, "QUALIDOC_RESIDENT": "1"}, repeat))
+        if n <= 100 and watch:
+            # The project in a git repository with a history, as an organisation's is: then the title edit again.
+            for added in (root / "content/improvements").glob("nouvelle-*.yaml"):
+                added.unlink()  # watch's new entries, which it adds again below
+            git_history(root, GIT_COMMITS)
+            run_command(root, "build", env=env)  # every document's version stamp is now a commit
+            titles = []
+            for k in range(repeat):
+                edit_course(root, 0, 100 + k, "title")
+                titles.append(run_command(root, "build", env=env)[0])
+            result["git_title_edit_s"] = _median(titles)
+            latencies = watch_latencies(root, env=env)
+            result["git_watch_title_all_s"] = latencies["watch_title_all_s"]
+            result["git_watch_title_documents"] = latencies["watch_title_documents"]
         if naive:
             naive_seconds, _ = naive_route(root)
             result["naive_s"] = naive_seconds
