@@ -1,7 +1,7 @@
 """Every git call of qualidoc: the last commit of each content file, uncommitted changes, older revisions.
 
-One `git log` and one `git status` per build, whatever the number of files. Without git (a
-downloaded archive), every function answers None and the documents fall back to content dates.
+One `git status` per build and one `git log` per HEAD commit (kept: load_history), whatever the number
+of files. Without git (a downloaded archive), every function answers None and the documents fall back to content dates.
 """
 
 from __future__ import annotations
