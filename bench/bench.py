@@ -104,12 +104,9 @@ def git_history(root: Path, commits: int) -> None:
     git("config", "gc.auto", "0")  # packed by nobody during the bench
     git("add", "-A")
     git("commit", "-qm", "Catalogue")
-    courses = sorted((root / "content/courses").glob("*.yaml"))
+    courses = len(list((root / "content/courses").glob("formation-*.yaml")))
     for k in range(commits):
-        path = courses[k % len(courses)]
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        data["summary"] = f"{data['summary'].split(' – ')[0]} – révision {k}"
-        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        edit_course(root, k % courses, k, "summary")
         git("commit", "-qam", f"Révision {k}")
 
 

@@ -1,7 +1,8 @@
 """Every git call of qualidoc: the last commit of each content file, uncommitted changes, older revisions.
 
 One `git status` per build and one `git log` per HEAD commit (kept: load_history), whatever the number
-of files. Without git (a downloaded archive), every function answers None and the documents fall back to content dates.
+of files. Without git (a downloaded archive), every function answers None and the documents fall back to
+content dates.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def load_history(content_dir: Path, cache: Path | None = None) -> History | None
     history = History(top)
     head = head_commit(top)
     key = (str(top), str(content_dir), head)
-    kept = (_LOGS.get(key) or _kept_log(cache, key)) if head else None
+    kept = (_LOGS[key] if key in _LOGS else _kept_log(cache, key)) if head else None
     try:
         last_commit = _last_commits(history, kept) if kept is not None else None
     except ValueError:  # a kept log that is not git's (a damaged cache): read it again
