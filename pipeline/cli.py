@@ -124,8 +124,9 @@ def run() -> None:
     if building and code in (EXIT_OK, EXIT_CONTENT) and handover.wanted() and handover.start(argv, environ):
         minutes = handover.idle_seconds() / 60
         shown = f"{minutes:.0f} min" if minutes >= 1 else f"{minutes * 60:.0f} s"
-        print(f"(qualidoc reste prêt {shown} en arrière-plan : la prochaine construction de ce dossier sera "
-              "plus rapide ; QUALIDOC_RESIDENT=0 pour s'en passer)", file=sys.stderr)
+        print(f"(qualidoc reste prêt en arrière-plan jusqu'à {shown} sans construction ni modification du "
+              "contenu : la prochaine construction de ce dossier sera plus rapide ; QUALIDOC_RESIDENT=0 pour "
+              "s'en passer)", file=sys.stderr)
     try:
         sys.stderr.flush()
     except BrokenPipeError:

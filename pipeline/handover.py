@@ -36,7 +36,7 @@ def wanted(environ: Mapping[str, str] | None = None) -> bool:
 
 
 def idle_seconds(environ: Mapping[str, str] | None = None) -> float:
-    """How long a resident waits for a build before it ends: QUALIDOC_RESIDENT_SECONDS, or 10 minutes."""
+    """How long a resident waits for a build or a save before it ends: QUALIDOC_RESIDENT_SECONDS, or 10 minutes."""
     try:
         return float((os.environ if environ is None else environ).get("QUALIDOC_RESIDENT_SECONDS", ""))
     except ValueError:

@@ -9,11 +9,12 @@ what the resident's build prints, with the same exit code.
 
 It is started by a build run from a terminal (never in CI, nor from a script or a test, unless
 QUALIDOC_RESIDENT=1 asks for it; QUALIDOC_RESIDENT=0 turns it off), serves only the project folder it was
-started in, and ends after 10 minutes without a build (QUALIDOC_RESIDENT_SECONDS), when qualidoc or its
-installed packages change, when the environment of a command differs from its own, or on SIGTERM. A
-resident that cannot serve (busy elsewhere, gone, refusing) costs a fresh build, never a wrong one: its
-builds are watch's (`build()`, which checks every recorded input). The socket lives in the user's cache
-folder, which only its owner can enter.
+started in, and ends after 10 minutes without a build nor a save in the project's content or templates
+(QUALIDOC_RESIDENT_SECONDS; a quality lead who writes a course for half an hour finds it at the next
+build), when qualidoc or its installed packages change, when the environment of a command differs from
+its own, or on SIGTERM. A resident that cannot serve (busy elsewhere, gone, refusing) costs a fresh
+build, never a wrong one: its builds are watch's (`build()`, which checks every recorded input). The
+socket lives in the user's cache folder, which only its owner can enter.
 
 The command's side (hand the build over, start a resident) is handover.py, which the command imports first.
 """
@@ -37,6 +38,7 @@ from pathlib import Path
 from pipeline.handover import code_key, environment, idle_seconds, is_build, socket_path
 
 CHECK_SECONDS = 2.0  # how often an idle resident looks whether its folder, socket and code are still there
+STAMP_SECONDS = 10.0  # how often it looks whether the content changed (N = 1000: 12 ms each time)
 REFUSALS = {"request": "demande illisible", "user": "commande d'un autre utilisateur",
             "folder": "autre dossier ou autre commande que build",
             "code": "qualidoc ou ses paquets ont changé depuis son démarrage ; fin",
@@ -50,6 +52,7 @@ class Resident:
         self.argv, self.path = argv, path
         self.cwd, self.code, self.env = os.getcwd(), code_key(), environment()
         self.idle = idle_seconds()
+        self.folders: tuple[Path, ...] = (Path("content"), Path("templates"))  # the project's, once warmed up
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 
     def run(self) -> None:
@@ -63,20 +66,26 @@ class Resident:
         self.path.with_suffix(".pid").write_text(f"{os.getpid()}\n")  # ready: what `make bench` waits for
         seconds = f"{time.monotonic() - started:.1f}".replace(".", ",")
         print(f"{time.strftime('%H:%M:%S')} prêt (préparation : {seconds} s)", flush=True)
-        last = time.monotonic()
+        last, stamp = time.monotonic(), self._stamp()
+        stamped, every = last, min(STAMP_SECONDS, self.idle / 3)
         self.listener.settimeout(CHECK_SECONDS)
         while not _SIGTERM.received and time.monotonic() - last < self.idle and self._still_here():
             _SIGTERM.waiting = True
             try:
                 connection, _ = self.listener.accept()
             except TimeoutError:
+                if time.monotonic() - stamped >= every:
+                    stamped, now = time.monotonic(), self._stamp()
+                    if now != stamp:  # a file saved, added or removed: the user is at work
+                        last, stamp = stamped, now
                 continue
             finally:
                 _SIGTERM.waiting = False
             with connection:
                 if not self._serve(connection):
                     return
-            last = time.monotonic()
+            last, stamp = time.monotonic(), self._stamp()
+            stamped = last
 
     def _warm_up(self) -> None:
         """Lay out the long documents once, as the build after an edit will, with this process's compilers
@@ -90,11 +99,28 @@ class Resident:
 
         try:
             args = _parser().parse_args(self.argv)
-            warm(_project(args), jobs=args.jobs, here=True)
+            project = _project(args)
+            self.folders = (project.content, project.templates)
+            warm(project, jobs=args.jobs, here=True)
         except (QualidocError, SystemExit) as e:  # the content has problems, or a build runs: the next one says
             print(f"préparation abandonnée : {e}", flush=True)
         ParseCache.held = True
         gc.collect()
+
+    def _stamp(self) -> tuple[int, int]:
+        """The modification times of the files and folders of the project's content and templates, summed,
+        and their number: a save, a file added or removed changes it (N = 1000: 3,300 entries, 12 ms)."""
+        total = count = 0
+        folders = list(self.folders)
+        while folders:
+            with contextlib.suppress(OSError), os.scandir(folders.pop()) as entries:
+                for entry in entries:
+                    with contextlib.suppress(OSError):
+                        total += entry.stat(follow_symlinks=False).st_mtime_ns
+                        count += 1
+                        if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                            folders.append(Path(entry.path))
+        return total, count
 
     def _still_here(self) -> bool:
         try:

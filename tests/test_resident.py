@@ -177,6 +177,22 @@ def test_an_idle_resident_ends_by_itself(root: Path) -> None:
     assert not socket_path(root).exists() and not socket_path(root).with_suffix(".pid").exists()
 
 
+def test_a_resident_stays_while_the_content_is_edited_then_ends(root: Path) -> None:
+    assert qualidoc(root, "build", QUALIDOC_RESIDENT_SECONDS="3").returncode == 0
+    pid = resident_pid(root)
+    course = root / COURSE
+    text = course.read_text(encoding="utf-8")
+    started = time.monotonic()
+    k = 0
+    while time.monotonic() - started < 10:  # more than three times its idle time, a save every second
+        k += 1
+        course.write_text(f"{text}# brouillon {k}\n", encoding="utf-8")
+        time.sleep(1)
+        assert alive(pid), f"the resident ended while the content was being edited; its log:\n{log(root)}"
+
+    wait_gone(pid, timeout=20)  # the saves stopped: it ends after its idle time
+
+
 def test_off_a_terminal_no_resident_is_left_unless_asked(tmp_path: Path) -> None:
     root = copy_project(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("QUALIDOC_RESIDENT", "CI")}
