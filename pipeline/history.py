@@ -182,7 +182,6 @@ def _keep_log(cache: Path | None, key: tuple[str, str, str], log: str) -> None:
     from pipeline.state import write_atomic
 
     with contextlib.suppress(OSError):  # the next build runs git again
-        cache.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(cache, json.dumps({"key": list(key), "log": log}).encode(), durable=False)
 
 

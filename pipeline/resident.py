@@ -34,11 +34,15 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.handover import code_key, environment, idle_seconds, is_build, socket_path
 
+if TYPE_CHECKING:
+    from pipeline.project import Project
+
 CHECK_SECONDS = 2.0  # how often an idle resident looks whether its folder, socket and code are still there
-STAMP_SECONDS = 10.0  # how often it looks whether the content changed (N = 1000: 12 ms each time)
+STAMP_SECONDS = 10.0  # how often it looks whether the content or templates changed
 REFUSALS = {"request": "demande illisible", "user": "commande d'un autre utilisateur",
             "folder": "autre dossier ou autre commande que build",
             "code": "qualidoc ou ses paquets ont changé depuis son démarrage ; fin",
@@ -52,7 +56,7 @@ class Resident:
         self.argv, self.path = argv, path
         self.cwd, self.code, self.env = os.getcwd(), code_key(), environment()
         self.idle = idle_seconds()
-        self.folders: tuple[Path, ...] = (Path("content"), Path("templates"))  # the project's, once warmed up
+        self.project: Project | None = None  # the project it builds, once warmed up
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 
     def run(self) -> None:
@@ -66,26 +70,25 @@ class Resident:
         self.path.with_suffix(".pid").write_text(f"{os.getpid()}\n")  # ready: what `make bench` waits for
         seconds = f"{time.monotonic() - started:.1f}".replace(".", ",")
         print(f"{time.strftime('%H:%M:%S')} prêt (préparation : {seconds} s)", flush=True)
-        last, stamp = time.monotonic(), self._stamp()
-        stamped, every = last, min(STAMP_SECONDS, self.idle / 3)
+        last, sources = time.monotonic(), self._sources()
+        looked, every = last, min(STAMP_SECONDS, self.idle / 3)
         self.listener.settimeout(CHECK_SECONDS)
         while not _SIGTERM.received and time.monotonic() - last < self.idle and self._still_here():
             _SIGTERM.waiting = True
             try:
                 connection, _ = self.listener.accept()
             except TimeoutError:
-                if time.monotonic() - stamped >= every:
-                    stamped, now = time.monotonic(), self._stamp()
-                    if now != stamp:  # a file saved, added or removed: the user is at work
-                        last, stamp = stamped, now
+                if time.monotonic() - looked >= every:
+                    looked, now = time.monotonic(), self._sources()
+                    if now != sources:  # a file saved, added or removed: the user is at work
+                        last, sources = looked, now
                 continue
             finally:
                 _SIGTERM.waiting = False
             with connection:
                 if not self._serve(connection):
                     return
-            last, stamp = time.monotonic(), self._stamp()
-            stamped = last
+            last = time.monotonic()
 
     def _warm_up(self) -> None:
         """Lay out the long documents once, as the build after an edit will, with this process's compilers
@@ -99,28 +102,19 @@ class Resident:
 
         try:
             args = _parser().parse_args(self.argv)
-            project = _project(args)
-            self.folders = (project.content, project.templates)
-            warm(project, jobs=args.jobs, here=True)
+            self.project = _project(args)
+            warm(self.project, jobs=args.jobs, here=True)
         except (QualidocError, SystemExit) as e:  # the content has problems, or a build runs: the next one says
             print(f"préparation abandonnée : {e}", flush=True)
         ParseCache.held = True
         gc.collect()
 
-    def _stamp(self) -> tuple[int, int]:
-        """The modification times of the files and folders of the project's content and templates, summed,
-        and their number: a save, a file added or removed changes it (N = 1000: 3,300 entries, 12 ms)."""
-        total = count = 0
-        folders = list(self.folders)
-        while folders:
-            with contextlib.suppress(OSError), os.scandir(folders.pop()) as entries:
-                for entry in entries:
-                    with contextlib.suppress(OSError):
-                        total += entry.stat(follow_symlinks=False).st_mtime_ns
-                        count += 1
-                        if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
-                            folders.append(Path(entry.path))
-        return total, count
+    def _sources(self) -> dict:
+        """Size and date of each file of the project's content and templates (what a no-op build compares:
+        state.source_snapshot); empty if the project could not be read."""
+        from pipeline.state import source_snapshot
+
+        return source_snapshot(self.project, {}) if self.project is not None else {}
 
     def _still_here(self) -> bool:
         try:
