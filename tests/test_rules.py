@@ -253,6 +253,26 @@ def test_check_cli_exit_codes_and_json(project, capsys, monkeypatch):
     assert report["summary"]["errors"] == sum(i["severity"] == "error" for i in items)
 
 
+def test_check_parses_again_only_the_files_edited_since_the_last_parse(project, capsys, monkeypatch):
+    """`make build` runs a check after the build: it takes the files the build parsed from the user cache, and
+    parses those edited since; an edit is never hidden by the cache."""
+    from pipeline import yamlfile
+
+    monkeypatch.chdir(project.root)
+    real, read = yamlfile.read_yaml, []
+    monkeypatch.setattr(yamlfile, "read_yaml", lambda path, shown: (read.append(shown), real(path, shown))[1])
+    assert main(["check", "--summary", "--as-of", "2026-11-27"]) == 0
+    assert EXCEL in read and RGPD in read  # an empty cache: every file
+    capsys.readouterr()
+    read.clear()
+    edit(project.root / EXCEL, "title:", "titre:")
+
+    assert main(["check", "--as-of", "2026-11-27"]) == 3
+
+    assert read == [EXCEL]
+    assert f"{EXCEL}:1: titre: clé inconnue `titre`" in capsys.readouterr().err
+
+
 def test_check_json_when_content_cannot_be_read(project, capsys, monkeypatch):
     monkeypatch.chdir(project.root)
     edit(project.root / EXCEL, "title:", "titre:")
