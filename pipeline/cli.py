@@ -104,14 +104,14 @@ def run() -> None:
     every object again and again: a tenth of a second, for cycles freed at exit anyway); `watch` keeps
     it. Tearing down the interpreter (freeing the content model, the typst compilers' caches, the
     modules) takes another tenth of a second and serves nothing: every file is written and closed by then.
-    A build is handed to this folder's resident builder when there is one, and leaves one when run from
-    a terminal (resident.py).
+    A build or a check is handed to this folder's resident builder when there is one; a build leaves one
+    when run from a terminal (resident.py).
     """
     from pipeline import handover
 
     argv, environ = sys.argv[1:], dict(os.environ)
     building = handover.is_build(argv)
-    code = handover.hand_over(argv) if building else None  # the resident builder of this folder, if any
+    code = handover.hand_over(argv) if handover.is_served(argv) else None  # this folder's resident, if any
     if code is not None:
         os._exit(code)
     if "watch" not in argv and "serve" not in argv:

@@ -1,7 +1,7 @@
-"""A build command's side of the resident builder (resident.py): hand the build over, or leave a resident.
+"""A command's side of the resident builder (resident.py): hand a build or a check over, or leave a resident.
 
-`qualidoc build` imports this module before anything else, so it imports only the standard library: a
-command that a resident serves pays for Python's start, this module and one exchange on a Unix socket.
+`qualidoc` imports this module before anything else, so it imports only the standard library: a command
+that a resident serves pays for Python's start, this module and one exchange on a Unix socket.
 """
 
 from __future__ import annotations
@@ -43,10 +43,22 @@ def idle_seconds(environ: Mapping[str, str] | None = None) -> float:
         return RESIDENT_SECONDS
 
 
+SERVED = ("build", "check")  # the commands a resident runs; only a build leaves one
+
+
 def is_build(argv: list[str]) -> bool:
-    """Whether a command line is `qualidoc [-v] build …`, the only command a resident serves."""
+    """Whether a command line is `qualidoc [-v] build …`, the command that leaves a resident behind."""
+    return _command(argv) == "build"
+
+
+def is_served(argv: list[str]) -> bool:
+    """Whether a resident runs this command line: a build, or a check (`make build` ends with one)."""
+    return _command(argv) in SERVED
+
+
+def _command(argv: list[str]) -> str | None:
     words = [word for word in argv if word not in ("-v", "--verbose")]
-    return bool(words) and words[0] == "build" and not {"-h", "--help"} & set(words)
+    return words[0] if words and not {"-h", "--help"} & set(words) else None
 
 
 def socket_path(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
@@ -84,7 +96,7 @@ def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 # --- the command's side ---------------------------------------------------------------------------------------
 
 def hand_over(argv: list[str]) -> int | None:
-    """Have this folder's resident run the build; its exit code, or None when the build is this process's to do."""
+    """Have this folder's resident run the command; its exit code, or None when it is this process's to run."""
     path = socket_path()
     if path is None or not _supported() or os.environ.get("QUALIDOC_RESIDENT") == "0":
         return None

@@ -137,6 +137,33 @@ def test_a_resident_serves_no_other_environment_and_ends(root: Path) -> None:
     assert STARTED in other.stderr  # built by the command itself, which left a resident of its environment
 
 
+def test_a_check_is_handed_over_too_and_reads_as_a_fresh_one(root: Path) -> None:
+    """`make build` runs `qualidoc check --summary` after the build: the resident runs it, on the content as it
+    is now, with a fresh process's output and exit code; a check from another environment (a git hook's) runs
+    by itself and leaves the resident in place."""
+    assert qualidoc(root, "build").returncode == 0
+    pid = resident_pid(root)
+    edit(root / COURSE, "title:", "titre:")  # unreadable: the check says so (exit 3)
+
+    served = qualidoc(root, "check")
+    fresh = qualidoc(root, "check", QUALIDOC_RESIDENT="0")
+
+    assert served.returncode == fresh.returncode == 3
+    assert (served.stdout, served.stderr) == (fresh.stdout, fresh.stderr)
+    assert f"{COURSE}:1: titre: clé inconnue `titre`" in served.stderr
+    assert "qualidoc check : code 3" in log(root)
+    edit(root / COURSE, "titre:", "title:")
+    summary = qualidoc(root, "check", "--summary")
+    assert summary.stdout == qualidoc(root, "check", "--summary", QUALIDOC_RESIDENT="0").stdout
+    assert summary.stdout.startswith("Contrôle RNQ V10 : ") and "qualidoc check --summary : code" in log(root)
+
+    other = qualidoc(root, "check", "--summary", GIT_DIR=str(root / ".git"))
+
+    assert other.stdout == summary.stdout
+    assert "refusé : la commande n'a pas le même environnement\n" in log(root)
+    assert alive(pid) and STARTED not in other.stderr  # a check leaves no resident of its own
+
+
 def test_a_socket_left_by_a_killed_resident_costs_a_fresh_build(root: Path) -> None:
     path = socket_path(root)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -250,8 +277,11 @@ def test_the_code_key_changes_with_any_file_of_the_package(tmp_path: Path) -> No
     assert handover.code_key(package) != before
 
 
-def test_only_build_commands_are_handed_over() -> None:
+def test_builds_and_checks_are_handed_over_and_only_a_build_leaves_a_resident() -> None:
     assert handover.is_build(["build"]) and handover.is_build(["-v", "build", "--force"])
     assert not handover.is_build(["check"]) and not handover.is_build(["build", "--help"])
     assert not handover.is_build(["watch"]) and not handover.is_build([])
+    assert handover.is_served(["build"]) and handover.is_served(["check", "--summary"])
+    assert handover.is_served(["-v", "check"]) and not handover.is_served(["check", "-h"])
+    assert not handover.is_served(["watch"]) and not handover.is_served(["diff"]) and not handover.is_served([])
     assert not handover.wanted({"QUALIDOC_RESIDENT": "0"}) and handover.wanted({"QUALIDOC_RESIDENT": "1"})
