@@ -12,7 +12,8 @@ check again, handed to the resident builder that a build from a terminal leaves 
 that resident's peak RSS (with its layout processes', if any); the other figures are fresh processes'. Last, up
 to N=100, the project is made a git repository with 1000 commits of its content, not packed (as an organisation's
 repository is between two of git's packings), and the title edit is measured again, as a command and in watch.
-Each time is the median of several runs (3 up to N=100, 1 above; 3 for watch): this machine's speed varies by 20 %.
+Each time is the median of several runs (5 up to N=100, 1 above; as many for watch, 3 at least): this machine's
+speed varies by 20 %, and a median of 3 put figures near their target on either side of it.
 Prints each figure beside its target (issue 17) and writes the results to bench/results.json.
 """
 
@@ -385,7 +386,7 @@ def measure(n: int, naive: bool, repeat: int, watch: bool = True) -> dict[str, f
                   "peak_rss_title_mb": max(mb for _, mb in titles),
                   "runs": repeat}
         if watch:
-            result.update(watch_latencies(root, env=env))
+            result.update(watch_latencies(root, rounds=max(3, repeat), env=env))
         result.update(resident_measures(root, {**env, "QUALIDOC_RESIDENT": "1"}, repeat))
         if n <= 100 and watch:
             # The project in a git repository with a history, as an organisation's is: then the title edit again.
@@ -398,7 +399,7 @@ def measure(n: int, naive: bool, repeat: int, watch: bool = True) -> dict[str, f
                 edit_course(root, 0, 100 + k, "title")
                 titles.append(run_command(root, "build", env=env)[0])
             result["git_title_edit_s"] = _median(titles)
-            latencies = watch_latencies(root, env=env)
+            latencies = watch_latencies(root, rounds=max(3, repeat), env=env)
             result["git_watch_title_all_s"] = latencies["watch_title_all_s"]
             result["git_watch_title_documents"] = latencies["watch_title_documents"]
         if naive:
@@ -413,7 +414,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 100, 1000])
     parser.add_argument("--no-naive", action="store_true", help="skip the naive route")
     parser.add_argument("--repeat", type=int, default=0,
-                        help="runs per measure, median kept (default: 3 up to N=100, 1 above)")
+                        help="runs per measure, median kept (default: 5 up to N=100, 1 above)")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results.json")
     args = parser.parse_args()
     # qualidoc's modules compiled, as `make` does first (`make bytecode`): where PYTHONDONTWRITEBYTECODE is
@@ -422,7 +423,7 @@ def main() -> None:
     results = []
     speed_before = _median([machine_speed() for _ in range(3)])
     for n in args.sizes:
-        r = measure(n, not args.no_naive and n <= 500, args.repeat or (3 if n <= 100 else 1), watch=n <= 500)
+        r = measure(n, not args.no_naive and n <= 500, args.repeat or (5 if n <= 100 else 1), watch=n <= 500)
         results.append(r)
         targets = TARGETS if n == 100 else TARGETS_N1000 if n == 1000 else {}
         print(f"N = {n}: {r['documents']} documents, {r['content_files']} content files")
