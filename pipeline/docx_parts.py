@@ -18,7 +18,6 @@ import re
 from typing import Any
 
 from pipeline.docx_split import (
-    COUNTED,
     DOCUMENT,
     FIRST_ID,
     NUM_ID,
@@ -31,6 +30,8 @@ from pipeline.docx_split import (
     _document_parts,
     _Lists,
     _ordered_names,
+    counted,
+    counted_sub,
 )
 
 MEDIA = "word/media/"
@@ -98,7 +99,7 @@ def join(frame: dict[str, Any], fragments: list[dict[str, Any]]) -> dict[str, by
         parts[NUMBERING] = (lists["head"] + ordered + "".join(lists["nums"]) + "".join(nums) + lists["tail"]).encode()
         numbering = _Lists(parts[NUMBERING].decode())
     body = BETWEEN_BLOCKS.join(bodies)
-    used_anywhere = {number for _, number in COUNTED.findall(body)}
+    used_anywhere = {match.group(2) for match in counted(body)}
     document = _document_parts(parts, frame["head"], body, frame["tail"], used_anywhere, numbering)
     return {name: document[name] for name in _ordered_names(document, frame["order"])}
 
@@ -109,7 +110,7 @@ class _Moved:
     def __init__(self, shift: int, fragment: dict[str, Any]):
         self.shift = shift
         own_lists = set(NUM_DEFINITION.findall("".join(fragment["nums"])))
-        body = COUNTED.sub(lambda m: f'{self._up(m)}"', fragment["body"])
+        body = counted_sub(lambda m: f'{self._up(m)}"', fragment["body"])
         if own_lists:
             body = NUM_ID.sub(lambda m: f'<w:numId w:val="{self._list(m.group(1), own_lists)}"', body)
         self.body = body

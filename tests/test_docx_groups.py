@@ -9,10 +9,12 @@ import zipfile
 
 import docx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline import render
 from pipeline.content import load_catalogue
-from pipeline.docx_split import split_docx
+from pipeline.docx_split import COUNTED, counted, counted_sub, split_docx
 from pipeline.history import load_history
 from pipeline.plan import plan_project
 from pipeline.project import Project
@@ -102,3 +104,19 @@ def test_a_group_that_does_not_split_as_announced_is_refused(project, monkeypatc
     documents = rendered(project, 1, 1, monkeypatch)
     with pytest.raises(ValueError, match="expected 2 documents"):
         split_docx(documents["programmes/rgpd-essentiel"], 2)
+
+
+PIECES = ['r:embed="rId', 'r:id="rId', 'r:link="rId', "<wp:docPr ", "<pic:cNvPr ", '<w:bookmarkStart w:id="',
+          '<w:bookmarkEnd w:id="', "12", '7"', '"', " id=\"", "\\bid=", ">", "<w:p>", "x", " ", "rId", "<wp:docPr"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=40))
+def test_the_counted_numbers_are_found_where_the_scan_finds_them(pieces):
+    """docx_split.counted looks for COUNTED only where one of its starts is: the same matches as a scan of
+    every character, and the same text renumbered."""
+    text = "".join(pieces)
+    found = [(m.start(), m.end(), m.groups()) for m in counted(text)]
+    assert found == [(m.start(), m.end(), m.groups()) for m in COUNTED.finditer(text)]
+    assert counted_sub(lambda m: f"{m.group(1)}#{m.group(2)}\"", text) == COUNTED.sub(
+        lambda m: f"{m.group(1)}#{m.group(2)}\"", text)
