@@ -35,6 +35,15 @@ COUNTED = re.compile(r'((?:r:embed|r:id|r:link)="rId|<wp:docPr [^>]*?\bid="|<pic
 COUNTED_STARTS = ('r:embed="rId', 'r:id="rId', 'r:link="rId', "<wp:docPr ", "<pic:cNvPr ", '<w:bookmarkStart w:id="',
                   '<w:bookmarkEnd w:id="')
 
+RELATION = re.compile(r"<Relationship [^>]*/>")
+RELATION_ID = re.compile(r'\bId="rId(\d+)"')
+TARGET = re.compile(r'\bTarget="([^"]*)"')
+NUM_ID = re.compile(r'<w:numId w:val="(\d+)"')
+NUM = re.compile(r'<w:num w:numId="(\d+)".*?</w:num>', re.S)
+ABSTRACT = re.compile(r'<w:abstractNum w:abstractNumId="(\d+)".*?</w:abstractNum>', re.S)
+ABSTRACT_REF = re.compile(r'<w:abstractNumId w:val="(\d+)"')
+FIRST_ID = 1000
+
 
 def counted(text: str) -> list[re.Match[str]]:
     """COUNTED's matches in `text`, as COUNTED.finditer gives them."""
@@ -60,20 +69,13 @@ def counted_sub(replace: Callable[[re.Match[str]], str], text: str) -> str:
     matches = counted(text)
     if not matches:
         return text
-    out, last = [], 0
+    out: list[str] = []
+    last = 0
     for match in matches:
         out += (text[last:match.start()], replace(match))
         last = match.end()
     out.append(text[last:])
     return "".join(out)
-RELATION = re.compile(r"<Relationship [^>]*/>")
-RELATION_ID = re.compile(r'\bId="rId(\d+)"')
-TARGET = re.compile(r'\bTarget="([^"]*)"')
-NUM_ID = re.compile(r'<w:numId w:val="(\d+)"')
-NUM = re.compile(r'<w:num w:numId="(\d+)".*?</w:num>', re.S)
-ABSTRACT = re.compile(r'<w:abstractNum w:abstractNumId="(\d+)".*?</w:abstractNum>', re.S)
-ABSTRACT_REF = re.compile(r'<w:abstractNumId w:val="(\d+)"')
-FIRST_ID = 1000
 
 
 @dataclass
