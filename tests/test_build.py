@@ -84,25 +84,39 @@ def test_after_an_edit_in_watch_the_documents_are_written_before_the_web_catalog
 
 
 def test_after_an_edit_in_watch_every_pdf_is_written_before_the_first_docx(project, monkeypatch):
-    """The user looks at the PDF after a save: the DOCX are finished once every PDF is on disk, so the
-    threads that finish them do not hold the interpreter the PDFs need."""
+    """The user looks at the PDF after a save: the DOCX are finished once the PDFs are on disk, so the
+    threads that finish them do not hold the interpreter the PDFs need. The conformity matrix, whose context
+    runs the RNQ check, comes last: its Markdown is rendered once the other documents' PDFs are on disk."""
     import pipeline.build as build_module
+    from pipeline.render import Renderer
 
     written: list[tuple[str, str]] = []
     real_write = build_module._Files.write
+    real_markdown = Renderer.markdown
+    matrix_started: list[int] = []  # how many files were written when the conformity matrix's Markdown began
 
     def write(files, document, data):  # type: ignore[no-untyped-def]
         written.extend((document.path, kind) for kind in data)
         return real_write(files, document, data)
 
+    def markdown(renderer, document):  # type: ignore[no-untyped-def]
+        if document.last and not matrix_started:
+            matrix_started.append(len(written))
+        return real_markdown(renderer, document)
+
     monkeypatch.setattr(build_module._Files, "write", write)
+    monkeypatch.setattr(Renderer, "markdown", markdown)
     edit(project.content / "courses/rgpd-essentiel.yaml", "title: \"RGPD : les essentiels",
          "title: \"RGPD : l'essentiel")
     shutil.rmtree(project.cache_dir / "files")  # each document rendered (none given the files it had)
     report = build(project, documents_first=True)
-    kinds = [kind for _, kind in written]
     assert sorted(written) == sorted((path, kind) for path in report.rebuilt for kind in ("docx", "pdf"))
-    assert kinds == ["pdf"] * 5 + ["docx"] * 5, written
+    last = "conformite/matrice-conformite"
+    assert last in report.rebuilt and len(report.rebuilt) == 5
+    firsts = [(path, kind) for path, kind in written if path != last]
+    assert [kind for _, kind in firsts] == ["pdf"] * 4 + ["docx"] * 4, written
+    assert matrix_started and {path for path, kind in written[:matrix_started[0]] if kind == "pdf"} == {
+        path for path in report.rebuilt if path != last}, (written, matrix_started)
 
 
 @pytest.mark.skipif(not hasattr(os, "getpriority"), reason="priorités de processus : Unix seulement")
