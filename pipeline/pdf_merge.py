@@ -274,15 +274,20 @@ class Store(Protocol):
 # the same places. Renumbering a piece's objects is most of a join (for the log at N = 100, 60 of 90 ms):
 # each piece after the first is kept renumbered and written (`Written`), keyed by the piece's bytes and
 # where it goes; in memory by a process that stays (`remember`: watch; a new log entry → PDF went from
-# 0.64–0.73 to 0.55–0.60 s), beside the pieces' PDFs for the next command (`store`).
+# 0.64–0.73 to 0.55–0.60 s), beside the pieces' PDFs for the next command (`store`). A process may join
+# several documents (the resident builder joins the log and the skills matrix): what the last join of each
+# one (`owner`) used is kept, and nothing else.
 _READ: dict[bytes, Piece] = {}
 _RENUMBERED: dict[tuple, Written] = {}
+_USED: dict[str, tuple[set[bytes], set[tuple]]] = {}  # by owner: the keys of _READ and _RENUMBERED its join used
 
 
-def merge(pdfs: list[bytes], levels: list[list[int]], remember: bool = False, store: Store | None = None) -> bytes:
+def merge(pdfs: list[bytes], levels: list[list[int]], remember: bool = False, store: Store | None = None,
+          owner: str = "") -> bytes:
     """The document's PDF from its pieces' PDFs, `levels` the levels of each piece's headings, in order;
-    `remember`: keep what this join read and renumbered for the next one (a process that stays: watch);
-    `store`: where the pieces' renumbered objects are kept between commands."""
+    `remember`: keep what this join read and renumbered for the next join of the same `owner` (a process
+    that stays: watch, the resident builder); `store`: where the pieces' renumbered objects are kept between
+    commands."""
     digests = [hashlib.sha256(pdf).digest() for pdf in pdfs]
     # A command reads what it needs of each piece after the first (all but its objects) from the summary kept
     # beside it, and the piece itself only if its objects must be renumbered (the log at N = 100: 12 pieces,
@@ -290,7 +295,7 @@ def merge(pdfs: list[bytes], levels: list[list[int]], remember: bool = False, st
     pieces: list[Piece] = []
     for index, (digest, pdf) in enumerate(zip(digests, pdfs, strict=True)):
         piece = _READ.get(digest) or (_summary(store, digest) if index and store is not None else None)
-        if piece is None:
+        if piece is None or not index and not piece.objects:  # the first piece's objects are the document's
             piece = parse(pdf)
             if index and store is not None:
                 store.put_written(_summary_name(digest), _dump_summary(piece))
@@ -343,11 +348,7 @@ def merge(pdfs: list[bytes], levels: list[list[int]], remember: bool = False, st
                 store.put_written(name, written.dump())
         renumbered[key] = written
         out[written.numbers[0]] = written
-    _READ.clear()
-    _RENUMBERED.clear()
-    if remember:
-        _READ.update(read)
-        _RENUMBERED.update(renumbered)
+    _remember(owner, read if remember else {}, renumbered if remember else {})
 
     kids = [b"%d 0 R" % (offset + kid) for piece, offset in zip(pieces, bases, strict=True) for kid in piece.kids]
     page_count = len(kids)
@@ -393,6 +394,22 @@ def merge(pdfs: list[bytes], levels: list[list[int]], remember: bool = False, st
     first_id = re.match(rb"\s*(\((?:[^()\\]|\\.)*\)|<[0-9A-Fa-f]*>)", first.ids)
     file_ids = (first_id.group(1) if first_id else b"<" + digest + b">") + b"<" + digest + b">"
     return _write(first.header, out, size, first.root, first.info, file_ids)
+
+
+def _remember(owner: str, read: dict[bytes, Piece], renumbered: dict[tuple, Written]) -> None:
+    """Keep what `owner`'s last join used, and drop what no owner's last join used."""
+    if read or renumbered:
+        _USED[owner] = (set(read), set(renumbered))
+    else:
+        _USED.pop(owner, None)
+    _READ.update(read)
+    _RENUMBERED.update(renumbered)
+    pieces_used = {digest for used, _ in _USED.values() for digest in used}
+    places_used = {key for _, used in _USED.values() for key in used}
+    for digest in [digest for digest in _READ if digest not in pieces_used]:
+        del _READ[digest]
+    for key in [key for key in _RENUMBERED if key not in places_used]:
+        del _RENUMBERED[key]
 
 
 def _renumberer(offset: int, key_base: int, swap: dict[int, int], ids: set[bytes],

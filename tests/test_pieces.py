@@ -239,6 +239,33 @@ def test_a_join_remembered_for_the_next_edit_gives_the_same_bytes(lay_out, monke
     assert_well_formed(remembered, tables=False)
 
 
+def test_a_process_that_joins_two_documents_remembers_each_ones_last_join(lay_out, monkeypatch):
+    """The resident builder joins the log and the skills matrix after each edit: the join of one does not
+    drop what the other's last join read; a document joined without `remember` drops its own, not the
+    other's; and the PDFs are those a join from nothing gives."""
+    log, matrix = synthetic(4), synthetic(3)
+    lay_out(log, remember=True, kept="log")
+    lay_out(matrix, remember=True, kept="matrix")
+    real, read = pdf_merge.parse, []
+    monkeypatch.setattr(pdf_merge, "parse", lambda pdf: (read.append(pdf), real(pdf))[1])
+    log[1] = log[1].replace("Texte de la fiche.", "Texte corrigé.", 1)
+    lay_out(log, remember=True, kept="log")
+    assert len(read) == 1, "only the piece that changed is read again, the others are in memory"
+    joined = lay_out.pdf
+    read.clear()
+    lay_out(matrix, remember=True, kept="matrix")
+    assert not read, "the matrix's pieces are still in memory after the log's join"
+    lay_out(log, kept="log")  # not remembered: the log's pieces are dropped, the matrix's kept
+    assert lay_out.pdf == joined
+    read.clear()
+    lay_out(matrix, remember=True, kept="matrix")
+    assert not read
+    assert set(pdf_merge._USED) == {str(lay_out.cache("matrix"))}
+    pdf_merge._READ.clear()
+    pdf_merge._RENUMBERED.clear()
+    pdf_merge._USED.clear()
+
+
 def test_a_piece_that_gains_objects_leaves_the_numbers_of_the_pieces_after_it(lay_out):
     """A new entry of the log adds a line to the tracking table, and so objects to its piece: the pieces after
     it keep their numbers (each piece starts at a multiple of SLOT), so watch's join finds them renumbered
