@@ -280,6 +280,7 @@ class Store(Protocol):
 _READ: dict[bytes, Piece] = {}
 _RENUMBERED: dict[tuple, Written] = {}
 _USED: dict[str, tuple[set[bytes], set[tuple]]] = {}  # by owner: the keys of _READ and _RENUMBERED its join used
+OWNERS = 4  # the documents whose last join is kept, the latest (a project has two large documents)
 
 
 def merge(pdfs: list[bytes], levels: list[list[int]], remember: bool = False, store: Store | None = None,
@@ -400,11 +401,12 @@ def merge(pdfs: list[bytes], levels: list[list[int]], remember: bool = False, st
 
 
 def _remember(owner: str, read: dict[bytes, Piece], renumbered: dict[tuple, Written]) -> None:
-    """Keep what `owner`'s last join used, and drop what no owner's last join used."""
+    """Keep what `owner`'s last join used, and drop what no owner's last join used (of the last OWNERS)."""
+    _USED.pop(owner, None)
     if read or renumbered:
-        _USED[owner] = (set(read), set(renumbered))
-    else:
-        _USED.pop(owner, None)
+        _USED[owner] = (set(read), set(renumbered))  # the latest last
+    for other in list(_USED)[:-OWNERS]:
+        del _USED[other]
     _READ.update(read)
     _RENUMBERED.update(renumbered)
     pieces_used = {digest for used, _ in _USED.values() for digest in used}

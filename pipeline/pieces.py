@@ -115,8 +115,8 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
     else:
         raise CannotMerge("nombre de pages instable")
     levels = [[len(m.group(1)) for m in LEVEL.finditer(body.encode())] for body in bodies]
-    pdf = merge(pdfs, levels, remember, store=kept if (not remember if store is None else store) else None,
-                owner=str(cache))
+    kept_between_commands = not remember if store is None else store
+    pdf = merge(pdfs, levels, remember, store=kept if kept_between_commands else None, owner=str(cache))
     kept.save([_key(name, sum(counts[:i]), sum(counts[i + 1:])) for i, name in enumerate(names)], names, counts)
     if ahead is not None:
         ahead.start([(_key(names[i], offset, after), functools.partial(source, head, tail, bodies[i], offset, after))

@@ -260,7 +260,14 @@ def test_a_process_that_joins_two_documents_remembers_each_ones_last_join(lay_ou
     read.clear()
     lay_out(matrix, remember=True, kept="matrix")
     assert not read
-    assert set(pdf_merge._USED) == {str(lay_out.cache("matrix"))}
+    assert str(lay_out.cache("matrix")) in pdf_merge._USED and str(lay_out.cache("log")) not in pdf_merge._USED
+    # a process that stays keeps the last joins of the last few documents only (OWNERS)
+    for k in range(pdf_merge.OWNERS):
+        lay_out(synthetic(2), remember=True, kept=f"other{k}")
+    assert str(lay_out.cache("matrix")) not in pdf_merge._USED and len(pdf_merge._USED) == pdf_merge.OWNERS
+    read.clear()
+    lay_out(matrix, remember=True, kept="matrix")
+    assert read, "forgotten: read again"
     pdf_merge._READ.clear()
     pdf_merge._RENUMBERED.clear()
     pdf_merge._USED.clear()
