@@ -451,8 +451,9 @@ def _unreadable(error: ContentError, today, output: str, summary: bool) -> int: 
                   "RNQ", file=sys.stderr)
             for problem in error.problems:
                 print(f"  {problem}", file=sys.stderr)
-        print(f"Contrôle RNQ impossible : {count} problème{'s' if count > 1 else ''} de lecture du contenu "
-              "(`qualidoc check` les détaille)")
+        # `check --summary` (make build) gives the count only; `check` has just listed them
+        where = "`qualidoc check` les détaille" if summary else "ci-dessus"
+        print(f"Contrôle RNQ impossible : {count} problème{'s' if count > 1 else ''} de lecture du contenu ({where})")
     return EXIT_UNREADABLE
 
 

@@ -286,5 +286,9 @@ def test_check_json_when_content_cannot_be_read(project, capsys, monkeypatch):
     assert any(p["file"] == RGPD and p["line"] > 1 for p in report["load_problems"])
     assert main(["check"]) == 3
     captured = capsys.readouterr()
-    assert "Contrôle RNQ impossible : 3 problèmes de lecture" in captured.out
+    assert "Contrôle RNQ impossible : 3 problèmes de lecture du contenu (ci-dessus)" in captured.out
     assert f"{EXCEL}:1: titre: clé inconnue `titre`" in captured.err and "Traceback" not in captured.err
+    assert main(["check", "--summary"]) == 3  # after `make build`'s build, which listed them: the count only
+    captured = capsys.readouterr()
+    assert captured.out.strip() == ("Contrôle RNQ impossible : 3 problèmes de lecture du contenu "
+                                    "(`qualidoc check` les détaille)") and EXCEL not in captured.err
