@@ -44,12 +44,12 @@ Compile = Callable[[bytes], bytes]
 
 def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], salt: str,
             cache: Path | None, remember: bool = False, side: Compile | None = None,
-            ahead: Ahead | None = None, store: bool | None = None) -> bytes:
+            ahead: Ahead | None = None, store: bool = True) -> bytes:
     """The PDF of the document whose source is `head`, the bodies, `tail`; `salt`: what else its layout
     depends on (fonts, date, PDF options); `cache`: the folder where its pieces' PDFs are kept;
     `remember`: this process lays the document out again after the next edit (watch, the resident builder:
-    see pdf_merge); `store`: keep the pieces' renumbered objects in the user cache for the next command (by
-    default unless `remember`: watch's layout processes keep them in memory only);
+    see pdf_merge); `store`: keep the pieces' renumbered objects in the user cache for the next command
+    (watch's layout processes keep them in memory only);
     `side`: a compiler in another process (watch: typst_worker.py), with which the pieces are laid out two
     at a time, those that changed and those told other numbers;
     `ahead`: where the pieces are laid out with other numbers while watch waits for the next edit."""
@@ -115,8 +115,7 @@ def lay_out(compile_source: Compile, head: str, tail: str, bodies: list[str], sa
     else:
         raise CannotMerge("nombre de pages instable")
     levels = [[len(m.group(1)) for m in LEVEL.finditer(body.encode())] for body in bodies]
-    kept_between_commands = not remember if store is None else store
-    pdf = merge(pdfs, levels, remember, store=kept if kept_between_commands else None, owner=str(cache))
+    pdf = merge(pdfs, levels, remember, store=kept if store else None, owner=str(cache))
     kept.save([_key(name, sum(counts[:i]), sum(counts[i + 1:])) for i, name in enumerate(names)], names, counts)
     if ahead is not None:
         ahead.start([(_key(names[i], offset, after), functools.partial(source, head, tail, bodies[i], offset, after))

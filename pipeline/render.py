@@ -488,7 +488,7 @@ class Renderer:
                         # read again from the user cache).
                         pdf = pieces.lay_out_or_whole(compiling(compiler, str(stage), timestamp, self.pdf_standards),
                                                       head, tail, piece_texts, salt, cache, log.debug,
-                                                      remember=True, store=True)
+                                                      remember=True)
                 else:
                     bodies = [text.encode() for text in piece_texts]
                     request |= {"head": head, "tail": tail, "sizes": [len(body) for body in bodies], "salt": salt,

@@ -117,7 +117,8 @@ def _answer(compilers: tuple[typst.Compiler, ...], request: dict, requests: Bina
             cache = Path(request["cache"]) if request.get("cache") else None
             pdf = pieces.lay_out_or_whole(compile_source, head, tail, bodies, request["salt"], cache,
                                           lambda why: print(f"qualidoc: {why}", file=sys.stderr),
-                                          remember=bool(request.get("remember")), side=side, ahead=ahead)
+                                          remember=bool(request.get("remember")),
+                                          store=not request.get("remember"), side=side, ahead=ahead)
         else:
             pdf = compile_source(requests.read(request["size"]))
     except typst.TypstError as e:

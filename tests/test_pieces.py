@@ -180,7 +180,7 @@ def lay_out(tmp_path):
         """`two`: with a second compiler, as typst_worker.py lays pieces out (two at a time)."""
         head, tail = source_frame(META, pieces=True)
         pdf = pieces.lay_out(compile_source, head, tail, bodies, "salt", tmp_path / kept, remember,
-                             side=side if two else None)
+                             side=side if two else None, store=not remember)
         run.pdf = pdf  # type: ignore[attr-defined]
         return pypdf.PdfReader(io.BytesIO(pdf))
 
@@ -405,7 +405,7 @@ def test_pieces_that_cannot_be_joined_are_laid_out_whole_and_forgotten(tmp_path,
                "head": head, "tail": tail, "salt": "s", "cache": str(tmp_path / "kept"),
                "sizes": [len(body.encode()) for body in bodies]}
 
-    def refuse(pdfs, levels, remember=False, store=None):
+    def refuse(pdfs, levels, remember=False, store=None, owner=""):
         raise pdf_merge.CannotMerge("pour voir")
 
     monkeypatch.setattr(pieces, "merge", refuse)
