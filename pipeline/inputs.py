@@ -15,6 +15,7 @@ import functools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 
@@ -137,12 +138,19 @@ FOLDERS = ("courses", "trainers", "improvements")
 class CatalogueView:
     """The catalogue as one document sees it: what it reads is recorded in its `Reads`."""
 
-    def __init__(self, catalogue: Any, reads: Reads):
+    def __init__(self, catalogue: Any, reads: Reads, cache: Path | None = None):
         self._catalogue, self.reads = catalogue, reads
+        self.cache = cache  # the project's user cache, where a page may keep what saves the next build time
         self.organisation: Any = watch(catalogue.organisation, "organisation", reads)
         self.courses = Folder(catalogue.courses, "courses", reads)
         self.trainers = Folder(catalogue.trainers, "trainers", reads)
         self.improvements = Folder(catalogue.improvements, "improvements", reads)
+
+    def source_hash(self, key: str) -> str | None:
+        """The hash of the bytes a content object (`courses/x`, `organisation`) was read from, if known: what
+        a page keeps in the user cache is taken again only for the same files. Not a read of the content."""
+        document = self._catalogue.documents.get(key)
+        return document.sha256 if document is not None and document.sha256 else None
 
     def everything(self) -> Any:
         """The whole catalogue, for a reader of all of it (the RNQ check): every content file is recorded."""

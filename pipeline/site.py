@@ -46,6 +46,7 @@ from pipeline.templating import (
     price,
     upcoming,
 )
+from pipeline.tools import tool_versions
 
 SITE = "site"  # the site's folder in the output folder
 COURSE_MODE = {"presentiel": "onsite", "distanciel": "online", "mixte": "blended"}
@@ -114,10 +115,12 @@ LHEO_EXPORT = "lheo/offre-lheo.xml"
 
 def _lheo_export(view: CatalogueView, page: Page) -> bytes | None:
     """The LHÉO export of every course that has what LHÉO requires (None when none has: no file)."""
-    from pipeline.lheo import export
+    from pipeline.lheo import Shelf, export
 
     org = view.organisation
-    data, _ = export(sorted(view.courses.items()), org, page.version, base_url(org))
+    salt = tool_versions()["tool:qualidoc"]  # its code: a formation written by another qualidoc is not taken
+    shelf = None if view.cache is None else Shelf(view.cache / "lheo.json", salt, view.source_hash)
+    data, _ = export(sorted(view.courses.items()), org, page.version, base_url(org), shelf)
     return data
 
 
@@ -262,7 +265,7 @@ class SiteRenderer:
             self.sources[page.path] = (source, identity)  # what its copy can be a hard link to
             return data, reads
         with recording(reads):
-            view = CatalogueView(self.catalogue, reads)
+            view = CatalogueView(self.catalogue, reads, self.project.cache_dir)
             if page.make is not None:
                 return page.make(view, page), reads
             template = self.env.get_template(page.template)

@@ -17,7 +17,7 @@ from pipeline.errors import ContentError
 from pipeline.lheo import NS, export
 from pipeline.project import Project
 from pipeline.templating import objective_text, upcoming
-from tests.helpers import REPO, copy_project, edit
+from tests.helpers import REPO, copy_project, edit, edit_yaml
 
 REFERENCE = REPO.parent / "shared" / "reference" / "lheo" / "lheo-2.3.xsd"
 PACKAGED = REPO / "pipeline" / "data" / "lheo" / "lheo-2.3.xsd"
@@ -235,3 +235,87 @@ def test_an_unchanged_course_is_not_written_again_and_its_reads_are_recorded_aga
     assert plain == edited and sorted(written) == sorted(exported)
     written.clear()
     assert run()[1] == edited_reads and sorted(written) == sorted(exported)
+
+
+@pytest.mark.parametrize("corpus", sorted(CORPORA))
+def test_the_export_is_the_whole_document_lxml_writes(corpus):
+    """Each `formation` is written once and its lines kept (watch, the resident builder, the shelf): the export
+    is byte for byte what lxml writes for the whole document."""
+    from pipeline import lheo
+
+    catalogue = load_catalogue(CORPORA[corpus], CORPORA[corpus].parent)
+    as_of, org = dt.date(2026, 11, 27), catalogue.organisation
+    root = etree.Element(f"{L}lheo", nsmap={None: NS})
+    offers = etree.SubElement(root, f"{L}offres")
+    for cid, course in sorted(catalogue.courses.items()):
+        if not lheo.course_gaps(course, as_of):
+            offers.append(lheo.formation(course, cid, org, as_of, "https://example.org"))
+    assert len(offers) >= 3
+    whole = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    data, _ = export(sorted(catalogue.courses.items()), org, as_of, "https://example.org")
+    assert data == whole
+
+
+def test_a_new_process_takes_the_unchanged_courses_from_the_shelf(tmp_path, monkeypatch, official):
+    """A command after an edit (a new process: nothing kept in memory) writes the `formation` of the edited
+    course only and takes the others' from the user cache, with what they read: the same bytes and the same
+    recorded inputs as an export written afresh. Another qualidoc, another organisation file or a damaged
+    shelf: every course is written again."""
+    from pipeline import lheo
+    from pipeline.inputs import CatalogueView, Reads
+
+    root = copy_project(tmp_path / "project")
+    cache = tmp_path / "cache"
+    as_of, base = dt.date(2026, 12, 1), "https://example.org"
+    written: list[str] = []
+    original = lheo.formation
+    monkeypatch.setattr(lheo, "formation",
+                        lambda course, cid, *rest: written.append(cid) or original(course, cid, *rest))
+
+    def new_process() -> None:
+        monkeypatch.setattr(lheo, "_KEPT", {})
+        monkeypatch.setattr(lheo, "_SHELVED", {})
+        written.clear()
+
+    def run(salt: str = "qualidoc 1", shelf: bool = True) -> tuple[bytes | None, set[str]]:
+        catalogue = load_catalogue(root / "content", root)
+        view = CatalogueView(catalogue, Reads(), cache)
+        kept = lheo.Shelf(cache / "lheo.json", salt, view.source_hash) if shelf else None
+        data, _ = lheo.export(sorted(view.courses.items()), view.organisation, as_of, base, kept)
+        return data, set(view.reads.names)
+
+    new_process()
+    first, first_reads = run()
+    courses = list(written)
+    assert len(courses) >= 3 and (cache / "lheo.json").is_file()
+    new_process()
+    assert run() == (first, first_reads) and written == []
+    # One course edited: only it is written; the rest comes from the shelf
+    edit_yaml(root / f"content/courses/{courses[0]}.yaml", title="Nouvelle version")
+    new_process()
+    edited, edited_reads = run()
+    assert written == [courses[0]] and b"Nouvelle version" in edited
+    official.assertValid(etree.fromstring(edited))
+    new_process()
+    assert run(shelf=False) == (edited, edited_reads) and sorted(written) == sorted(courses)
+    assert edited_reads == first_reads
+    new_process()
+    assert run() == (edited, edited_reads) and written == []
+    # Another qualidoc (its code changed): nothing taken
+    new_process()
+    assert run(salt="qualidoc 2")[0] == edited and sorted(written) == sorted(courses)
+    # A damaged shelf is not used, and is written again
+    shelf_file = cache / "lheo.json"
+    shelf_file.write_bytes(shelf_file.read_bytes().replace(b"<formation", b"<formatio", 1))
+    new_process()
+    assert run(salt="qualidoc 2")[0] == edited and sorted(written) == sorted(courses)
+    new_process()
+    assert run(salt="qualidoc 2")[0] == edited and written == []
+    shelf_file.write_bytes(shelf_file.read_bytes()[:1000])
+    new_process()
+    assert run(salt="qualidoc 2")[0] == edited and sorted(written) == sorted(courses)
+    # The organisation's file changed: every course is written again
+    edit_yaml(root / "content/organisation.yaml", name="Nouvel organisme")
+    new_process()
+    changed, _ = run(salt="qualidoc 2")
+    assert sorted(written) == sorted(courses) and b"Nouvel organisme" in changed
