@@ -131,7 +131,13 @@ def _skills_matrix(catalogue: Catalogue, planned: list[Document], check: Check) 
     trainers = [f"trainers/{t}" for t in catalogue.trainers]
 
     def context(view: CatalogueView, document: Document) -> dict[str, Any]:
-        return {"trainers": view.trainers, "courses": view.courses}
+        # Each trainer's courses, in the courses' order, gathered once: looked up by the template for every
+        # trainer, the courses took 1.2 s to render at N = 1000 (250 trainers × 1000 courses).
+        assigned: dict[str, list[tuple[str, Any]]] = {tid: [] for tid in view.trainers}
+        for cid, course in view.courses.items():
+            for tid in dict.fromkeys(course.trainers):
+                assigned.setdefault(tid, []).append((cid, course))
+        return {"trainers": view.trainers, "courses": view.courses, "assigned": assigned}
 
     return [Document("matrice-competences", "intervenants/matrice-competences", "matrice-competences.md.j2",
                      "Matrice des compétences des intervenants", "MAT-COMP", version_of(catalogue, trainers),

@@ -306,3 +306,45 @@ def test_conformity_matrix_and_check_agree(sample_out):
         warnings = len(result.findings) - errors
         assert re.search(rf"Contrôles automatiques : {errors} écarts? à corriger, {warnings} points? de vigilance",
                          text)
+
+
+def test_skills_matrix_beyond_24_courses_lists_each_trainers_courses(tmp_path):
+    """Beyond 24 courses the assignment grid becomes one line per trainer listing the courses they deliver, in
+    the courses' order, and each CV names them; a trainer without a course says so."""
+    import yaml
+
+    from pipeline.build import build
+    from pipeline.project import Project
+    from tests.helpers import copy_project, edit_yaml
+
+    copy_project(tmp_path)
+    courses = tmp_path / "content/courses"
+    seed = yaml.safe_load((courses / "excel-perfectionnement.yaml").read_text(encoding="utf-8"))
+    for number in range(20):  # 27 courses in all; Claire Martin and Sophie Lefebvre deliver them in turn
+        trainers = ["claire-martin"] if number % 2 else ["claire-martin", "sophie-lefebvre"]
+        data = {**seed, "title": f"Excel, groupe {number:02d}", "reference": f"EXC-G{number:02d}", "trainers": trainers}
+        (courses / f"excel-groupe-{number:02d}.yaml").write_text(yaml.safe_dump(data, allow_unicode=True),
+                                                                 encoding="utf-8")
+    edit_yaml(courses / "accueil-handicap.yaml", trainers=["karim-benali"])  # Thomas Girard: no course left
+    report = build(Project.at(tmp_path))
+    assert not report.failed, report.failed
+    from pipeline.content import load_catalogue
+
+    catalogue = load_catalogue(tmp_path / "content", tmp_path)
+    assert len(catalogue.courses) > 24
+    expected = {tid: [(c.reference or cid, c.title) for cid, c in catalogue.courses.items() if tid in c.trainers]
+                for tid in catalogue.trainers}
+    assert expected["thomas-girard"] == [] and len(expected["claire-martin"]) >= 21
+    document = docx.Document(str(tmp_path / "build/intervenants/matrice-competences.docx"))
+    grid = document.tables[0]
+    assert [c.text for c in grid.rows[0].cells] == ["Intervenant", "Statut", "Formations assurées"]
+    lines = {row.cells[0].text: row.cells[2].text for row in grid.rows[1:]}
+    for tid, trainer in catalogue.trainers.items():
+        assert lines[trainer.name] == (", ".join(ref for ref, _ in expected[tid]) or "Aucune")
+    for text in both(tmp_path / "build", "intervenants/matrice-competences"):
+        text = normalise(text).replace("- ", "-")  # a line of the PDF may end after a reference's hyphen
+        for tid, trainer in catalogue.trainers.items():
+            if expected[tid]:
+                listed = " ; ".join(f"{ref} – {title}" for ref, title in expected[tid])
+                assert normalise(f"Formations assurées. {listed}").replace("- ", "-") in text
+        assert "Formations assurées. Aucune formation affectée actuellement." in text
