@@ -343,7 +343,7 @@ def test_skills_matrix_beyond_24_courses_lists_each_trainers_courses(tmp_path):
         assert lines[trainer.name] == (", ".join(ref for ref, _ in expected[tid]) or "Aucune")
     for text in both(tmp_path / "build", "intervenants/matrice-competences"):
         text = normalise(text).replace("- ", "-")  # a line of the PDF may end after a reference's hyphen
-        for tid, trainer in catalogue.trainers.items():
+        for tid in catalogue.trainers:
             if expected[tid]:
                 listed = " ; ".join(f"{ref} – {title}" for ref, title in expected[tid])
                 assert normalise(f"Formations assurées. {listed}").replace("- ", "-") in text
