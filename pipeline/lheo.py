@@ -343,11 +343,11 @@ class _Entry:
     __slots__ = ("course", "org", "as_of", "base", "reasons", "element", "text", "reads", "shelved")
 
     def __init__(self, course: Any, org: Any, as_of: dt.date, base: str | None, reasons: list[str],
-                 element: Any, reads: frozenset[str], text: str | None = None, shelved: str | None = None):
+                 element: Any, reads: frozenset[str], text: bytes | None = None, shelved: str | None = None):
         self.course, self.org, self.as_of, self.base = course, org, as_of, base
         self.reasons, self.reads = reasons, reads
         self.element = element  # a `formation` just made, until it is written (`text`)
-        self.text = text  # the `formation`'s lines in the export (exported: element or text is set)
+        self.text = text  # the `formation`'s lines in the export, UTF-8 (exported: element or text is set)
         self.shelved = shelved  # the key it is kept under on the shelf (Shelf), if any
 
 
@@ -370,7 +370,7 @@ class Shelf:
     def __init__(self, path: Path, salt: str, file_hash: Callable[[str], str | None]):
         self.path, self.salt, self.file_hash = path, salt, file_hash
         self._entries: dict[str, Any] | None = None
-        self._lines = b""
+        self._lines = memoryview(b"")
 
     def key(self, cid: str, course_key: str, org_key: str, as_of: dt.date, base: str | None,
             exported: bool) -> str | None:
@@ -383,20 +383,23 @@ class Shelf:
     @property
     def entries(self) -> dict[str, Any]:
         if self._entries is None:
-            self._entries, self._lines = {}, b""
-            try:
-                digest, _, rest = self.path.read_bytes().partition(b"\n")
-                if hashlib.sha256(rest).hexdigest().encode() == digest:
-                    index, _, self._lines = rest.partition(b"\n")  # the entries, then their lines one after another
-                    data = json.loads(index)
+            self._entries, self._lines = {}, memoryview(b"")
+            try:  # its hash, the entries, then their lines one after another (not copied: 8 MB at N = 1000)
+                raw = self.path.read_bytes()
+                first = raw.find(b"\n")
+                second = raw.find(b"\n", first + 1)
+                rest = memoryview(raw)[first + 1:]
+                if second > first > 0 and hashlib.sha256(rest).hexdigest().encode() == raw[:first]:
+                    data = json.loads(raw[first + 1:second])
                     self._entries = data if isinstance(data, dict) else {}
+                    self._lines = memoryview(raw)[second + 1:]
             except (OSError, ValueError):
                 pass
             _SHELVED[self.path] = {cid: str(kept.get("key")) for cid, kept in self._entries.items()
                                    if isinstance(kept, dict)}
         return self._entries
 
-    def take(self, cid: str, key: str) -> tuple[list[str], str | None, frozenset[str]] | None:
+    def take(self, cid: str, key: str) -> tuple[list[str], bytes | None, frozenset[str]] | None:
         """The reasons, `formation` lines and reads kept for a course under this key, or None."""
         kept = self.entries.get(cid)
         if not isinstance(kept, dict) or kept.get("key") != key:
@@ -405,8 +408,8 @@ class Shelf:
         if not (isinstance(reasons, list) and isinstance(reads, list) and (at is None or isinstance(at, list))):
             return None
         try:
-            text = None if at is None else self._lines[at[0]:at[1]].decode()
-        except (TypeError, IndexError, UnicodeDecodeError):
+            text = None if at is None else self._lines[at[0]:at[1]].tobytes()
+        except (TypeError, IndexError):
             return None
         return [str(reason) for reason in reasons], text, frozenset(str(name) for name in reads)
 
@@ -423,12 +426,15 @@ class Shelf:
                 continue
             at = None
             if entry.text is not None:
-                lines.append(entry.text.encode())
-                at, size = [size, size + len(lines[-1])], size + len(lines[-1])
+                lines.append(entry.text)
+                at, size = [size, size + len(entry.text)], size + len(entry.text)
             index[cid] = {"key": entry.shelved, "reasons": entry.reasons, "reads": sorted(entry.reads), "at": at}
-        rest = b"\n".join([json.dumps(index, ensure_ascii=False).encode(), b"".join(lines)])
+        parts = [json.dumps(index, ensure_ascii=False).encode(), b"\n", *lines]
+        digest = hashlib.sha256()
+        for part in parts:
+            digest.update(part)
         with contextlib.suppress(OSError):
-            write_atomic(self.path, [hashlib.sha256(rest).hexdigest().encode(), b"\n", rest], durable=False)
+            write_atomic(self.path, [digest.hexdigest().encode(), b"\n", *parts], durable=False)
             _SHELVED[self.path] = keys
         self._entries = None  # read again if needed
 
@@ -474,9 +480,9 @@ def _course_entry(cid: str, course: Any, org: Any, as_of: dt.date, base: str | N
 
 # The export around its `formation`s, as lxml writes it (pretty_print): each `formation` is written once, in
 # a document of its own (validated), and its lines are kept; the export is these lines between HEAD and TAIL.
-HEAD = f"<?xml version='1.0' encoding='UTF-8'?>\n<lheo xmlns=\"{NS}\">\n  <offres>\n"
-TAIL = "  </offres>\n</lheo>\n"
-_FORMATION = "\n    <formation "  # where one starts (deeper elements are indented further; text is escaped)
+HEAD = f"<?xml version='1.0' encoding='UTF-8'?>\n<lheo xmlns=\"{NS}\">\n  <offres>\n".encode()
+TAIL = b"  </offres>\n</lheo>\n"
+_FORMATION = b"\n    <formation "  # where one starts (deeper elements are indented further; text is escaped)
 
 
 def _write(entries: list[_Entry]) -> None:
@@ -489,7 +495,7 @@ def _write(entries: list[_Entry]) -> None:
     for entry in made:
         offers.append(entry.element)
     schema().assertValid(root)  # a failure here is a bug of qualidoc: reported as an internal error
-    text = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True).decode()
+    text = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     if not (text.startswith(HEAD) and text.endswith(TAIL)):  # another lxml would need another HEAD or TAIL
         raise RuntimeError("export LHÉO : en-tête inattendu de lxml")
     starts = [len(HEAD)] + [at + 1 for at in _starts(text, len(HEAD))] + [len(text) - len(TAIL)]
@@ -499,7 +505,7 @@ def _write(entries: list[_Entry]) -> None:
         entry.text, entry.element = text[begin:end], None
 
 
-def _starts(text: str, after: int) -> list[int]:
+def _starts(text: bytes, after: int) -> list[int]:
     """Where each `formation` but the first begins (the newline before it)."""
     found, position = [], text.find(_FORMATION, after)
     while position >= 0:
@@ -532,4 +538,4 @@ def export(courses: list[tuple[str, Any]], org: Any, as_of: dt.date,
         shelf.put(kept)
     if not exported:
         return None, left_out
-    return (HEAD + "".join(entry.text or "" for entry in exported) + TAIL).encode(), left_out
+    return b"".join([HEAD, *(entry.text or b"" for entry in exported), TAIL]), left_out
