@@ -525,7 +525,7 @@ class Renderer:
         texts = self.page_texts[document.path]
         key = hashlib.sha256(json.dumps(
             [text, document.title, document.version.isoformat(), self.catalogue.organisation.name, texts,
-             self.pdf_standards, self.pieces_salt, self._docx_salt()], ensure_ascii=False).encode()).hexdigest()
+             self.pdf_standards, self.pieces_salt, self._docx_salt], ensure_ascii=False).encode()).hexdigest()
         folder = self._kept_folder(document)
         try:
             kept = json.loads((folder / "files.json").read_bytes()) if self.reuse else None
@@ -610,7 +610,7 @@ class Renderer:
         parts = chunks.split(text)
         if parts:
             self.parts[index] = chunks.Parts.of(parts, self._parts_cache(document), self.parts_salt,
-                                                self._docx_salt())
+                                                self._docx_salt)
         return parts
 
     def has_parts(self, document: Document) -> bool:
@@ -628,7 +628,7 @@ class Renderer:
         """Where the markup and DOCX content of a large document's parts are kept (the user cache)."""
         return self.project.cache_dir / "parts" / f"{hashlib.sha256(document.path.encode()).hexdigest()[:16]}.json"
 
-    @functools.cache  # noqa: B019 - one renderer per build
+    @functools.cached_property  # on the renderer: functools.cache kept every build's renderer (watch, resident)
     def _docx_salt(self) -> str:
         """What the DOCX content kept of a part depends on besides its Markdown: pandoc, the reference DOCX."""
         try:
@@ -849,7 +849,7 @@ class Renderer:
             return
         self.frame_logo = (name, data) if logo else None
         markdown = frame_markdown(name or None)
-        key = hashlib.sha256(f"{self._docx_salt()}\0{markdown}\0".encode() + data).hexdigest()
+        key = hashlib.sha256(f"{self._docx_salt}\0{markdown}\0".encode() + data).hexdigest()
         path = self.project.cache_dir / "docx-frames" / f"{key[:32]}.json"
 
         def checked(kept: dict) -> Frame | None:
