@@ -18,6 +18,7 @@ from pipeline.errors import ContentError, QualidocError, ToolError, UserError
 
 EXIT_OK, EXIT_CONTENT, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 EXIT_INTERNAL = 70  # a bug of qualidoc (sysexits' EX_SOFTWARE)
+INTERRUPTED = "interrompu : les documents déjà écrits sont complets ; relancez la construction pour finir"
 
 # argparse's own words (usage, option groups, its errors), in French: argparse looks each one up through
 # gettext when it needs it, so the lookup is pointed here. A message missing below stays as argparse has it.
@@ -73,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"erreur : {e}", file=sys.stderr)
         return EXIT_CONTENT
     except KeyboardInterrupt:
-        print("\ninterrompu : les documents déjà écrits sont complets ; relancez la construction pour finir",
-              file=sys.stderr)
+        print(f"\n{INTERRUPTED}", file=sys.stderr)
         return 130
     except Exception as e:  # a bug of qualidoc, not the user's mistake: one line, the details on request
         if isinstance(e, BrokenPipeError) and _output_gone():

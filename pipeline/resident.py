@@ -171,7 +171,7 @@ class Resident:
 
     def _run(self, connection: socket.socket, argv: list[str], fds: list[int]) -> tuple[int, bool]:
         """Run `qualidoc ARGV` here, its output on the command's terminal; (exit code, interrupted)."""
-        from pipeline.cli import main
+        from pipeline.cli import INTERRUPTED, main
 
         print(f"{time.strftime('%H:%M:%S')} qualidoc {' '.join(argv)} …", flush=True)
         saved = [os.dup(fd) for fd in (0, 1, 2)]
@@ -183,10 +183,17 @@ class Resident:
         watcher = _Hangup(connection)
         gc.disable()
         try:
-            code = main(argv)
+            try:
+                _Hangup.armed = True
+                if watcher.hung_up:  # the command went away before the build started
+                    raise KeyboardInterrupt
+                code = main(argv)
+            finally:
+                _Hangup.armed = False  # an interrupt on its way is raised no more (or just here, and caught)
         except SystemExit as e:  # argparse: --help, or a usage error it has printed
             code = e.code if isinstance(e.code, int) else 0 if e.code is None else 2
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # before main or as it returned: main says it when it was in the build
+            print(f"\n{INTERRUPTED}", file=sys.stderr)
             code = 130
         except BrokenPipeError:  # `qualidoc build | head -1`: the reader has what it wanted (cli.run)
             code = 0
@@ -219,7 +226,19 @@ class Resident:
 
 
 class _Hangup:
-    """Interrupt the build (as Ctrl-C would) when the command that asked for it goes away."""
+    """Interrupt the build (as Ctrl-C would) when the command that asked for it goes away.
+
+    The SIGINT sent to the main thread is raised there by `interrupt` only while the build runs (armed), once:
+    the command can go away while the watching thread starts, or as the build ends, and a KeyboardInterrupt
+    there would come out of the resident (seen: its traceback on the command's terminal)."""
+
+    armed = False
+
+    @classmethod
+    def interrupt(cls, signum: int, frame: object) -> None:
+        if cls.armed:
+            cls.armed = False
+            raise KeyboardInterrupt
 
     def __init__(self, connection: socket.socket):
         self.connection, self.lock, self.done, self.hung_up = connection, threading.Lock(), False, False
@@ -302,6 +321,7 @@ def main() -> None:
         os.ftruncate(1, 0)  # its log: what the previous resident of this folder wrote goes
     signal.signal(signal.SIGTERM, _SIGTERM.handle)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, _Hangup.interrupt)
     resident = Resident(sys.argv[1:], path)
     try:
         resident.run()

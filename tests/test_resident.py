@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -193,6 +195,30 @@ def test_ctrl_c_on_the_command_interrupts_the_residents_build(root: Path) -> Non
     assert command.returncode == 130
     assert "interrompu : les documents déjà écrits sont complets" in stderr
     wait_gone(pid)  # an interrupted resident ends: the next build starts from a fresh one
+
+
+def test_a_command_gone_before_the_build_starts_gets_no_traceback(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C as the resident starts the build (it had printed « qualidoc build … », the watching thread was
+    starting): the interrupt used to come out of the resident, its traceback on the command's terminal."""
+    assert qualidoc(root, "build").returncode == 0
+    pid = resident_pid(root)
+    monkeypatch.chdir(root)
+    read, write = os.pipe()
+    request = json.dumps({"argv": ["build", "--force"], "cwd": os.getcwd(), "code": handover.code_key(),
+                          "env": handover.environment()}).encode()
+    with socket.socket(socket.AF_UNIX) as command:
+        command.connect(str(socket_path(root)))
+        socket.send_fds(command, [struct.pack("!I", len(request)) + request], [0, write, write])
+        command.shutdown(socket.SHUT_WR)  # what the command does on Ctrl-C
+        answer = command.makefile("rb").readline()
+    os.close(write)
+    with os.fdopen(read, encoding="utf-8") as terminal:
+        said = terminal.read()
+
+    assert json.loads(answer) == {"code": 130}
+    assert said.strip() == "interrompu : les documents déjà écrits sont complets ; relancez la construction pour finir"
+    assert "qualidoc build --force : code 130" in log(root) and "Traceback" not in log(root)
+    wait_gone(pid)
 
 
 def test_an_idle_resident_ends_by_itself(root: Path) -> None:
