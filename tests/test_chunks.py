@@ -285,7 +285,8 @@ def test_an_edit_whose_changed_parts_are_read_before_the_log_is_handed_over_buil
 
 def test_after_an_edit_the_large_documents_are_rendered_after_the_small_ones_the_longest_first(tmp_path, monkeypatch):
     """The longest layout (the log's) starts while the other large documents' Markdown is rendered; at the next
-    edit of the process (watch), the document whose changed parts were the longest goes first."""
+    edit, the document whose changed parts were the longest goes first: as the process remembers it (watch, the
+    resident builder), or as the last command left it in the user cache (a new process)."""
     import pipeline.render
 
     root = copy_project(tmp_path / "p")
@@ -315,10 +316,28 @@ def test_after_an_edit_the_large_documents_are_rendered_after_the_small_ones_the
     assert set(read) == {LOG, MATRIX} and all(read.values()), read
     assert read[MATRIX] == sum(len(part) for part in set(chunks.split(markdown_of_every_document(root)[MATRIX]))
                                if "Excel avancé \\:" in part)
+    # the next command, a new process, finds it in the user cache
+    hint = project.cache_dir / "parts" / "last-read.json"
+    assert json.loads(hint.read_text()) == read
     shorter = min(large, key=kept.__getitem__)
-    read[shorter] = max(read.values()) + 1  # its changed parts were the longest: it goes first
+    hint.write_text(json.dumps({**read, shorter: max(read.values()) + 1}))  # its changed parts were the longest
+    monkeypatch.setattr(pipeline.render, "LAST_READ", {})
     calls.clear()
     edit(root / "content/courses/excel-perfectionnement.yaml", "Excel avancé :", "Excel expert :")
     assert not build(project).failed
     rendered = [document.path for (document,) in calls]
     assert [path for path in dict.fromkeys(rendered) if path in large] == [shorter, *(p for p in large if p != shorter)]
+    # in the same process (watch, the resident builder), what it keeps in memory: here, the other one first
+    longer = next(path for path in large if path != shorter)
+    pipeline.render.LAST_READ[longer] = max(pipeline.render.LAST_READ.values()) + 1
+    calls.clear()
+    edit(root / "content/courses/excel-perfectionnement.yaml", "Excel expert :", "Excel confirmé :")
+    assert not build(project).failed
+    rendered = [document.path for (document,) in calls]
+    assert [path for path in dict.fromkeys(rendered) if path in large] == [longer, shorter]
+    # a damaged hint is no hint: the build goes on, and leaves a good one
+    hint.write_text("[not json")
+    monkeypatch.setattr(pipeline.render, "LAST_READ", {})
+    edit(root / "content/courses/excel-perfectionnement.yaml", "Excel confirmé :", "Excel maîtrisé :")
+    assert not build(project).failed
+    assert set(json.loads(hint.read_text())) == {LOG, MATRIX}
