@@ -181,4 +181,10 @@ class Browser:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-            shutil.rmtree(self.profile, ignore_errors=True)
+            # Chromium's helpers (crashpad) may still write in the profile for a moment after it ends: one
+            # /tmp/qualidoc-chromium-* was left by a clean clone's run. Removed again until it is gone (2 s).
+            for _ in range(20):
+                shutil.rmtree(self.profile, ignore_errors=True)
+                if not os.path.exists(self.profile):
+                    break
+                time.sleep(0.1)
