@@ -122,10 +122,10 @@ class Parts:
     @classmethod
     def of(cls, parts: list[str], cache: Path, salt: str, docx_salt: str = "") -> Parts:
         keys = [hashlib.sha256(f"{salt}\0{part}".encode()).hexdigest()[:32] for part in parts]
-        kept = _read_json(cache)
+        kept = read_json(cache)
         fragments = {key: kept[key] for key in keys if isinstance(kept.get(key), str)}
         held = cls(keys, dict(zip(keys, parts, strict=True)), fragments, cache, docx_salt=docx_salt)
-        docx = _read_json(held.docx_cache)
+        docx = read_json(held.docx_cache)
         kept_parts = docx.get("parts")
         if docx.get("salt") == docx_salt and isinstance(docx.get("frame"), dict) and isinstance(kept_parts, dict):
             held.frame, held.frame_needs = docx["frame"], str(docx.get("needs", ""))
@@ -190,7 +190,8 @@ def with_breaks(bodies: list[str]) -> str:
     return "\n#pagebreak(weak: true)\n\n".join(bodies)
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """A JSON object kept in the user cache; {} if it is missing, damaged or not an object."""
     try:
         kept = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

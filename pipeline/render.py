@@ -633,21 +633,20 @@ class Renderer:
         except OSError:
             return 0
 
+    @property
+    def _last_read_file(self) -> Path:
+        """Where LAST_READ is left for the next command (the user cache)."""
+        return self.project.cache_dir / "parts" / "last-read.json"
+
     def _last_read(self) -> dict[str, int]:
-        """LAST_READ as the last edit's command left it in the user cache ({} if none, or not readable)."""
-        try:
-            data = json.loads((self.project.cache_dir / "parts" / "last-read.json").read_bytes())
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)}
+        """LAST_READ as the last edit's command left it ({} if none, or not readable)."""
+        data = chunks.read_json(self._last_read_file)
+        return {k: v for k, v in data.items() if isinstance(v, int) and not isinstance(v, bool)}
 
     def _keep_last_read(self) -> None:
         """Leave LAST_READ in the user cache for the next command (an ordering hint: losing it costs nothing)."""
         with contextlib.suppress(OSError):
-            write_atomic(self.project.cache_dir / "parts" / "last-read.json",
-                         json.dumps(LAST_READ, sort_keys=True).encode())
+            write_atomic(self._last_read_file, json.dumps(LAST_READ, sort_keys=True).encode())
 
     def _parts_cache(self, document: Document) -> Path:
         """Where the markup and DOCX content of a large document's parts are kept (the user cache)."""
