@@ -185,7 +185,7 @@ def validate(doc: YamlDocument, model: type[BaseModel], problems: list[Problem])
 def _problems_from(error: ValidationError, doc: YamlDocument, model: type[BaseModel]) -> list[Problem]:
     found: dict[Location, Problem] = {}
     for item in error.errors(include_url=False):
-        location, is_union = _data_location(doc.data, item["loc"])
+        location, is_union = _data_location(doc.data, item["loc"], missing=item["type"] == "missing")
         if location in found and not is_union:
             continue
         message = UNION_HINTS.get(str(location[-1]), "") if is_union else ""
@@ -194,13 +194,16 @@ def _problems_from(error: ValidationError, doc: YamlDocument, model: type[BaseMo
     return list(found.values())
 
 
-def _data_location(data: Any, loc: tuple[Any, ...]) -> tuple[Location, bool]:
-    """Drop the union-branch names pydantic adds to a location; keep the real keys and indexes."""
+def _data_location(data: Any, loc: tuple[Any, ...], missing: bool = False) -> tuple[Location, bool]:
+    """Drop the union-branch names pydantic adds to a location; keep the real keys and indexes.
+
+    A key is one the data has, or the last part of a `missing` error's location: a branch's name
+    (`literal['presentiel',…]`) given a mapping is not one of its keys."""
     location: list[str | int] = []
     skipped = False
     node = data
-    for part in loc:
-        if isinstance(node, dict) and isinstance(part, str):
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and isinstance(part, str) and (part in node or missing and i == len(loc) - 1):
             location.append(part)
             node = node.get(part)
         elif isinstance(node, list) and isinstance(part, int):
@@ -226,12 +229,17 @@ def _message(item: Any, location: Location, model: type[BaseModel]) -> str:
         return f"attendu : {wanted}, trouvé : {_kind(value)}{suffix}{hint}"
     if kind.startswith("date"):
         return f"attendu : une date existante écrite AAAA-MM-JJ, trouvé : {_shown(value)}{suffix}"
-    if kind in ("int_parsing", "int_from_float"):
-        return f"attendu : un nombre entier, trouvé : {_shown(value)}{suffix}"
-    if kind == "float_parsing":
-        return f"attendu : un nombre (avec un point pour les décimales : 12.5), trouvé : {_shown(value)}{suffix}"
-    if kind == "bool_parsing":
-        return f"attendu : true ou false, trouvé : {_shown(value)}{suffix}"
+    if kind in ("int_parsing", "int_from_float", "int_type", "int_parsing_size"):
+        return f"attendu : un nombre entier, trouvé : {_kind(value)}{suffix}"
+    if kind in ("float_parsing", "float_type"):
+        return f"attendu : un nombre (avec un point pour les décimales : 12.5), trouvé : {_kind(value)}{suffix}"
+    if kind == "finite_number":
+        return f"attendu : un nombre (ni .nan ni .inf), trouvé : {_shown(value)}{suffix}"
+    if kind in BOUNDS:
+        words, key = BOUNDS[kind]
+        return f"attendu : un nombre {words} {_number(item['ctx'][key])}, trouvé : {_shown(value)}{suffix}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"attendu : true ou false, trouvé : {_kind(value)}{suffix}"
     if kind == "literal_error":
         return f"attendu : {_choices(item['ctx']['expected'])}, trouvé : {_shown(value)}{suffix}"
     if kind == "too_short":
@@ -244,10 +252,25 @@ def _message(item: Any, location: Location, model: type[BaseModel]) -> str:
     if kind == "too_long":
         most = item["ctx"]["max_length"]
         return f"attendu : au plus {most} élément{'s' if most > 1 else ''}{suffix}"
+    if kind == "string_too_long":
+        most = item["ctx"]["max_length"]
+        return f"attendu : au plus {most} caractère{'s' if most > 1 else ''}, trouvé : {_shown(value)}{suffix}"
     found = f", trouvé : {_shown(value)}" if value is not None else ""
     if kind == "value_error":  # a validator's own message, in French (an LHÉO list names its values)
         return f"{_shown(value)} : {str(item['msg']).removeprefix('Value error, ')}{suffix}"
-    return f"valeur refusée ({item['msg']}){found}{suffix}"
+    return f"valeur refusée{found}{suffix}"  # pydantic's own message is English: never shown to a user
+
+
+# A number's bound: pydantic's error type -> the words, and the key of the bound in the error's context.
+BOUNDS = {"greater_than": ("supérieur à", "gt"), "greater_than_equal": ("supérieur ou égal à", "ge"),
+          "less_than": ("inférieur à", "lt"), "less_than_equal": ("inférieur ou égal à", "le")}
+
+
+def _number(value: Any) -> str:
+    """A bound as a French reader writes it: 0, 100, 12,5."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).replace(".", ",")
 
 
 def _unknown_key(model: type[BaseModel], location: Location) -> str:

@@ -92,6 +92,69 @@ def test_wrong_type(project):
         "trouvé : « quatorze » – Durée en heures (une valeur fixe)"]
 
 
+def test_a_number_out_of_its_bounds_or_of_the_wrong_kind_is_told_in_french(project):
+    edit(project / COURSE, "  hours: 14\n", "  hours: 0\n")
+    trainer = "content/trainers/claire-martin.yaml"
+    edit(project / trainer, "year: 2009", "year: 1800")
+    edit(project / trainer, "    hours: 14", "    hours: {}")
+    found = problems(project)
+    assert (f"{COURSE}:{line_of(project, COURSE, 'hours: 0')}: duration.hours: attendu : un nombre supérieur à 0, "
+            "trouvé : « 0 » – Durée en heures (une valeur fixe)") in found
+    assert (f"{trainer}:{line_of(project, trainer, 'year: 1800')}: diplomas[1].year: attendu : un nombre supérieur "
+            "ou égal à 1950, trouvé : « 1800 » – Année d'obtention") in found
+    assert (f"{trainer}:{line_of(project, trainer, 'hours: {}')}: training[1].hours: attendu : un nombre (avec un "
+            "point pour les décimales : 12.5), trouvé : des clés – Durée en heures") in found
+
+
+# What a user may write in place of any value: every kind of YAML value, and numbers around every bound.
+WRONG_VALUES = [{}, [], [{}], "x", "", True, -1, 0, 0.5, 101, 1800, 2200, 10**30, float("nan"), float("inf"), None]
+
+
+def _leaves(data: object, path: tuple = ()) -> list[tuple]:
+    if isinstance(data, dict):
+        return [leaf for key, value in data.items() for leaf in _leaves(value, (*path, key))] + [path]
+    if isinstance(data, list):
+        return [leaf for i, value in enumerate(data) for leaf in _leaves(value, (*path, i))] + [path]
+    return [path]
+
+
+def _replaced(data: object, path: tuple, value: object) -> object:
+    if not path:
+        return value
+    copy = dict(data) if isinstance(data, dict) else list(data)  # type: ignore[call-overload]
+    copy[path[0]] = _replaced(copy[path[0]], path[1:], value)
+    return copy
+
+
+def test_no_message_about_a_value_is_left_in_pydantics_english():
+    """Every value of every sample file replaced in turn by each wrong value: each problem is told in French,
+    at a field the file has."""
+    from pipeline.content import COLLECTIONS, validate
+    from pipeline.model import Organisation
+    from pipeline.yamlfile import YamlDocument
+
+    sample = Path(__file__).parent.parent / "content"
+    files = [(sample / "organisation.yaml", Organisation),
+             *((path, model) for folder, model in COLLECTIONS.items() for path in sorted((sample / folder).glob("*.yaml")))]
+    messages: set[str] = set()
+    fields: set[str] = set()
+    for path, model in files:
+        doc, _ = parse_yaml(path.read_text(encoding="utf-8"), path.name)
+        assert doc is not None
+        for leaf in _leaves(doc.data)[:-1]:  # not the whole file (told apart: test_wrong_type's cousins)
+            for value in WRONG_VALUES:
+                found: list = []
+                validate(YamlDocument(path.name, _replaced(doc.data, leaf, value), doc.lines), model, found)
+                messages.update(problem.message for problem in found)
+                fields.update(problem.field for problem in found)
+    assert len(messages) > 50  # the sweep did meet problems of many kinds
+    # A field is named by the file's own keys and indexes, never by pydantic's name of a union's branch.
+    assert sorted(f for f in fields if not re.fullmatch(r"[a-z_]+(\[\d+\])*(\.[a-z_]+(\[\d+\])*)*", f)) == []
+    english = sorted(m for m in messages if re.search(r"\b(Input|should|valid|Value error)\b", m)
+                     or "valeur refusée" in m)
+    assert english == []
+
+
 def test_text_with_colon_gets_a_hint(project):
     edit(project / COURSE, "- Préparer les données sous forme de tableau", "- Étape 1 : préparer les données")
     line = line_of(project, COURSE, "Étape 1 : préparer")
