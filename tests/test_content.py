@@ -135,7 +135,8 @@ def test_no_message_about_a_value_is_left_in_pydantics_english():
 
     sample = Path(__file__).parent.parent / "content"
     files = [(sample / "organisation.yaml", Organisation),
-             *((path, model) for folder, model in COLLECTIONS.items() for path in sorted((sample / folder).glob("*.yaml")))]
+             *((path, model) for folder, model in COLLECTIONS.items()
+               for path in sorted((sample / folder).glob("*.yaml")))]
     messages: set[str] = set()
     fields: set[str] = set()
     for path, model in files:
