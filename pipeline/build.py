@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import UserError
+from pipeline.errors import UserError, cause
 from pipeline.history import head_commit
 from pipeline.inputs import is_content
 from pipeline.project import Project
@@ -116,7 +116,7 @@ def build(project: Project, force: bool = False, jobs: int = 0, progress: Progre
             try:
                 state.save()
             except OSError as e:
-                raise UserError(f"impossible d'écrire {state.path} : {e.strerror}") from e
+                raise UserError(f"impossible d'écrire {state.path} : {cause(e)}") from e
     report.seconds = time.perf_counter() - started
     return report
 
@@ -237,7 +237,7 @@ class _SiteBuilder:
         try:
             write_atomic(project.out / page.path, data, durable=False, same_as=linked)
         except OSError as e:
-            report.failed[page.path] = f"impossible d'écrire {e.filename or project.out} : {e.strerror}"
+            report.failed[page.path] = f"impossible d'écrire {e.filename or project.out} : {cause(e)}"
             state.forget(page.path)
             return
         before = state.outputs[page.path].inputs if page.path in state.outputs else None
@@ -306,7 +306,7 @@ def _write(outcome: Rendered | Ready | Failed, state: BuildState, inputs: InputH
         try:
             outcome.written = files.write(document, ready)
         except OSError as e:
-            outcome.error = f"impossible d'écrire {e.filename or project.out} : {e.strerror}"
+            outcome.error = f"impossible d'écrire {e.filename or project.out} : {cause(e)}"
     if outcome.error:
         report.failed[document.path] = outcome.error
         state.forget(document.path)
@@ -358,7 +358,7 @@ def _remove_orphans(planned_paths: list[str], state: BuildState, project: Projec
             try:
                 (project.out / name).unlink(missing_ok=True)
             except OSError as e:
-                raise UserError(f"impossible de supprimer {project.out / name} : {e.strerror}") from e
+                raise UserError(f"impossible de supprimer {project.out / name} : {cause(e)}") from e
         state.forget(key)
         removed.append(key)
     return removed
@@ -385,7 +385,7 @@ def build_lock(project: Project) -> Iterator[None]:
         project.state_dir.mkdir(parents=True, exist_ok=True)
         handle = open(project.state_dir / "lock", "w")  # noqa: SIM115 - closed below
     except OSError as e:
-        raise UserError(f"impossible d'écrire dans {e.filename or project.state_dir} : {e.strerror} ; "
+        raise UserError(f"impossible d'écrire dans {e.filename or project.state_dir} : {cause(e)} ; "
                         "les documents déjà présents sont inchangés") from e
     with handle:
         try:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.errors import ContentError, QualidocError, ToolError, UserError
+from pipeline.errors import ContentError, QualidocError, ToolError, UserError, cause
 
 EXIT_OK, EXIT_CONTENT, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 EXIT_INTERNAL = 70  # a bug of qualidoc (sysexits' EX_SOFTWARE)
@@ -392,7 +392,7 @@ def _serve(args: argparse.Namespace) -> int:
         serve(project, port=args.port, poll=args.poll, jobs=args.jobs, on_rebuild=_print_rebuild, on_ready=ready,
               stop=stop)
     except OSError as e:
-        raise UserError(f"impossible de servir sur le port {args.port} : {e.strerror} "
+        raise UserError(f"impossible de servir sur le port {args.port} : {cause(e)} "
                         f"(essayez --port {args.port + 1})") from e
     except KeyboardInterrupt:
         stop.set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,3 +63,38 @@ def relative(path: Path, root: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return str(path)
+
+
+# The system's reasons a user may meet, in French (Python gives the C library's, in English).
+SYSTEM_REASONS = {
+    errno.ENOSPC: "plus de place sur le disque",
+    errno.EDQUOT: "quota de disque dépassé",
+    errno.EACCES: "permission refusée",
+    errno.EPERM: "opération non permise",
+    errno.EROFS: "disque en lecture seule",
+    errno.ENOENT: "fichier ou dossier introuvable",
+    errno.ENOTDIR: "une partie du chemin n'est pas un dossier",
+    errno.EISDIR: "c'est un dossier",
+    errno.EEXIST: "un fichier de ce nom existe déjà",
+    errno.ENAMETOOLONG: "nom de fichier trop long",
+    errno.ELOOP: "trop de liens symboliques (un lien en boucle ?)",
+    errno.EIO: "erreur d'entrée-sortie du disque",
+    errno.EBUSY: "fichier ou dossier occupé",
+    errno.EMFILE: "trop de fichiers ouverts",
+    errno.ENFILE: "trop de fichiers ouverts sur le système",
+    errno.ENOMEM: "mémoire insuffisante",
+    errno.EXDEV: "impossible entre deux disques",
+    errno.EADDRINUSE: "port déjà utilisé",
+    errno.EADDRNOTAVAIL: "adresse non disponible",
+    errno.EINVAL: "refusé par le système (nom de fichier ou valeur invalide)",
+}
+
+
+def cause(error: BaseException) -> str:
+    """Why an operation failed, for a message: a system error in French, a message of our own as it is."""
+    if isinstance(error, OSError) and error.errno in SYSTEM_REASONS:
+        if not error.strerror or error.strerror == os.strerror(error.errno):
+            return SYSTEM_REASONS[error.errno]
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from pipeline.errors import cause
 from pipeline.tools import pandoc_path
 
 log = logging.getLogger(__name__)
@@ -272,5 +273,5 @@ def convert_alone(stage: Path, lua: Path, settings: dict, name: str, parts: bool
                     process.kill()
         stderr = log_path.read_text(encoding="utf-8", errors="replace").strip()
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise PandocFailed(str(e)) from e
+        raise PandocFailed(cause(e)) from e
     raise PandocFailed(f"pandoc s'est arrêté (code de sortie {process.returncode}) : {stderr[-500:]}")

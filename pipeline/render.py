@@ -40,7 +40,7 @@ from pipeline.docx_parts import join as join_parts
 from pipeline.docx_split import split_docx
 from pipeline.docx_writer import Frame, checked_frame, frame_markdown
 from pipeline.docx_writer import write as write_docx
-from pipeline.errors import UserError
+from pipeline.errors import UserError, cause
 from pipeline.inputs import CatalogueView, Reads, recording
 from pipeline.pandoc_adapter import (
     DOCS_PER_PANDOC,
@@ -218,7 +218,7 @@ class Renderer:
             stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.project.state_dir))
             self.fonts_key = COMPILERS.key(self.fonts)
         except OSError as e:
-            raise UserError(f"impossible d'écrire dans {self.project.state_dir} : {e.strerror}") from e
+            raise UserError(f"impossible d'écrire dans {self.project.state_dir} : {cause(e)}") from e
         try:
             done = 0
             for outcome in self._render_in(stage, documents, meanwhile, write):
@@ -755,7 +755,7 @@ class Renderer:
         try:
             _, [fragment] = from_documents([document], frame.head, frame.tail)
         except (ValueError, KeyError) as e:
-            outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+            outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
             return
         with held.lock:
             held.docx[held.keys[number]] = {**fragment, "needs": ""}
@@ -773,7 +773,7 @@ class Renderer:
                 self._keep_parts_docx(index, shared, fragments, [""] * len(fragments), outcomes)
                 return
         except (OSError, ValueError, KeyError) as e:
-            outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+            outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
             return
         self._docx_parts_by_pandoc(stage, index, outcomes)
 
@@ -785,7 +785,7 @@ class Renderer:
             outcomes.fail(index, f"pandoc : {e}")
             return
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-            outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+            outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
             return
         if "parts" in event:  # (the DOCX pandoc wrote is in the stage: event["file"])
             self._docx_in_parts(stage, event["file"], index, event["parts"], outcomes)
@@ -797,7 +797,7 @@ class Renderer:
         try:
             frame, fragments = split_parts((stage / file).read_bytes(), len(needs))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-            outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+            outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
             return
         self._keep_parts_docx(index, frame, fragments, needs, outcomes)
 
@@ -813,7 +813,7 @@ class Renderer:
                 held.frame, held.frame_needs, held.joined = frame, needs_key(needs), True
             self._join_docx(index, held, outcomes)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-            outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+            outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
 
     def _parts_docx(self, stage: Path, event: dict, outcomes: _Outcomes) -> None:
         """Keep the DOCX content of the parts pandoc wrote again after an edit; join if they were awaited last."""
@@ -822,7 +822,7 @@ class Renderer:
         try:
             fragments = part_fragments((stage / event["file"]).read_bytes(), len(event["parts"]))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-            outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+            outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
             return
         with held.lock:
             for name, fragment, needs in zip(event["parts"], fragments, event["needs"], strict=True):
@@ -845,7 +845,7 @@ class Renderer:
             try:
                 self._join_docx(index, held, outcomes)
             except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-                outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+                outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
 
     def _join_docx(self, index: int, held: chunks.Parts, outcomes: _Outcomes) -> None:
         assert held.frame is not None
@@ -916,7 +916,7 @@ class Renderer:
         except PandocFailed as e:
             outcomes.fail(index, f"pandoc : {e}")
         except (OSError, ValueError, zipfile.BadZipFile) as e:
-            outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+            outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
         except Exception as e:  # noqa: BLE001 - reported with the document, the others go on
             log.debug("DOCX of %s failed", document.path, exc_info=True)
             outcomes.fail(index, f"erreur interne : {type(e).__name__} : {e}")
@@ -934,7 +934,7 @@ class Renderer:
                 outcomes.add(index, "docx", docx)
         except (OSError, ValueError, zipfile.BadZipFile) as e:
             for index in indices:
-                outcomes.fail(index, f"échec de la finition du DOCX : {e}")
+                outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
         except Exception as e:  # noqa: BLE001 - reported with the documents, the others go on
             log.debug("DOCX group %s failed", file, exc_info=True)
             for index in indices:
@@ -1038,7 +1038,7 @@ class _Outcomes:
         try:
             outcome.written = self.write(outcome.document, files)
         except OSError as e:
-            outcome.error = f"impossible d'écrire {e.filename or 'le document'} : {e.strerror}"
+            outcome.error = f"impossible d'écrire {e.filename or 'le document'} : {cause(e)}"
         except Exception as e:  # noqa: BLE001 - the document fails, the build goes on
             log.debug("writing %s failed", outcome.document.path, exc_info=True)
             outcome.error = f"erreur interne : {type(e).__name__} : {e}"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline import __version__
-from pipeline.errors import UserError
+from pipeline.errors import UserError, cause
 
 if TYPE_CHECKING:  # the parser reads QUESTIONS on every command: pydantic is imported only to write a project
     from pydantic import BaseModel
@@ -86,7 +86,7 @@ def create_project(folder: Path, answers: dict[str, str | None], today: dt.date 
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         except OSError as e:
-            raise UserError(f"impossible d'écrire {path} : {e.strerror}") from e
+            raise UserError(f"impossible d'écrire {path} : {cause(e)}") from e
         lines.append(f"créé : {relative_name}")
     where = "" if folder == Path.cwd().resolve() else f"cd {folder} && "
     lines += ["", f"Projet prêt. Ensuite : {where}qualidoc build   (puis qualidoc check pour ce qui reste à compléter)"]

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.errors import cause
+
 STATE_VERSION = 2  # 2: inputs recorded while rendering (inputs.py)
 
 
@@ -269,7 +271,7 @@ def _output_problem(path: Path, recorded: dict[str, object] | None, hash_if_move
     except FileNotFoundError:
         return "est absent"
     except OSError as e:
-        return f"est illisible ({e.strerror})"
+        return f"est illisible ({cause(e)})"
     if recorded is None:
         return "n'a pas été enregistré"
     if stat.st_size == recorded["size"] and stat.st_mtime_ns == recorded["mtime_ns"]:

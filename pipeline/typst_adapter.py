@@ -20,6 +20,7 @@ from typing import Any
 
 import typst
 
+from pipeline.errors import cause
 from pipeline.typst_writer import string_literal
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ class _Compilers:
                     worker = self._workers[key] = LayoutProcess(fonts)
                 except OSError as e:
                     raise LayoutFailed("impossible de lancer la mise en page des longs documents : "
-                                       f"{e.strerror}") from e
+                                       f"{cause(e)}") from e
         return worker
 
     def release(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import Problem
+from pipeline.errors import Problem, cause
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 NULL_TAG = "tag:yaml.org,2002:null"
@@ -132,7 +132,7 @@ def read_yaml(path: Path, shown_as: str) -> tuple[YamlDocument | None, list[Prob
     try:
         size = path.stat().st_size
     except OSError as e:
-        return None, [Problem(shown_as, 0, "", f"lecture du fichier impossible : {e.strerror}")]
+        return None, [Problem(shown_as, 0, "", f"lecture du fichier impossible : {cause(e)}")]
     if size > MAX_FILE_BYTES:
         limit = MAX_FILE_BYTES // (1024 * 1024)
         shown = f"{size:,}".replace(",", "\u202f")

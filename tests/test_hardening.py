@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import time
 import unicodedata
 import zipfile
@@ -18,7 +19,7 @@ from pipeline import pandoc_adapter, render
 from pipeline.build import build, build_lock
 from pipeline.cli import main
 from pipeline.content import load_catalogue
-from pipeline.errors import ContentError, UserError
+from pipeline.errors import SYSTEM_REASONS, ContentError, UserError, cause
 from pipeline.project import Project
 from tests.helpers import docx_text, edit, pdf_text, planned
 from tests.load import make_large_project
@@ -307,14 +308,14 @@ def test_full_disk_is_reported_and_keeps_documents(project, monkeypatch, capsys)
 
     def full(path: Path, data: bytes, durable: bool = True, same_as: object = None) -> object:
         if path.suffix == ".pdf":
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         return real(path, data, durable, same_as)
 
     monkeypatch.setattr(build_module, "write_atomic", full)
     monkeypatch.chdir(project.root)
     assert main(["build"]) == 1
     err = capsys.readouterr().err
-    assert f"impossible d'écrire {pdf} : No space left on device" in err
+    assert f"impossible d'écrire {pdf} : plus de place sur le disque" in err  # the system's reason, in French
     assert pdf.read_bytes() == good
 
 
@@ -394,6 +395,33 @@ def test_large_project_builds_paginated_documents(tmp_path):
     assert "tblHeader" in header_rows  # repeated at the top of each page in Word
 
 
+def test_the_systems_reasons_are_told_in_french(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OSError) as caught:  # a real one: a folder expected where a file is
+        (tmp_path / "file" / "x").write_text("y")
+    assert cause(caught.value) == "une partie du chemin n'est pas un dossier"
+    for number, french in SYSTEM_REASONS.items():
+        assert cause(OSError(number, os.strerror(number), "x")) == french != os.strerror(number)
+    assert cause(OSError(errno.EIO, "l'écriture de son PDF a échoué")) == "l'écriture de son PDF a échoué"  # ours
+    assert cause(ValueError("illisible")) == "illisible"
+
+
+def test_a_file_where_the_build_needs_a_folder_is_told_in_french(project, monkeypatch, capsys):
+    monkeypatch.chdir(project.root)
+    project.out.mkdir()
+    (project.out / "intervenants").write_text("une note")
+    assert main(["build"]) == 1
+    err = capsys.readouterr().err
+    assert f"impossible d'écrire {project.out / 'intervenants'} : un fichier de ce nom existe déjà" in err
+    (project.out / "intervenants").unlink()
+    (project.out / "intervenants").mkdir()
+    project.out.rename(project.root / "ailleurs")
+    project.out.write_text("un fichier nommé build")
+    assert main(["build"]) == 1
+    assert "une partie du chemin n'est pas un dossier ; les documents déjà présents sont inchangés" in (
+        capsys.readouterr().err)
+
+
 @pytest.mark.parametrize("point", ["state.json", "parsed.json", "positioning-check.json", ".docx", ".pdf", "stage"])
 def test_a_full_disk_at_any_point_is_a_message_and_loses_nothing(project, monkeypatch, capsys, point):
     import pipeline.render as render_module
@@ -406,12 +434,12 @@ def test_a_full_disk_at_any_point_is_a_message_and_loses_nothing(project, monkey
 
     def full(path: Path, data: bytes, durable: bool = True, same_as: object = None) -> object:
         if str(path).endswith(point):
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         return real_write(path, data, durable, same_as)
 
     def no_stage(*args: object, **kwargs: object) -> str:
         if point == "stage":
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_mkdtemp(*args, **kwargs)  # type: ignore[arg-type]
 
     for module in (state_module, build_module):
@@ -422,7 +450,7 @@ def test_a_full_disk_at_any_point_is_a_message_and_loses_nothing(project, monkey
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
     if point in (".docx", ".pdf", "stage", "state.json"):
-        assert code == 1 and "No space left on device" in captured.err
+        assert code == 1 and "plus de place sur le disque" in captured.err
     for path, data in kept.items():  # the last good documents: unchanged, or replaced by complete new ones
         assert path.exists() and (path.read_bytes() == data or path.read_bytes().startswith(b"%PDF"))
     monkeypatch.undo()
