@@ -213,9 +213,7 @@ class _SiteBuilder:
                 self._page(page)
 
     def _page(self, page: Any) -> None:
-        import jinja2
-
-        from pipeline.render import template_error
+        from pipeline.render import in_template, template_error
 
         project, state, inputs, report = self.project, self.state, self.inputs, self.report
         reason = "--force" if self.force else state.why_stale(page.path, inputs.current(page, state), project.out,
@@ -224,8 +222,10 @@ class _SiteBuilder:
             return
         try:
             data, reads = self.renderer.render(page)
-        except jinja2.TemplateError as e:
-            report.failed[page.path] = template_error(e)
+        except Exception as e:
+            if not in_template(e):
+                raise
+            report.failed[page.path] = template_error(e, project.shown)
             state.forget(page.path)
             return
         if data is None:  # the document it copies failed (reported with it), or nothing to export

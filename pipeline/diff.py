@@ -192,11 +192,9 @@ def affected_documents(project: Project, old_files: dict[str, str], new_files: d
 
 def _documents(project: Project, files: dict[str, str], strict: bool = False) -> dict[str, Any]:
     """Plan and render the documents of one side: {output path: (title, reference, Markdown)}."""
-    import jinja2
-
     from pipeline.content import load_catalogue
     from pipeline.plan import plan_project
-    from pipeline.render import Renderer
+    from pipeline.render import Renderer, in_template, template_error
 
     with tempfile.TemporaryDirectory() as tmp:
         copy = sandbox(project, files, Path(tmp))
@@ -211,8 +209,10 @@ def _documents(project: Project, files: dict[str, str], strict: bool = False) ->
         for document in plan_project(copy, catalogue):
             try:
                 shown[document.path] = (document.title, document.reference, renderer.markdown(document))
-            except jinja2.TemplateError as e:
-                shown[document.path] = (document.title, document.reference, f"erreur dans un modèle : {e}")
+            except Exception as e:
+                if not in_template(e):
+                    raise
+                shown[document.path] = (document.title, document.reference, template_error(e, copy.shown))
         return shown
 
 

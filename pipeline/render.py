@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import queue
+import re
 import shutil
 import tempfile
 import threading
@@ -357,8 +358,10 @@ class Renderer:
                         outcomes.firsts.wait(LAST_WAIT)
                     try:
                         text = self.markdown(documents[index])
-                    except jinja2.TemplateError as e:
-                        outcomes.fail(index, template_error(e))
+                    except Exception as e:
+                        if not in_template(e):
+                            raise
+                        outcomes.fail(index, template_error(e, self.project.shown))
                         continue
                     large = len(text) >= LARGE
                     if not large and self._from_kept(index, documents[index], text, outcomes):
@@ -518,7 +521,7 @@ class Renderer:
                                      "qu'une construction n'utilise jamais ; copiez le paquet dans templates/ et "
                                      f"importez-le par son chemin (typst : {e.message[:120]})")
             else:
-                outcomes.fail(index, f"typst : {e.message} {getattr(e, 'diagnostic', '')}".strip())
+                outcomes.fail(index, self._typst_error(e))
         except Unsupported as e:
             outcomes.fail(index, str(e))
         except Exception as e:  # noqa: BLE001 - reported with the document, the others go on
@@ -526,6 +529,13 @@ class Renderer:
             outcomes.fail(index, f"erreur interne : {type(e).__name__} : {e}")
         else:
             outcomes.add(index, "pdf", display_doc_title(pdf))  # type: ignore[arg-type]
+
+    def _typst_error(self, error: Any) -> str:
+        """Typst's message, its files named as the user finds them: `templates/style.typ:67:8`, not the stage's copy."""
+        text = str(getattr(error, "diagnostic", "") or error.message).strip()
+        text = re.sub(r"\S*stage-[^/\s]+/__typst_py_bytes__\.typ", "(source du document)", text)
+        text = re.sub(r"\S*stage-[^/\s]+/([\w.-]+\.typ)", lambda m: self.project.shown_template(m.group(1)), text)
+        return f"erreur de mise en page (typst) : {text}"
 
     def _from_kept(self, index: int, document: Document, text: str, outcomes: _Outcomes) -> bool:
         """Give a document the files kept of it in the user cache if they were made from the same Markdown,
@@ -1077,7 +1087,47 @@ class _Stopped:
     error: Exception
 
 
-def template_error(error: jinja2.TemplateError) -> str:
+def _template_lines(error: BaseException) -> list[tuple[str, int]]:
+    """The template lines an error went through: Jinja gives a template's frames its file and line (jinja2.debug)."""
+    lines = []
+    trace = error.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename.endswith(".j2"):
+            lines.append((trace.tb_frame.f_code.co_filename, trace.tb_lineno))
+        trace = trace.tb_next
+    return lines
+
+
+def in_template(error: BaseException) -> bool:
+    """Whether an error is a template's (Jinja's own, or Python's raised by a template's expression, `1 / 0`):
+    its author's mistake, reported with its document, not a bug of qualidoc that stops the build."""
+    return isinstance(error, jinja2.TemplateError) or bool(_template_lines(error))
+
+
+def template_error(error: BaseException, shown: Callable[[Path], str] = str) -> str:
+    """A template's error for whoever edits templates: where (`templates/x.md.j2:12`, `shown` by the project) and
+    what, in French where Jinja's message is one of the usual ones."""
     if isinstance(error, jinja2.TemplateSyntaxError):
-        return f"modèle {error.filename or error.name}:{error.lineno} : {error.message}"
-    return f"erreur dans un modèle : {error}"
+        where = f"{shown(Path(error.filename))}:{error.lineno}" if error.filename else f"{error.name}:{error.lineno}"
+        return f"erreur dans un modèle, {where} : syntaxe : {error.message} (message de Jinja)"
+    lines = _template_lines(error)
+    where = f", {shown(Path(lines[-1][0]))}:{lines[-1][1]}" if lines else ""
+    if not isinstance(error, jinja2.TemplateError):
+        return f"erreur dans un modèle{where} : {type(error).__name__} : {error} (message de Python)"
+    message = str(error.message or error)
+    if match := re.fullmatch(r"'(?:[\w.]+\.)?(\w+) object' has no attribute '(.+)'", message):
+        kind, name = match.groups()
+        what = f"`{name}` n'existe pas dans {_KINDS.get(kind, kind)}"
+    elif match := re.fullmatch(r"'(.+)' is undefined", message):
+        what = f"`{match.group(1)}` n'est pas défini"
+    else:
+        what = f"{message} (message de Jinja)"
+    return f"erreur dans un modèle{where} : {what}"
+
+
+# What a template's author calls the objects an attribute is looked for in (`qualidoc fields` lists their keys).
+_KINDS = {"Course": "une formation (voir `qualidoc fields course`)",
+          "Trainer": "un intervenant (voir `qualidoc fields trainer`)",
+          "Organisation": "l'organisme (voir `qualidoc fields organisation`)",
+          "ImprovementEntry": "une entrée du registre (voir `qualidoc fields improvement`)",
+          "dict": "ce dictionnaire", "list": "cette liste", "str": "ce texte"}

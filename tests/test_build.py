@@ -245,14 +245,53 @@ def test_failed_document_keeps_last_good_version(project, capsys, monkeypatch):
     monkeypatch.chdir(project.root)
     assert main(["build"]) == 1
     captured = capsys.readouterr()
-    assert "erreur : intervenants/matrice-competences : erreur dans un modèle :" in captured.err
-    assert "curriculum" in captured.err
+    line = next(i for i, text in enumerate((project.templates / "matrice-competences.md.j2").read_text(
+        encoding="utf-8").splitlines(), 1) if "t.curriculum" in text)
+    assert (f"erreur : intervenants/matrice-competences : erreur dans un modèle, templates/matrice-competences.md.j2:"
+            f"{line} : `curriculum` n'existe pas dans un intervenant (voir `qualidoc fields trainer`)") in captured.err
     assert "1 en échec" in captured.out
     assert matrix.read_bytes() == good
     report = build(project)  # still stale: the failure was not recorded as fresh
     assert "intervenants/matrice-competences" in report.failed
     edit(project.templates / "matrice-competences.md.j2", "{{ t.curriculum }}", "{{ t.cv | paragraphs }}")
     assert build(project).rebuilt == ["intervenants/matrice-competences"]
+
+
+@pytest.mark.parametrize(("mistake", "told"), [
+    ("{{ course.nope }}", "`nope` n'existe pas dans une formation (voir `qualidoc fields course`)"),
+    ("{{ inconnu }}", "`inconnu` n'est pas défini"),
+    ("{{ 1 / 0 }}", "ZeroDivisionError : division by zero (message de Python)"),  # Python's own, not a bug of ours
+    ("{% if %}", "syntaxe : Expected an expression"),
+])
+def test_a_templates_mistake_is_told_at_its_file_and_line(project, capsys, monkeypatch, mistake, told):
+    template = project.templates / "programme.md.j2"
+    edit(template, "# {{ course.title }}", f"# {{{{ course.title }}}}\n{mistake}")
+    monkeypatch.chdir(project.root)
+    assert main(["build"]) == 1
+    out, err = capsys.readouterr()
+    assert f"erreur dans un modèle, templates/programme.md.j2:10 : {told}" in err
+    assert "erreur interne" not in err and "Traceback" not in err
+    assert "7 en échec" in out  # the programmes; the other documents are built
+
+
+def test_a_mistake_in_a_site_template_fails_its_pages_only(project, capsys, monkeypatch):
+    edit(project.templates / "site/formation.html.j2", "<h1>{{ course.title }}</h1>", "<h1>{{ course.title + 1 }}</h1>")
+    monkeypatch.chdir(project.root)
+    assert main(["build"]) == 1
+    err = capsys.readouterr().err
+    assert "erreur dans un modèle, templates/site/formation.html.j2:15 : TypeError" in err
+    assert "erreur interne" not in err
+
+
+def test_a_mistake_in_style_typ_is_shown_in_templates_not_in_the_stage(project, capsys, monkeypatch):
+    style = project.templates / "style.typ"
+    lines = style.read_text(encoding="utf-8").count("\n")
+    style.write_text(style.read_text(encoding="utf-8") + "#let x = \n", encoding="utf-8")
+    monkeypatch.chdir(project.root)
+    assert main(["build"]) == 1
+    err = capsys.readouterr().err
+    assert "erreur de mise en page (typst) : error: expected expression" in err
+    assert f"templates/style.typ:{lines + 1}:" in err and "stage-" not in err
 
 
 def test_explain_says_why(project, capsys, monkeypatch):
