@@ -198,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
                                             "et recharge les pages ouvertes après chaque reconstruction ; "
                                             "Ctrl-C pour arrêter.")
     _project_options(serve)
-    serve.add_argument("--port", type=int, default=8000, metavar="PORT", help="port local (par défaut : 8000)")
+    serve.add_argument("--port", type=_port, default=8000, metavar="PORT", help="port local (par défaut : 8000)")
     _watch_options(serve)
     serve.set_defaults(run=_serve)
 
@@ -319,6 +319,13 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"nombre entier attendu, pas « {text} »") from None
     if value < 1:
         raise argparse.ArgumentTypeError("1 au moins")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError("numéro de port attendu, de 1 à 65535")
     return value
 
 

@@ -7,13 +7,14 @@ this step writes their commands into the clone's `.git/config`, with the pre-com
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shlex
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from pipeline.errors import ContentError, UserError
+from pipeline.errors import ContentError, UserError, cause
 from pipeline.history import files_at, git, has_commit, repository_top
 from pipeline.project import Project, sandbox
 
@@ -57,21 +58,27 @@ def setup(project: Project) -> list[str]:
 
 def textconv(path: Path, kind: str) -> str:
     """Return the text of a DOCX (through pandoc) or a PDF (pypdf), for `git diff`."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise UserError(f"{path} : {cause(e)}") from None
     if kind == "docx":
         from pipeline.tools import pandoc_path
 
         result = subprocess.run([pandoc_path(), "-f", "docx", "-t", "plain", "--wrap=none", str(path)],
                                 capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise UserError(f"{path} : DOCX illisible : {result.stderr.strip()}")
+        if result.returncode != 0:  # pandoc's first line: the rest is its Haskell call stack
+            raise UserError(f"{path} : DOCX illisible ({(result.stderr.strip().splitlines() or [''])[0]})")
         return result.stdout
     import pypdf
 
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings on a damaged file, in English: told below
     try:
         reader = pypdf.PdfReader(str(path))
         pages = [page.extract_text() or "" for page in reader.pages]
     except (pypdf.errors.PdfReadError, OSError, ValueError) as e:
-        raise UserError(f"{path} : PDF illisible : {e}") from None
+        raise UserError(f"{path} : PDF illisible ({cause(e)})") from None
     return "".join(f"--- page {n} ---\n{text.rstrip()}\n" for n, text in enumerate(pages, 1))
 
 

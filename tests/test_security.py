@@ -184,10 +184,12 @@ def test_no_traceback_for_any_broken_project(tmp_path):
     (root / "build/faux.pdf").write_text("pas un pdf", encoding="utf-8")
     for args in (["build"], ["build", "--strict"], ["check"], ["check", "--format", "json"], ["diff"],
                  ["diff", "--format", "markdown"], ["check", "--staged"], ["fields", "trainer"], ["git-setup"],
-                 ["textconv", "build/faux.docx"], ["textconv", "build/faux.pdf"], ["textconv", "nulle-part.pdf"]):
+                 ["textconv", "build/faux.docx"], ["textconv", "build/faux.pdf"], ["textconv", "nulle-part.pdf"],
+                 ["textconv", "nulle-part.docx"], ["serve", "--port", "99999"]):
         result = run_cli(root, *args)
         outputs[" ".join(args)] = result
         assert "Traceback" not in result.stdout + result.stderr, (args, result.stderr[-2000:])
+        assert "HasCallStack" not in result.stderr and "erreur interne" not in result.stderr, (args, result.stderr)
         assert result.returncode in (0, 1, 2, 3), (args, result.returncode)
         assert "PRIVATE-KEY-MATERIAL" not in result.stdout + result.stderr
     build_err = outputs["build"].stderr
@@ -206,6 +208,11 @@ def test_no_traceback_for_any_broken_project(tmp_path):
     assert json.loads(outputs["check --format json"].stdout)["loaded"] is False
     assert not (root / "build/programmes").exists()  # nothing was built from broken content
     assert "DOCX illisible" in outputs["textconv build/faux.docx"].stderr
+    assert outputs["textconv build/faux.pdf"].stderr.startswith("erreur : build/faux.pdf : PDF illisible (")
+    assert len(outputs["textconv build/faux.pdf"].stderr.splitlines()) == 1  # not pypdf's warnings in English
+    for missing in ("nulle-part.pdf", "nulle-part.docx"):  # pandoc's own message is its Haskell call stack
+        assert outputs[f"textconv {missing}"].stderr == f"erreur : {missing} : fichier ou dossier introuvable\n"
+    assert "argument --port : numéro de port attendu, de 1 à 65535" in outputs["serve --port 99999"].stderr
 
 
 def test_a_date_far_in_the_future_builds(tmp_path):
