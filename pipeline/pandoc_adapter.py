@@ -141,7 +141,7 @@ class Pandoc:
             events = self.reported.get(index, set())
             if "error" not in events and not {"tree", "docx"} <= events:
                 self.outcomes.fail(index, f"pandoc s'est arrêté (code de sortie {self.process.returncode}) : "
-                                         f"{stderr[-500:]}")
+                                         f"{_told(stderr)}")
 
 
 class Dispatcher:
@@ -274,4 +274,9 @@ def convert_alone(stage: Path, lua: Path, settings: dict, name: str, parts: bool
         stderr = log_path.read_text(encoding="utf-8", errors="replace").strip()
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise PandocFailed(cause(e)) from e
-    raise PandocFailed(f"pandoc s'est arrêté (code de sortie {process.returncode}) : {stderr[-500:]}")
+    raise PandocFailed(f"pandoc s'est arrêté (code de sortie {process.returncode}) : {_told(stderr)}")
+
+
+def _told(stderr: str) -> str:
+    """What pandoc said, without the Haskell call stack it may add (`HasCallStack backtrace:`), its end if long."""
+    return stderr.split("HasCallStack backtrace:", 1)[0].strip()[-500:]
