@@ -765,7 +765,7 @@ class Renderer:
         try:
             _, [fragment] = from_documents([document], frame.head, frame.tail)
         except (ValueError, KeyError) as e:
-            outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
+            outcomes.fail(index, _docx_failure(e))
             return
         with held.lock:
             held.docx[held.keys[number]] = {**fragment, "needs": ""}
@@ -783,7 +783,7 @@ class Renderer:
                 self._keep_parts_docx(index, shared, fragments, [""] * len(fragments), outcomes)
                 return
         except (OSError, ValueError, KeyError) as e:
-            outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
+            outcomes.fail(index, _docx_failure(e))
             return
         self._docx_parts_by_pandoc(stage, index, outcomes)
 
@@ -795,7 +795,7 @@ class Renderer:
             outcomes.fail(index, f"pandoc : {e}")
             return
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-            outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
+            outcomes.fail(index, _docx_failure(e))
             return
         if "parts" in event:  # (the DOCX pandoc wrote is in the stage: event["file"])
             self._docx_in_parts(stage, event["file"], index, event["parts"], outcomes)
@@ -807,7 +807,7 @@ class Renderer:
         try:
             frame, fragments = split_parts((stage / file).read_bytes(), len(needs))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-            outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
+            outcomes.fail(index, _docx_failure(e))
             return
         self._keep_parts_docx(index, frame, fragments, needs, outcomes)
 
@@ -823,7 +823,7 @@ class Renderer:
                 held.frame, held.frame_needs, held.joined = frame, needs_key(needs), True
             self._join_docx(index, held, outcomes)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-            outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
+            outcomes.fail(index, _docx_failure(e))
 
     def _parts_docx(self, stage: Path, event: dict, outcomes: _Outcomes) -> None:
         """Keep the DOCX content of the parts pandoc wrote again after an edit; join if they were awaited last."""
@@ -832,7 +832,7 @@ class Renderer:
         try:
             fragments = part_fragments((stage / event["file"]).read_bytes(), len(event["parts"]))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-            outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
+            outcomes.fail(index, _docx_failure(e))
             return
         with held.lock:
             for name, fragment, needs in zip(event["parts"], fragments, event["needs"], strict=True):
@@ -855,7 +855,7 @@ class Renderer:
             try:
                 self._join_docx(index, held, outcomes)
             except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-                outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
+                outcomes.fail(index, _docx_failure(e))
 
     def _join_docx(self, index: int, held: chunks.Parts, outcomes: _Outcomes) -> None:
         assert held.frame is not None
@@ -926,7 +926,7 @@ class Renderer:
         except PandocFailed as e:
             outcomes.fail(index, f"pandoc : {e}")
         except (OSError, ValueError, zipfile.BadZipFile) as e:
-            outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
+            outcomes.fail(index, _docx_failure(e))
         except Exception as e:  # noqa: BLE001 - reported with the document, the others go on
             log.debug("DOCX of %s failed", document.path, exc_info=True)
             outcomes.fail(index, f"erreur interne : {type(e).__name__} : {e}")
@@ -944,7 +944,7 @@ class Renderer:
                 outcomes.add(index, "docx", docx)
         except (OSError, ValueError, zipfile.BadZipFile) as e:
             for index in indices:
-                outcomes.fail(index, f"échec de la finition du DOCX : {cause(e)}")
+                outcomes.fail(index, _docx_failure(e))
         except Exception as e:  # noqa: BLE001 - reported with the documents, the others go on
             log.debug("DOCX group %s failed", file, exc_info=True)
             for index in indices:
@@ -1087,21 +1087,26 @@ class _Stopped:
     error: Exception
 
 
-def _template_lines(error: BaseException) -> list[tuple[str, int]]:
-    """The template lines an error went through: Jinja gives a template's frames its file and line (jinja2.debug)."""
-    lines = []
+def _docx_failure(error: BaseException) -> str:
+    return f"échec de la finition du DOCX : {cause(error)}"
+
+
+def _template_line(error: BaseException) -> tuple[str, int] | None:
+    """The innermost template line an error went through: Jinja gives a template's frames its file and line
+    (jinja2.debug)."""
+    line = None
     trace = error.__traceback__
     while trace is not None:
         if trace.tb_frame.f_code.co_filename.endswith(".j2"):
-            lines.append((trace.tb_frame.f_code.co_filename, trace.tb_lineno))
+            line = (trace.tb_frame.f_code.co_filename, trace.tb_lineno)
         trace = trace.tb_next
-    return lines
+    return line
 
 
 def in_template(error: BaseException) -> bool:
     """Whether an error is a template's (Jinja's own, or Python's raised by a template's expression, `1 / 0`):
     its author's mistake, reported with its document, not a bug of qualidoc that stops the build."""
-    return isinstance(error, jinja2.TemplateError) or bool(_template_lines(error))
+    return isinstance(error, jinja2.TemplateError) or _template_line(error) is not None
 
 
 def template_error(error: BaseException, shown: Callable[[Path], str] = str) -> str:
@@ -1110,8 +1115,8 @@ def template_error(error: BaseException, shown: Callable[[Path], str] = str) -> 
     if isinstance(error, jinja2.TemplateSyntaxError):
         where = f"{shown(Path(error.filename))}:{error.lineno}" if error.filename else f"{error.name}:{error.lineno}"
         return f"erreur dans un modèle, {where} : syntaxe : {error.message} (message de Jinja)"
-    lines = _template_lines(error)
-    where = f", {shown(Path(lines[-1][0]))}:{lines[-1][1]}" if lines else ""
+    line = _template_line(error)
+    where = f", {shown(Path(line[0]))}:{line[1]}" if line else ""
     if not isinstance(error, jinja2.TemplateError):
         return f"erreur dans un modèle{where} : {type(error).__name__} : {error} (message de Python)"
     message = str(error.message or error)
